@@ -1,0 +1,113 @@
+"""The contract between the run harness and a method.
+
+A method turns a dataset and a protocol into submission folders: one mask per case, on the
+case's own CT grid. Everything a method writes goes under the run folder it is given, so
+the harness can score it with the same code as an external submission.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ichbench.dataset import Dataset
+from ichbench.protocol import Protocol as SplitProtocol
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a method may use while it runs.
+
+    Attributes
+    ----------
+    run_dir
+        The method's folder. For a stand-alone run this is the run folder; a cascade gives
+        its coarse stage a sub-folder.
+    dataset, protocol
+        The cases and their splits/folds. Methods train only on ``protocol`` training ids.
+    preset
+        ``"smoke"`` or ``"paper"``.
+    config
+        The method's resolved configuration (preset values with overrides), as written to
+        ``config.json``.
+    device
+        ``"cpu"`` or ``"cuda"``.
+    folds
+        The folds to train, a subset of ``range(protocol.n_folds)``.
+    seed
+        Base seed; fold ``k`` uses ``seed + k``.
+    log
+        Writes one line to the console and to ``log.txt``.
+    """
+
+    run_dir: Path
+    dataset: Dataset
+    protocol: SplitProtocol
+    preset: str
+    config: Mapping[str, Any]
+    device: str
+    folds: tuple[int, ...]
+    seed: int
+    log: Callable[[str], None]
+
+    def fold_dir(self, fold: int) -> Path:
+        """``run_dir/folds/<fold>``: checkpoints, history.csv, out-of-fold masks."""
+        return self.run_dir / "folds" / str(fold)
+
+    def oof_dir(self, fold: int) -> Path:
+        """Out-of-fold masks of fold ``fold``'s validation cases."""
+        return self.fold_dir(fold) / "oof"
+
+    def prediction_dir(self, split: str) -> Path:
+        """``run_dir/predictions/<split>``: a submission folder for that split."""
+        return self.run_dir / "predictions" / split
+
+    def with_run_dir(self, run_dir: Path, config: Mapping[str, Any]) -> RunContext:
+        """The same run seen by a sub-stage (e.g. the cascade's coarse model)."""
+        return RunContext(run_dir=run_dir, dataset=self.dataset, protocol=self.protocol,
+                          preset=self.preset, config=config, device=self.device,
+                          folds=self.folds, seed=self.seed, log=self.log)
+
+
+class Method(Protocol):
+    """A segmentation method runnable by ``ichbench run``.
+
+    ``run`` trains each fold in ``ctx.folds`` (resuming from checkpoints found in
+    ``ctx.fold_dir``), writes each fold's out-of-fold masks to ``ctx.oof_dir(k)``, and writes
+    the fold ensemble's masks for every non-training split of ``ctx.protocol`` to
+    ``ctx.prediction_dir(split)``, one ``<case_id>.nii.gz`` per case with the CT's geometry.
+    """
+
+    name: str
+
+    def default_config(self, preset: str) -> Mapping[str, Any]:
+        """The preset's configuration as a plain dict (JSON-serialisable)."""
+        ...
+
+    def run(self, ctx: RunContext) -> None:
+        """Train, predict and write submission folders under ``ctx.run_dir``."""
+        ...
+
+
+#: Method name → "module:attribute" of a zero-argument factory, imported on demand so that
+#: torch and nnU-Net load only for the methods that need them.
+REGISTRY: dict[str, str] = {
+    "threshold": "ichbench.baselines.threshold:ThresholdMethod",
+    "coarse": "ichbench.baselines.coarse:CoarseMethod",
+    "fine": "ichbench.baselines.fine:FineMethod",
+    "cascade": "ichbench.baselines.cascade:CascadeMethod",
+}
+
+
+def get_method(name: str) -> Method:
+    """Instantiate the method registered as ``name``."""
+    try:
+        target = REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; choose one of {sorted(REGISTRY)}") from None
+    module_name, attr = target.split(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    return factory()  # type: ignore[no-any-return]

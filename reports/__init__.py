@@ -1,0 +1,1 @@
+"""ichbench.reports."""
