@@ -45,8 +45,10 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w",
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically. ``inf``/``nan`` are written as JSON allows
-    Python to read back (``Infinity``/``NaN``)."""
+    """Write ``obj`` as indented JSON, atomically.
+
+    ``inf``/``nan`` are written as ``Infinity``/``NaN``, which Python's json reads back.
+    """
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(obj, handle, indent=2, sort_keys=False, allow_nan=True)
         handle.write("\n")

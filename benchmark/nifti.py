@@ -104,7 +104,8 @@ class Volume:
 
     def __repr__(self) -> str:
         sp = "×".join(f"{s:.3g}" for s in self.geometry.spacing_xyz_mm)
-        return f"Volume(shape={self.array.shape} (z, y, x), dtype={self.array.dtype}, spacing={sp} mm)"
+        return (f"Volume(shape={self.array.shape} (z, y, x), dtype={self.array.dtype}, "
+                f"spacing={sp} mm)")
 
 
 def case_id(path: str | os.PathLike[str]) -> str | None:
@@ -231,7 +232,6 @@ def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[
     spacing, origin and direction come from the reference image, never recomputed.
     """
     import SimpleITK as sitk
-
     from ichbench.atomic import atomic_path
 
     if array.shape != geometry.shape:
