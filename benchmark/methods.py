@@ -11,10 +11,11 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ichbench.dataset import Dataset
-from ichbench.protocol import Protocol as SplitProtocol
+if TYPE_CHECKING:
+    from ichbench.dataset import Dataset
+    from ichbench.protocol import Protocol as SplitProtocol
 
 
 @dataclass(frozen=True)
