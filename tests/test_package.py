@@ -37,3 +37,24 @@ def test_console_script_reports_version():
     out = subprocess.run([sys.executable, "-m", "ichbench.cli", "--version"],
                          capture_output=True, text=True, check=True).stdout
     assert ichbench.__version__ in out
+
+
+def test_built_wheel_holds_every_source_module_under_ichbench(tmp_path):
+    """A wheel (not only the editable install) must carry each folder under ``ichbench/``."""
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(tmp_path), str(root)],
+                   check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("ichbench-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    folders = {"benchmark": "ichbench", "baselines": "ichbench/baselines",
+               "metrics": "ichbench/metrics", "submissions": "ichbench/submissions",
+               "reports": "ichbench/reports"}
+    for folder, package in folders.items():
+        for source in (root / folder).rglob("*.py"):
+            relative = source.relative_to(root / folder).as_posix()
+            assert f"{package}/{relative}" in names, f"{folder}/{relative} missing from wheel"
+    assert not any(n.split("/")[0] in folders for n in names), "top-level generic package"
