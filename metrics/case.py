@@ -1,0 +1,228 @@
+"""Per-case segmentation metrics of the INSTANCE 2022 challenge.
+
+:func:`evaluate_case` compares a predicted mask P with the truth G (3D arrays of one
+shape, non-zero = foreground, axes as ``spacing_mm``, i.e. (z, y, x) for arrays read by
+``ichbench.nifti``) and returns a :class:`CaseMetrics`:
+
+- DC  = (2|P∩G| + 1e-5) / (|P| + |G| + 1e-5), ε-smoothed as the challenge's code, on
+  binarised masks (the challenge summed raw values, which inflates 0/255 masks).
+- NSD = surfel-area-weighted surface Dice at tolerance τ (default 0.42 mm), distance ≤ τ.
+- HD  = max of the two directed ``hd_percentile`` percentiles (default 100: the full
+  Hausdorff distance), in mm. HD95 = the same at 95 (area-weighted per direction, then
+  the larger), as ``surface-distance``'s ``compute_robust_hausdorff``.
+- RVD = | |P| − |G| | / |G|.
+
+Empty-mask policy (the one place it is defined; NaN = undefined, inf = nothing to
+measure against):
+
+=====================  ==========  ===  =====  =====  =====
+case                   DC          NSD  HD     HD95   RVD
+=====================  ==========  ===  =====  =====  =====
+G non-empty, P empty   ≈0 (ε/|G|)  0    inf    inf    1
+G empty, P non-empty   ≈0 (ε/|P|)  0    inf    inf    nan (|G| = 0: undefined)
+both empty             1 (ε/ε)     1    0      0      0
+=====================  ==========  ===  =====  =====  =====
+
+DC keeps the ε formula in every cell, so one-empty DC is ε/(|G|+|P|+ε) < 1e-5, not an
+exact 0. ``surface-distance`` gives NSD NaN and HD inf when both masks are empty; ichbench
+scores two empty masks as a perfect match. The challenge's conversion of missing or
+unreadable predictions is the caller's (score them as an empty prediction).
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from ichbench.metrics.surface import (
+    directed_distances,
+    extract_surface,
+    robust_hausdorff_mm,
+    surface_dice_at_tolerance,
+)
+
+DICE_EPSILON = 1e-5
+"""Smoothing term of the challenge's Dice coefficient."""
+
+DEFAULT_TOLERANCE_MM = 0.42
+"""NSD tolerance of INSTANCE 2022."""
+
+DEFAULT_HD_PERCENTILE = 100.0
+"""INSTANCE 2022 ranked on the full Hausdorff distance."""
+
+
+@dataclass(frozen=True)
+class CaseMetrics:
+    """Metrics of one case, with the raw counts behind them.
+
+    Attributes
+    ----------
+    dc, nsd : float
+        Dice coefficient and normalised surface Dice, in [0, 1].
+    hd, hd95 : float
+        Hausdorff distance at the chosen percentile and at 95, in mm (inf: one mask empty).
+    rvd : float
+        Relative volume difference (nan: empty truth with a non-empty prediction).
+    gt_voxels, pred_voxels, tp_voxels : int
+        Foreground voxels of truth, prediction, and both.
+    gt_volume_ml, pred_volume_ml : float
+        Foreground volumes in mL.
+    """
+
+    dc: float
+    nsd: float
+    hd: float
+    hd95: float
+    rvd: float
+    gt_voxels: int
+    pred_voxels: int
+    tp_voxels: int
+    gt_volume_ml: float
+    pred_volume_ml: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Return the fields as a plain dict, in declaration order."""
+        return dataclasses.asdict(self)
+
+
+def dice_coefficient(gt_voxels: int, pred_voxels: int, tp_voxels: int) -> float:
+    r"""Return the ε-smoothed Dice coefficient from voxel counts.
+
+    Parameters
+    ----------
+    gt_voxels, pred_voxels, tp_voxels : int
+        |G|, |P| and |P∩G|.
+
+    Returns
+    -------
+    float
+        :math:`(2|P \cap G| + \varepsilon) / (|P| + |G| + \varepsilon)`,
+        :math:`\varepsilon = 10^{-5}`. Both empty -> 1.0; one empty -> ≈0 (below 1e-5).
+    """
+    return (2.0 * tp_voxels + DICE_EPSILON) / (gt_voxels + pred_voxels + DICE_EPSILON)
+
+
+def relative_volume_difference(gt_voxels: int, pred_voxels: int) -> float:
+    """Return the relative volume difference | |P| − |G| | / |G|.
+
+    Parameters
+    ----------
+    gt_voxels, pred_voxels : int
+        |G| and |P|.
+
+    Returns
+    -------
+    float
+        Empty prediction with non-empty truth -> 1.0; both empty -> 0.0 (chosen);
+        empty truth with non-empty prediction -> nan (undefined: division by |G| = 0).
+    """
+    if gt_voxels == 0:
+        return 0.0 if pred_voxels == 0 else math.nan
+    return abs(pred_voxels - gt_voxels) / gt_voxels
+
+
+def _check_inputs(gt: np.ndarray, pred: np.ndarray, spacing_mm: object,
+                  tolerance_mm: float, hd_percentile: float) -> tuple[float, float, float]:
+    for name, array in (("gt", gt), ("pred", pred)):
+        if not isinstance(array, np.ndarray) or array.ndim != 3:
+            found = f"{array.ndim}D array" if isinstance(array, np.ndarray) else type(array)
+            raise ValueError(f"evaluate_case: {name} must be a 3D numpy array, found {found}; "
+                             "pass one volume (z, y, x)")
+    if gt.shape != pred.shape:
+        raise ValueError(f"evaluate_case: gt shape {gt.shape} != pred shape {pred.shape}; "
+                         "resample the prediction onto the truth grid")
+    try:
+        spacing = tuple(float(s) for s in spacing_mm)  # type: ignore[attr-defined]
+    except TypeError:
+        spacing = ()
+    if len(spacing) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f"evaluate_case: spacing_mm must be 3 positive finite floats in "
+                         f"array axis order (z, y, x), found {spacing_mm!r}")
+    if not (math.isfinite(tolerance_mm) and tolerance_mm >= 0):
+        raise ValueError(f"evaluate_case: tolerance_mm must be a finite float >= 0, "
+                         f"found {tolerance_mm!r}")
+    if not 0.0 <= hd_percentile <= 100.0:
+        raise ValueError(f"evaluate_case: hd_percentile must be in [0, 100], "
+                         f"found {hd_percentile!r}")
+    return spacing  # type: ignore[return-value]
+
+
+def _binary(array: np.ndarray) -> np.ndarray:
+    return array if array.dtype == np.bool_ else array != 0
+
+
+def evaluate_case(gt: np.ndarray, pred: np.ndarray, *,
+                  spacing_mm: tuple[float, float, float],
+                  tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+                  hd_percentile: float = DEFAULT_HD_PERCENTILE) -> CaseMetrics:
+    """Compute DC, NSD, HD, HD95 and RVD of one predicted mask against the truth.
+
+    Parameters
+    ----------
+    gt, pred : numpy.ndarray
+        Truth and prediction, 3D arrays of identical shape, any dtype, non-zero =
+        foreground; axes in the order of ``spacing_mm`` ((z, y, x) from ``ichbench.nifti``).
+    spacing_mm : tuple of 3 floats
+        Voxel spacing in mm per array axis, from the truth's header. No default: a wrong
+        axis order changes HD (e.g. (5.0, 0.45, 0.45) vs (0.45, 0.45, 5.0)).
+    tolerance_mm : float, default 0.42
+        NSD tolerance τ; a surfel counts when its distance is ``<= tolerance_mm``.
+    hd_percentile : float, default 100
+        Percentile of the ``hd`` field (``hd95`` is always the 95th).
+
+    Returns
+    -------
+    CaseMetrics
+        See the module docstring for formulas and the empty-mask policy: G non-empty and
+        P empty -> DC ≈0, NSD 0, HD inf, HD95 inf, RVD 1; G empty and P non-empty ->
+        DC ≈0, NSD 0, HD inf, HD95 inf, RVD nan; both empty -> DC 1, NSD 1, HD 0,
+        HD95 0, RVD 0.
+
+    Raises
+    ------
+    ValueError
+        Arrays not 3D or of different shapes, bad spacing, tolerance or percentile.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gt = np.zeros((1, 1, 4), bool); gt[0, 0, 0] = True
+    >>> pred = np.zeros((1, 1, 4), bool); pred[0, 0, 2] = True
+    >>> evaluate_case(gt, pred, spacing_mm=(1.0, 1.0, 1.0)).hd
+    2.0
+    """
+    spacing = _check_inputs(gt, pred, spacing_mm, tolerance_mm, hd_percentile)
+    gt_mask, pred_mask = _binary(gt), _binary(pred)
+    gt_surface = extract_surface(gt_mask, spacing_mm=spacing)
+    pred_surface = extract_surface(pred_mask, spacing_mm=spacing)
+    gt_voxels = int(np.count_nonzero(gt_mask))
+    pred_voxels = int(np.count_nonzero(pred_mask))
+    tp_voxels = _overlap_voxels(gt_mask, pred_mask, gt_surface.corners, pred_surface.corners)
+    gt_to_pred = directed_distances(gt_surface, pred_surface, spacing_mm=spacing)
+    pred_to_gt = directed_distances(pred_surface, gt_surface, spacing_mm=spacing)
+    voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0
+    return CaseMetrics(
+        dc=dice_coefficient(gt_voxels, pred_voxels, tp_voxels),
+        nsd=surface_dice_at_tolerance(gt_to_pred, pred_to_gt, tolerance_mm=tolerance_mm),
+        hd=robust_hausdorff_mm(gt_to_pred, pred_to_gt, percent=hd_percentile),
+        hd95=robust_hausdorff_mm(gt_to_pred, pred_to_gt, percent=95.0),
+        rvd=relative_volume_difference(gt_voxels, pred_voxels),
+        gt_voxels=gt_voxels,
+        pred_voxels=pred_voxels,
+        tp_voxels=tp_voxels,
+        gt_volume_ml=gt_voxels * voxel_ml,
+        pred_volume_ml=pred_voxels * voxel_ml,
+    )
+
+
+def _overlap_voxels(gt_mask: np.ndarray, pred_mask: np.ndarray,
+                    gt_corners: np.ndarray, pred_corners: np.ndarray) -> int:
+    """Count |P∩G| on the intersection of the two masks' corner boxes only."""
+    if gt_corners.size == 0 or pred_corners.size == 0:
+        return 0
+    low = np.maximum(gt_corners.min(axis=0), pred_corners.min(axis=0))
+    high = np.minimum(gt_corners.max(axis=0), pred_corners.max(axis=0))
+    if np.any(high <= low):
+        return 0
+    box = tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
+    return int(np.count_nonzero(gt_mask[box] & pred_mask[box]))
