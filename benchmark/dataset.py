@@ -1,0 +1,278 @@
+"""Dataset folders in the INSTANCE 2022 layout: finding cases, their splits and a fingerprint.
+
+Layout (the released INSTANCE archive, and the synthetic phantom which adds the labels the
+organisers hold)::
+
+    ROOT/train/data/001.nii.gz ... 100       (the archive may extract as train_2/)
+    ROOT/train/label/001.nii.gz ... 100
+    ROOT/evaluation/101.nii.gz ... 200       (CT only: validation 101-130, test 131-200)
+    ROOT/evaluation_label/101.nii.gz ... 200 (synthetic only)
+
+Case ids keep their INSTANCE meaning: an evaluation case with a numeric id up to 130 is a
+validation case, above 130 a test case. Smaller synthetic datasets keep the 100/30/70
+proportions and the numbering (see :func:`split_counts`).
+
+Only file names and headers are read here; voxel data is read by whoever needs it, through
+:mod:`ichbench.nifti`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ichbench.nifti import NiftiError, list_cases, read_geometry
+
+SPLITS = ("train", "validation", "test")
+TRAIN_DIRS = ("train", "train_2")
+#: Marker file the synthetic generator writes at the dataset root (parameters per case).
+SYNTH_MANIFEST = "ichbench_synthetic.json"
+#: Largest numeric INSTANCE id that belongs to the validation share.
+LAST_VALIDATION_ID = 130
+
+
+class DatasetError(ValueError):
+    """A folder that cannot be used as a dataset. The message names the folder and the fix."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One CT with its label (if the folder has one) and its released split.
+
+    Attributes
+    ----------
+    case_id : str
+        File name without ``.nii``/``.nii.gz`` (``"001"``).
+    image : Path
+        The CT.
+    label : Path or None
+        The ICH mask (0 background, 1 hemorrhage), None where the release holds none.
+    split : str
+        Released split: ``"train"``, ``"validation"`` or ``"test"``.
+    """
+
+    case_id: str
+    image: Path
+    label: Path | None
+    split: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The cases of one dataset folder.
+
+    Attributes
+    ----------
+    root : Path
+        The dataset folder.
+    cases : tuple of Case
+        Sorted by split (train, validation, test), then id.
+    kind : str
+        ``"synthetic"`` (evaluation labels present) or ``"instance"`` (a real release:
+        evaluation cases without labels).
+    """
+
+    root: Path
+    cases: tuple[Case, ...]
+    kind: str
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{s} {len(self.ids(s))}" for s in SPLITS)
+        return f"Dataset({str(self.root)!r}, kind={self.kind}, {counts})"
+
+    def case(self, case_id: str) -> Case:
+        """The case with id ``case_id``; KeyError naming the folder if there is none."""
+        for case in self.cases:
+            if case.case_id == case_id:
+                return case
+        raise KeyError(f"{self.root}: no case {case_id!r}")
+
+    def ids(self, split: str) -> tuple[str, ...]:
+        """Case ids of a released split (``"train"``, ``"validation"``, ``"test"``)."""
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+        return tuple(c.case_id for c in self.cases if c.split == split)
+
+    def labels(self) -> dict[str, Path]:
+        """Case id → label path, for the cases that have a label."""
+        return {c.case_id: c.label for c in self.cases if c.label is not None}
+
+    def fingerprint(self) -> str:
+        """A hash over file names, file sizes and header geometry (no voxel data is read).
+
+        Changes when a case is added, removed, renamed, re-gridded or rewritten with other
+        content (compressed size); cheap enough to compute on every run start and resume.
+        """
+        digest = hashlib.sha256()
+        for case in self.cases:
+            for path in (case.image, case.label):
+                if path is None:
+                    continue
+                rel = path.relative_to(self.root).as_posix()
+                try:
+                    geom = read_geometry(path).to_dict()
+                except NiftiError as exc:
+                    geom = {"error": str(exc)}
+                record = {"file": rel, "bytes": path.stat().st_size, "split": case.split,
+                          "geometry": geom}
+                digest.update(json.dumps(record, sort_keys=True).encode())
+        return digest.hexdigest()[:16]
+
+
+def evaluation_split(case_id: str) -> str:
+    """Released split of an evaluation case: ids up to 130 validation, others test."""
+    return "validation" if case_id.isdigit() and int(case_id) <= LAST_VALIDATION_ID else "test"
+
+
+def find_train_dir(root: Path) -> Path | None:
+    """The training folder of a release (``train/`` or ``train_2/``), None if neither."""
+    for name in TRAIN_DIRS:
+        if (root / name / "data").is_dir():
+            return root / name
+    return None
+
+
+def open_dataset(root: str | os.PathLike[str]) -> Dataset:
+    """Read the case list of a dataset folder in the INSTANCE layout.
+
+    Parameters
+    ----------
+    root
+        Folder holding ``train/`` (or ``train_2/``), ``evaluation/`` and optionally
+        ``evaluation_label/``.
+
+    Raises
+    ------
+    DatasetError
+        If the folder does not exist, has no training data, a training CT has no label, or
+        a case id appears twice.
+    """
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such folder; pass the folder that holds train/ and "
+                           "evaluation/ (or make one with 'ichbench data synth')")
+    train_dir = find_train_dir(root)
+    if train_dir is None:
+        raise DatasetError(f"{root}: no train/data/ (or train_2/data/) folder; expected the "
+                           "INSTANCE layout train/data/001.nii.gz, train/label/001.nii.gz")
+    try:
+        images = list_cases(train_dir / "data")
+        labels = list_cases(train_dir / "label") if (train_dir / "label").is_dir() else {}
+        evaluation = (list_cases(root / "evaluation") if (root / "evaluation").is_dir()
+                      else {})
+        eval_labels = (list_cases(root / "evaluation_label")
+                       if (root / "evaluation_label").is_dir() else {})
+    except NiftiError as exc:
+        raise DatasetError(str(exc)) from None
+    if not images:
+        raise DatasetError(f"{train_dir / 'data'}: no .nii/.nii.gz files")
+    missing = sorted(set(images) - set(labels))
+    if missing:
+        raise DatasetError(f"{train_dir / 'label'}: no label for training case(s) "
+                           f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; "
+                           "every training CT needs train/label/<id>.nii.gz")
+    both = sorted(set(images) & set(evaluation))
+    if both:
+        raise DatasetError(f"{root}: case id(s) {', '.join(both[:5])} appear in both "
+                           "train/ and evaluation/; ids must be unique")
+    cases = [Case(cid, path, labels[cid], "train") for cid, path in images.items()]
+    for cid, path in evaluation.items():
+        cases.append(Case(cid, path, eval_labels.get(cid), evaluation_split(cid)))
+    order = {s: i for i, s in enumerate(SPLITS)}
+    cases.sort(key=lambda c: (order[c.split], c.case_id))
+    has_eval_labels = bool(evaluation) and all(cid in eval_labels for cid in evaluation)
+    kind = "synthetic" if has_eval_labels or (root / SYNTH_MANIFEST).is_file() else "instance"
+    return Dataset(root=root, cases=tuple(cases), kind=kind)
+
+
+def split_counts(n_cases: int) -> tuple[int, int, int]:
+    """Train / validation / test counts for a synthetic dataset of ``n_cases`` cases.
+
+    The rule: validation = round(0.15 N), test = round(0.35 N) (halves round up), each at
+    least 1; train = the rest. When N ≥ 10 the training share is raised to at least 5 cases
+    by taking from test, then from validation, so that 5-fold cross-validation has one case
+    per fold. N = 200 gives the INSTANCE 100/30/70; N = 20 gives 10/3/7; N = 10 gives 5/2/3.
+
+    Raises
+    ------
+    ValueError
+        If N is below 3 (one case per split) or above 200 (the INSTANCE numbering has room
+        for 100 training, 30 validation and 70 test ids).
+    """
+    if not 3 <= n_cases <= 200:
+        raise ValueError(f"--cases {n_cases}: expected 3 to 200 (one case per split at least; "
+                         "INSTANCE numbering holds 200)")
+    n_val = max(1, int(0.15 * n_cases + 0.5))
+    n_test = max(1, int(0.35 * n_cases + 0.5))
+    n_train = n_cases - n_val - n_test
+    if n_cases >= 10:
+        while n_train < 5 and n_test > 1:
+            n_test, n_train = n_test - 1, n_train + 1
+        while n_train < 5 and n_val > 1:
+            n_val, n_train = n_val - 1, n_train + 1
+    n_train = max(n_train, 1)
+    return min(n_train, 100), min(n_val, 30), min(n_test, 70)
+
+
+def synthetic_case_ids(n_cases: int) -> dict[str, tuple[str, ...]]:
+    """INSTANCE-numbered ids per split: train 001.., validation 101.., test 131..."""
+    n_train, n_val, n_test = split_counts(n_cases)
+    return {"train": tuple(f"{i:03d}" for i in range(1, n_train + 1)),
+            "validation": tuple(f"{i:03d}" for i in range(101, 101 + n_val)),
+            "test": tuple(f"{i:03d}" for i in range(131, 131 + n_test))}
+
+
+def cache_root() -> Path:
+    """Where generated datasets are cached: ``$ICHBENCH_CACHE`` or ``~/.cache/ichbench``."""
+    env = os.environ.get("ICHBENCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ichbench"
+
+
+def default_synthetic_dataset(cases: int = 20, preset: str = "small", seed: int = 0, *,
+                              jobs: int | None = None) -> Path:
+    """Generate (once) and return a cached synthetic dataset.
+
+    The dataset is written into a temporary folder beside its final place and renamed
+    into place when complete, so a folder that exists is whole; two processes racing keep
+    the first finished copy and the other discards its own. The cache name carries the
+    phantom version, so a changed generator never serves stale data.
+
+    Parameters
+    ----------
+    cases, preset, seed
+        As ``ichbench data synth``.
+    jobs
+        Worker processes (default: all cores, at most ``cases``).
+
+    Returns
+    -------
+    Path
+        The dataset root (INSTANCE layout plus ``evaluation_label/``).
+    """
+    from ichbench.phantom import PHANTOM_VERSION, generate_dataset
+
+    root = cache_root()
+    final = root / f"synthetic-v{PHANTOM_VERSION}-{preset}-n{cases}-seed{seed}"
+    if (final / SYNTH_MANIFEST).is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
+    try:
+        generate_dataset(tmp, cases=cases, preset=preset, seed=seed, jobs=jobs,
+                         progress=False)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # Another process finished first (or a stale incomplete folder is in the way).
+            if not (final / SYNTH_MANIFEST).is_file():
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -1,0 +1,217 @@
+"""Hemorrhages of the five subtypes, as implicit shapes in the head frame, and mass effect.
+
+* IPH, intraparenchymal: irregular blob, deep (basal ganglia, thalamus), lobar or
+  cerebellar; optional hypodense edema rim.
+* IVH, intraventricular: blood in the dependent (posterior) part of a lateral ventricle,
+  or a cast of the whole ventricle.
+* SDH, subdural: crescent along the inner table, wide and thin, crossing sutures.
+* EDH, epidural: biconvex lens, short and thick, usually temporoparietal.
+* SAH, subarachnoid: blood in the CSF of sulci over the convexity, or in the basal
+  cisterns and Sylvian fissures.
+
+Volumes follow a log-normal law (median ~11 mL, from below 1 mL to above 100 mL); the
+measured label volume is recorded per case, since shape and clipping by the skull change it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from ichbench.phantom.anatomy import Head, _ellipsoid
+from ichbench.phantom.fields import Field
+
+KINDS = ("IPH", "IVH", "SDH", "EDH", "SAH")
+_PRIMARY_P = {"IPH": 0.40, "SDH": 0.22, "SAH": 0.14, "IVH": 0.12, "EDH": 0.12}
+
+
+@dataclass(frozen=True)
+class LesionParams:
+    """One hemorrhage. Positions in mm (head frame), densities in HU."""
+
+    kind: str
+    center: tuple[float, float, float]    # IPH centre; SDH/EDH/SAH: unit direction
+    axes: tuple[float, float, float]      # IPH half-axes; SDH/EDH: (theta_max rad, t_max, 0)
+    target_ml: float
+    hu: float
+    swirl: bool
+    edema: float                          # edema rim width relative to the radius (0: none)
+    level: float                          # IVH: fluid level (y, mm); SAH: 1 basal, 0 convexity
+    side: float                           # -1 right, +1 left, 0 both (IVH)
+    push_mm: float                        # mass-effect displacement magnitude
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+def _unit(v: np.ndarray) -> tuple[float, float, float]:
+    v = np.asarray(v, float)
+    v = v / np.linalg.norm(v)
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
+def sample_lesions(rng: np.random.Generator, scale: float) -> list[LesionParams]:
+    """Draw one to three hemorrhages with a log-normal total volume (median ~11 mL)."""
+    total = float(np.clip(rng.lognormal(np.log(11.0), 1.15), 0.3, 160.0))
+    n = int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))
+    shares = np.sort(rng.dirichlet(np.full(n, 1.2)))[::-1]
+    kinds = list(_PRIMARY_P)
+    first = str(rng.choice(kinds, p=list(_PRIMARY_P.values())))
+    chosen = [first]
+    for _ in range(n - 1):
+        if first == "IPH" and "IVH" not in chosen and rng.random() < 0.5:
+            chosen.append("IVH")
+        else:
+            chosen.append(str(rng.choice(["IPH", "SDH", "SAH", "IVH", "EDH"],
+                                         p=[0.3, 0.25, 0.25, 0.12, 0.08])))
+    side = float(rng.choice([-1.0, 1.0]))
+    out = []
+    for kind, share in zip(chosen, shares, strict=True):
+        vol = max(float(total * share), 0.2)
+        out.append(_sample_one(rng, kind, vol, scale, side))
+    return out
+
+
+def _sample_one(rng: np.random.Generator, kind: str, vol_ml: float, s: float,
+                side: float) -> LesionParams:
+    hu = float(rng.uniform(60.0, 85.0))
+    swirl = bool(rng.random() < 0.25)
+    r_eq = (3.0 * vol_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
+    if kind == "IPH":
+        site = rng.choice(["putamen", "thalamus", "lobar", "cerebellum"], p=[0.35, 0.2, 0.35, 0.1])
+        if site == "putamen":
+            c = np.array([side * 24, -4, 2]) * s
+        elif site == "thalamus":
+            c = np.array([side * 11, 12, 4]) * s
+        elif site == "cerebellum":
+            c = np.array([side * 22, 45, -62]) * s
+            r_eq = min(r_eq, 22.0)
+        else:
+            az = rng.uniform(-1.2, 1.2) + (0 if side > 0 else np.pi)
+            el = rng.uniform(-0.1, 0.8)
+            d = np.array([np.cos(el) * np.cos(az) * 0.8, np.cos(el) * np.sin(az), np.sin(el)])
+            c = d / np.linalg.norm(d) * max(55.0 * s - r_eq - 12.0, 25.0)
+        c = c + rng.normal(0, 3.0, 3)
+        ratios = rng.uniform(0.75, 1.3, 3)
+        ratios /= np.prod(ratios) ** (1 / 3)
+        axes = tuple(float(a) for a in r_eq * ratios)
+        return LesionParams("IPH", tuple(float(v) for v in c), axes, vol_ml, hu, swirl,  # type: ignore[arg-type]
+                            float(rng.uniform(0.15, 0.5)) if rng.random() < 0.6 else 0.0,
+                            0.0, side, float(min(0.55 * r_eq, 13.0)) if vol_ml > 3 else 0.0)
+    if kind == "IVH":
+        level = float(rng.uniform(-10.0, 40.0) * s)
+        both = rng.random() < 0.35
+        return LesionParams("IVH", (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), vol_ml, hu, False, 0.0,
+                            level, 0.0 if both else side, 0.0)
+    if kind in ("SDH", "EDH"):
+        if kind == "SDH":
+            az = rng.uniform(-0.9, 0.6)
+            el = rng.uniform(0.0, 0.7)
+            theta = rng.uniform(0.6, 1.05)
+            mean_frac = 0.62
+        else:
+            az = rng.uniform(-0.5, 0.5)
+            el = rng.uniform(-0.25, 0.45)
+            theta = rng.uniform(0.3, 0.55)
+            mean_frac = 0.5
+        d = np.array([side * np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+        area = 2 * np.pi * (72.0 * s) ** 2 * (1 - np.cos(theta))
+        t_max = vol_ml * 1000.0 / (area * mean_frac)
+        lo, hi = (2.0, 24.0) if kind == "SDH" else (6.0, 38.0)
+        if t_max > hi:  # widen rather than thicken past the usual maximum
+            theta = min(np.arccos(max(1 - vol_ml * 1000 / (hi * mean_frac * 2 * np.pi
+                                                       * (72.0 * s) ** 2), -0.2)), 1.5)
+        t_max = float(np.clip(t_max, lo, hi))
+        return LesionParams(kind, _unit(d), (float(theta), t_max, 0.0), vol_ml, hu, swirl,
+                            0.0, 0.0, side, float(min(0.7 * t_max, 14.0)) if t_max > 4 else 0.0)
+    # SAH
+    basal = rng.random() < 0.45
+    az = rng.uniform(-1.2, 1.2)
+    el = rng.uniform(0.1, 0.9)
+    d = np.array([side * np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    return LesionParams("SAH", _unit(d), (float(rng.uniform(0.35, 0.8)), 0.0, 0.0), vol_ml,
+                        float(rng.uniform(50.0, 72.0)), False, 0.0, 1.0 if basal else 0.0,
+                        side, 0.0)
+
+
+class Lesion:
+    """A rendered hemorrhage: occupancy, HU and mass effect at head-frame points."""
+
+    def __init__(self, params: LesionParams, head: Head, rng: np.random.Generator) -> None:
+        self.p = params
+        self.head = head
+        self.shape_field = Field(rng, 6.0 if params.kind != "IPH" else
+                                 max(min(params.axes) * 0.45, 2.5))
+        self.hu_field = Field(rng, 3.0)
+
+    def _cap(self, x, y, z):  # type: ignore[no-untyped-def]
+        """(angle from the lesion direction, radius) around the cranial centre."""
+        d = np.asarray(self.p.center, np.float32)
+        yy = y - self.head.cy
+        r = np.sqrt(x * x + yy * yy + z * z) + 1e-3
+        cosang = (x * d[0] + yy * d[1] + z * d[2]) / r
+        return np.arccos(np.clip(cosang, -1, 1)), r
+
+    def displacement(self, x, y, z):  # type: ignore[no-untyped-def]
+        """Mass-effect displacement (dx, dy, dz) in mm at true positions."""
+        p = self.p
+        zero = np.zeros_like(x)
+        if p.push_mm <= 0:
+            return zero, zero, zero
+        if p.kind == "IPH":
+            c = np.asarray(p.center, np.float32)
+            dx, dy, dz = x - c[0], y - c[1], z - c[2]
+            dist = np.sqrt(dx * dx + dy * dy + dz * dz) + 1e-3
+            reach = float(np.mean(p.axes)) + 22.0
+            w = p.push_mm * np.exp(-0.5 * (dist / reach) ** 2) * np.clip(dist / 4.0, 0, 1)
+            return w * dx / dist, w * dy / dist, w * dz / dist
+        d = np.asarray(p.center, np.float32)
+        c = d * 70.0 * self.head.s + np.array([0, self.head.cy, 0], np.float32)
+        dist = np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2)
+        reach = 70.0 * p.axes[0] + 30.0
+        w = -p.push_mm * np.exp(-0.5 * (dist / reach) ** 2)
+        return w * d[0], w * d[1], w * d[2]
+
+    def render(self, x, y, z, src, tissue, depth):  # type: ignore[no-untyped-def]
+        """(blood, edema): boolean occupancies at the points (true positions)."""
+        p = self.p
+        cavity = tissue > 0
+        edema = np.zeros(x.shape, bool)
+        if p.kind == "IPH":
+            q = _ellipsoid(x, y, z, p.center, p.axes)
+            rough = 1.0 + 0.22 * self.shape_field(x, y, z)
+            blood = cavity & (q < rough)
+            if p.edema > 0:
+                edema = cavity & ~blood & (q < rough * (1.0 + p.edema)) & (tissue == 2)
+            return blood, edema
+        if p.kind == "IVH":
+            xs, ys, _ = src
+            side_ok = (np.sign(xs) == p.side) if p.side != 0 else np.ones_like(cavity)
+            return (tissue == 3) & (ys > p.level) & side_ok, edema
+        ang, _ = self._cap(x, y, z)
+        theta, t_max = p.axes[0], p.axes[1]
+        a = np.clip(ang / theta, 0, None)
+        if p.kind == "SDH":
+            prof = np.sqrt(np.clip(1.0 - a ** 4, 0, None))
+            t = t_max * prof * (1.0 + 0.08 * self.shape_field(x, y, z))
+            return cavity & (depth < t) & (a < 1), edema
+        if p.kind == "EDH":
+            t = t_max * np.clip(1.0 - a ** 2, 0, None) * (1.0 + 0.05 * self.shape_field(x, y, z))
+            return cavity & (depth < t) & (a < 1), edema
+        # SAH: blood in the subarachnoid CSF (not ventricles).
+        if p.level > 0:  # basal: cisterns and Sylvian fissures near the skull base
+            near = _ellipsoid(x, y, z, (0, -2 * self.head.s, -20 * self.head.s),
+                              (55 * self.head.s, 40 * self.head.s, 22 * self.head.s)) < 1
+            region = near & (self.shape_field(x, y, z) > -0.6)
+        else:
+            region = (a < 1) & (self.shape_field(x, y, z) > -0.3)
+        return (tissue == 1) & region, edema
+
+    def hu(self, x, y, z):  # type: ignore[no-untyped-def]
+        """Blood HU at the points (heterogeneous; a 'swirl' of fresher, darker blood)."""
+        f = self.hu_field(x, y, z)
+        v = self.p.hu + 5.0 * f
+        if self.p.swirl:
+            v = np.where(self.shape_field(x + 7, y, z) > 0.7, v - 22.0, v)
+        return v
