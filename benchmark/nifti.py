@@ -10,6 +10,7 @@ wrong is silent: on 0.45 × 0.45 × 5 mm CT a reversed spacing turns an HD95 of 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,7 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
     path = Path(path)
     reader = _reader(path)
     geometry = _geometry_from_reader(path, reader, max_voxels)
+    _check_complete(path)
     try:
         image = reader.Execute()
     except RuntimeError as exc:
@@ -223,6 +225,188 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     return Volume(array=array, geometry=geometry)
+
+
+def count_nonfinite(path: str | os.PathLike[str]) -> int:
+    """Count the NaN and infinite voxels stored in a float NIfTI file.
+
+    ITK's reader silently turns them into 0, so :func:`read_volume` cannot show them;
+    a scorer that must refuse NaN masks asks here. Integer files give 0 without reading
+    their data; float files are streamed in bounded pieces (up to the length the header
+    needs, never further).
+
+    Raises
+    ------
+    NiftiError
+        If the file is missing or unreadable as a file.
+    """
+    path = Path(path)
+    try:
+        gzipped = _is_gzip(path)
+        head = _head(path, gzipped)
+    except OSError as exc:
+        raise NiftiError(f"{path}: cannot be read ({exc.strerror})") from None
+    layout = _layout(head)
+    if layout is None or layout.dtype.kind != "f":
+        return 0
+    counter = _NonFiniteCounter(layout)
+    if gzipped:
+        _gunzip(path, layout.end, sink=counter)
+    else:
+        with open(path, "rb") as handle:
+            while counter.position < layout.end and (chunk := handle.read(1 << 22)):
+                counter(chunk)
+    return counter.count
+
+
+class _NonFiniteCounter:
+    """Receives a file's bytes in order; counts non-finite values in the voxel data."""
+
+    def __init__(self, layout: _Layout) -> None:
+        self.layout, self.position, self.count, self._rest = layout, 0, 0, b""
+
+    def __call__(self, chunk: bytes) -> None:
+        lo, hi = self.position, self.position + len(chunk)
+        self.position = hi
+        start, end = max(lo, self.layout.start), min(hi, self.layout.end)
+        if start >= end:
+            return
+        data = self._rest + chunk[start - lo:end - lo]
+        usable = len(data) - len(data) % self.layout.dtype.itemsize
+        values = np.frombuffer(data[:usable], dtype=self.layout.dtype)
+        self.count += int(values.size - np.count_nonzero(np.isfinite(values)))
+        self._rest = data[usable:]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a single-file NIfTI-1/-2 keeps its voxels: bytes [start, end), stored type."""
+
+    start: int
+    end: int
+    dtype: np.dtype
+
+
+#: NIfTI datatype codes → NumPy types (byte order added from the header).
+_NIFTI_TYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2",
+                768: "u4", 1024: "i8", 1280: "u8"}
+
+
+def _layout(head: bytes) -> _Layout | None:
+    """Voxel data position and type from a header, or None if this is not one we know."""
+    import struct
+
+    for endian in "<>":
+        if len(head) >= 348 and struct.unpack_from(endian + "i", head, 0)[0] == 348:
+            dims = struct.unpack_from(endian + "8h", head, 40)
+            code, bitpix = struct.unpack_from(endian + "hh", head, 70)
+            offset, header_bytes = struct.unpack_from(endian + "f", head, 108)[0], 352
+            break
+        if len(head) >= 540 and struct.unpack_from(endian + "i", head, 0)[0] == 540:
+            dims = struct.unpack_from(endian + "8q", head, 16)
+            code, bitpix = struct.unpack_from(endian + "hh", head, 12)
+            offset, header_bytes = struct.unpack_from(endian + "q", head, 168)[0], 544
+            break
+    else:
+        return None
+    if not 1 <= dims[0] <= 7 or bitpix <= 0 or any(d <= 0 for d in dims[1:dims[0] + 1]):
+        return None
+    voxels = int(np.prod(dims[1:dims[0] + 1], dtype=np.int64))
+    start = int(offset) if np.isfinite(offset) and offset >= header_bytes else header_bytes
+    dtype = np.dtype(endian + _NIFTI_TYPES.get(code, "V1"))
+    return _Layout(start, start + (voxels * int(bitpix) + 7) // 8, dtype)
+
+
+def _check_complete(path: Path) -> None:
+    """Refuse a file whose voxel data ends early or whose compressed stream is broken.
+
+    ITK reads such files without any error: the missing voxels of a truncated ``.nii``
+    come back as zeros, and a ``.nii.gz`` that lost even its 8-byte gzip trailer, or has a
+    corrupt stream, reads as all zeros. So the length is checked here; for ``.nii.gz`` the
+    stream is inflated (and its CRC checked where it ends) up to the length the header
+    needs plus a little, never further, so a gzip bomb costs no more than the voxels its
+    header claims (ITK, too, stops there).
+    """
+    gzipped = _is_gzip(path)
+    head = _head(path, gzipped)
+    layout = _layout(head)
+    if layout is None:  # not a header this check understands; ITK has accepted it
+        return
+    needed = layout.end
+    if not gzipped:
+        available = path.stat().st_size
+        if available < needed:
+            raise NiftiError(f"{path}: the file ends after {available:,} of the {needed:,} "
+                             "bytes its header needs; it is truncated, write it again")
+        return
+    _, available, state = _gunzip(path, needed + (1 << 16))
+    if available < needed or state in ("truncated", "corrupt"):
+        what = ("the gzip stream is corrupt" if state == "corrupt" else
+                "the gzip stream ends early")
+        raise NiftiError(f"{path}: {what} (after {available:,} of the {needed:,} bytes its "
+                         "header needs); the file is truncated or damaged, write it again")
+
+
+def _head(path: Path, gzipped: bool) -> bytes:
+    """The first 544 content bytes (room for a NIfTI-2 header)."""
+    if gzipped:
+        return _gunzip(path, 544)[0]
+    with open(path, "rb") as handle:
+        return handle.read(544)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _gunzip(path: Path, limit: int,
+            sink: Callable[[bytes], None] | None = None) -> tuple[bytes, int, str]:
+    """Inflate a gzip file (all members) until ``limit`` bytes or its end, in bounded pieces.
+
+    Parameters
+    ----------
+    sink
+        Called with every piece of content, in order (at most 4 MiB each).
+
+    Returns
+    -------
+    head : bytes
+        The first 544 bytes of the content (fewer if it is shorter).
+    count : int
+        Content bytes produced (at most ``limit``).
+    state : str
+        ``"end"`` (the last member ended cleanly, CRC checked), ``"limit"`` (stopped at
+        ``limit`` with data left), ``"truncated"`` (the file ends inside a member) or
+        ``"corrupt"`` (bad deflate data or CRC).
+    """
+    import zlib
+
+    count, head = 0, b""
+    inflater = zlib.decompressobj(31)
+    with open(path, "rb") as handle:
+        pending = b""
+        while count < limit:
+            if not pending:
+                pending = handle.read(1 << 20)
+                if not pending:
+                    return head, count, "truncated"
+            try:
+                out = inflater.decompress(pending, min(1 << 22, limit - count))
+            except zlib.error:
+                return head, count, "corrupt"
+            pending = inflater.unconsumed_tail
+            if len(head) < 544:
+                head += out[: 544 - len(head)]
+            count += len(out)
+            if sink is not None and out:
+                sink(out)
+            if inflater.eof:
+                pending = inflater.unused_data + pending + handle.read(2 - len(pending))
+                if pending[:2] != b"\x1f\x8b":  # no further member (gzread ignores the rest)
+                    return head, count, "end"
+                inflater = zlib.decompressobj(31)
+    return head, count, "limit"
 
 
 def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[str]) -> None:
