@@ -416,6 +416,7 @@ def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[
     spacing, origin and direction come from the reference image, never recomputed.
     """
     import SimpleITK as sitk
+
     from ichbench.atomic import atomic_path
 
     if array.shape != geometry.shape:

@@ -1,11 +1,75 @@
-"""`ichbench score`."""
+"""`ichbench score`: score a folder of predicted masks against the truth labels."""
 
 from __future__ import annotations
 
+import math
+import textwrap
+from pathlib import Path
+
 import click
 
+from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
+from ichbench.submissions.status import Status
 
-@click.command("score")
-def score() -> None:
-    """Not yet available in this version."""
-    raise click.ClickException("'ichbench score' is not available yet")
+_STATUS_HELP = "\n".join(
+    textwrap.fill(status.description, width=96, initial_indent=f"  {status.value:<18} ",
+                  subsequent_indent=" " * 21) for status in Status)
+
+_DIR = click.Path(file_okay=False, dir_okay=True, path_type=Path)
+
+
+@click.command("score", epilog="\b\nStatuses (cases.csv 'status' column):\n" + _STATUS_HELP)
+@click.argument("pred_dir", metavar="PRED_DIR",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--truth", "truth_dir", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of truth labels (<id>.nii.gz), one per case to score.")
+@click.option("--out", "out_dir", required=True, type=_DIR,
+              help="Folder for cases.csv and summary.json (created; not inside PRED_DIR).")
+@click.option("--tolerance-mm", type=click.FloatRange(min=0, max=1e6),
+              default=DEFAULT_TOLERANCE_MM, show_default=True,
+              help="NSD tolerance τ in mm.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: all cores].")
+@click.option("--lenient-geometry", is_flag=True,
+              help="Score masks whose spacing, origin or direction differ from the truth's "
+                   "(with a warning) instead of refusing them.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+def score(pred_dir: Path, truth_dir: Path, out_dir: Path, tolerance_mm: float,
+          jobs: int | None, lenient_geometry: bool, quiet: bool) -> None:
+    """Score the masks in PRED_DIR against the truth labels, the INSTANCE 2022 way.
+
+    Each truth case is matched by id (file name without .nii/.nii.gz) and gets one row in
+    OUT/cases.csv: DC, NSD, HD, HD95 (mm), RVD, volumes (mL), voxel counts, a status and
+    a message. A missing or unusable mask is scored as an empty prediction (DC 0, HD inf,
+    RVD 1) and flagged. OUT/summary.json holds mean, std, median, quartiles, min, max and
+    count per metric, the status counts and the ignored files.
+
+    Masks hold whole numbers, non-zero is foreground, on the truth's grid. Links are never
+    followed. Exit status 0 whenever scoring completed, whatever the statuses.
+    """
+    from ichbench.submissions import ScoreError, score_folder
+
+    try:
+        result = score_folder(pred_dir, truth_dir, out_dir, tolerance_mm=tolerance_mm,
+                              jobs=jobs, lenient_geometry=lenient_geometry,
+                              progress=False if quiet else None)
+    except ScoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if quiet:
+        return
+    summary = result.summary
+    means = "  ".join(f"{name.upper()} {_fmt(summary['metrics'][name]['mean'])}"
+                      for name in ("dc", "nsd", "hd", "hd95", "rvd"))
+    click.echo(f"{summary['n_cases']} cases  mean {means}")
+    counts = ", ".join(f"{status} {n}" for status, n in summary["status_counts"].items() if n)
+    click.echo(f"status: {counts}")
+    if summary["ignored_files"]:
+        click.echo(f"ignored: {len(summary['ignored_files'])} file(s) in {pred_dir}")
+    if summary["warnings"]:
+        click.echo(f"warnings: {len(summary['warnings'])} (see summary.json)")
+    click.echo(f"wrote {result.cases_csv} and {result.summary_json}")
+
+
+def _fmt(value: float) -> str:
+    return str(value) if math.isinf(value) or math.isnan(value) else f"{value:.4f}"

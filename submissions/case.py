@@ -1,0 +1,242 @@
+"""Reading, checking and scoring one case: the unit of work of a scoring run.
+
+:func:`score_case` never raises for a bad file: whatever is wrong with the prediction
+becomes a :class:`~ichbench.submissions.status.Status` and a one-line message, and the
+case is then scored as an empty prediction; a bad truth file becomes ``truth_unreadable``.
+
+Order of the checks, chosen so that hostile files cost nothing:
+
+1. ``lstat`` again (no link, a regular file, not a truth file);
+2. the header only (:func:`ichbench.nifti.read_geometry`): absurd sizes, non-3D and
+   non-NIfTI files are refused here;
+3. the header's size must equal the truth's **before** any voxel is read. This bounds
+   what reading can cost: the NIfTI reader allocates and decompresses exactly the
+   voxels the header claims, so a gzip bomb can make it decompress at most
+   ``truth voxels × 8`` bytes and is otherwise never inflated;
+4. spacing, origin and direction (:meth:`ichbench.nifti.Geometry.mismatch`);
+5. the voxels: whole, finite numbers; non-zero is foreground.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ichbench.metrics import evaluate_case
+from ichbench.nifti import Geometry, NiftiError, count_nonfinite, read_geometry, read_volume
+from ichbench.submissions.folder import CaseTask, entry_problem
+from ichbench.submissions.status import Status
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class CaseScore:
+    """One row of cases.csv: a truth case, its status, metrics and raw voxel counts.
+
+    Metrics follow :func:`ichbench.metrics.evaluate_case` (DC, NSD at the run's tolerance,
+    HD, HD95 in mm, RVD, volumes in mL). For a status other than ``ok`` they are those of
+    an empty prediction; for ``truth_unreadable`` every number is NaN (unknown).
+
+    Attributes
+    ----------
+    warnings : tuple of str
+        Remarks on a case that was scored anyway (labels other than 0/1, lenient
+        geometry); they also appear in ``message`` and in the summary's warnings.
+    """
+
+    case: str
+    status: Status
+    dc: float
+    nsd: float
+    hd: float
+    hd95: float
+    rvd: float
+    gt_volume_ml: float
+    pred_volume_ml: float
+    gt_voxels: float | int
+    pred_voxels: float | int
+    tp_voxels: float | int
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def unmeasured(cls, case: str, status: Status, message: str) -> CaseScore:
+        """A row whose numbers are all unknown (NaN), e.g. when the truth is unusable."""
+        return cls(case, status, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, message)
+
+
+def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -> CaseScore:
+    """Check and score one case; never raises for a bad prediction or truth file.
+
+    Parameters
+    ----------
+    task
+        The case, with the folder scan's verdict.
+    tolerance_mm
+        NSD tolerance τ in mm.
+    lenient_geometry
+        Score a mask whose spacing, origin or direction differ from the truth's (with a
+        warning) instead of refusing it. A different size is always refused.
+
+    Returns
+    -------
+    CaseScore
+        The row for cases.csv. Spacing for the metrics is the truth header's, per array
+        axis (z, y, x).
+    """
+    try:
+        truth = read_volume(task.truth)
+    except NiftiError as exc:
+        return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
+                                    f"truth {_one_line(exc)}; fix the truth file")
+    try:
+        nonfinite = _nonfinite(task.truth, truth.array)
+    except NiftiError as exc:
+        return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
+                                    f"truth {_one_line(exc)}; fix the truth file")
+    gt, problem, note = mask_values(truth.array, nonfinite=nonfinite)
+    if problem is not None:
+        return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
+                                    f"truth {task.truth}: {problem}; fix the truth file")
+    warnings = [f"truth {task.truth.name}: {note}"] if note else []
+
+    status, message, pred = Status.OK, "", None
+    if task.status is not None:
+        status, message = task.status, task.message
+    else:
+        assert task.prediction is not None  # the scan sets a path whenever status is None
+        status, message, pred, pred_warnings = _read_prediction(
+            task.prediction, task.truth, truth.geometry, lenient_geometry)
+        warnings += pred_warnings
+    if pred is None:
+        pred = np.zeros(gt.shape, dtype=bool)
+    metrics = evaluate_case(gt, pred, spacing_mm=truth.geometry.spacing_zyx_mm,
+                            tolerance_mm=tolerance_mm)
+    if status is Status.OK:
+        message = "; ".join(warnings)
+    return CaseScore(
+        case=task.case_id, status=status, dc=metrics.dc, nsd=metrics.nsd, hd=metrics.hd,
+        hd95=metrics.hd95, rvd=metrics.rvd, gt_volume_ml=metrics.gt_volume_ml,
+        pred_volume_ml=metrics.pred_volume_ml, gt_voxels=metrics.gt_voxels,
+        pred_voxels=metrics.pred_voxels, tp_voxels=metrics.tp_voxels, message=message,
+        warnings=tuple(warnings))
+
+
+def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: bool,
+                     ) -> tuple[Status, str, np.ndarray | None, list[str]]:
+    """(status, message, foreground mask or None, warnings) for one submitted file."""
+    name = path.name
+    try:
+        st = os.stat(truth_path)
+        truth_inodes = {(st.st_dev, st.st_ino)}
+    except OSError:
+        truth_inodes = set()
+    refused = entry_problem(path, truth_inodes)
+    if refused is not None:
+        return refused[0], refused[1], None, []
+    try:
+        geometry = read_geometry(path)
+    except NiftiError as exc:
+        return Status.UNREADABLE, _named(exc, path), None, []
+    if geometry.size_xyz != truth.size_xyz:
+        return (Status.GEOMETRY_MISMATCH,
+                f"{name}: size {_xyz(geometry.size_xyz)} (x × y × z) differs from the "
+                f"truth's {_xyz(truth.size_xyz)}; write the mask on its CT's own grid",
+                None, [])
+    warnings = []
+    mismatch = truth.mismatch(geometry)
+    if mismatch is not None:
+        if not lenient:
+            return (Status.GEOMETRY_MISMATCH,
+                    f"{name}: {mismatch}; copy the CT's header onto the mask (or score with "
+                    "--lenient-geometry)", None, [])
+        warnings.append(f"{name}: {mismatch}; scored anyway (lenient geometry) with the "
+                        "truth's spacing")
+    try:
+        volume = read_volume(path)
+        nonfinite = _nonfinite(path, volume.array)
+    except NiftiError as exc:
+        return Status.UNREADABLE, _named(exc, path), None, []
+    mask, problem, note = mask_values(volume.array, nonfinite=nonfinite)
+    if problem is not None:
+        return Status.NOT_A_MASK, f"{name}: {problem}", None, []
+    if note is not None:
+        warnings.append(f"{name}: {note}")
+    return Status.OK, "", mask, warnings
+
+
+def _nonfinite(path: Path, array: np.ndarray) -> int:
+    """NaN/inf voxels stored in the file (ITK reads them as 0, so the array cannot tell)."""
+    return count_nonfinite(path) if array.dtype.kind == "f" else 0
+
+
+def mask_values(array: np.ndarray, *, nonfinite: int = 0,
+                ) -> tuple[np.ndarray, str | None, str | None]:
+    """Binarise a label array, or say why it is not a mask.
+
+    Non-zero is foreground. Integer and boolean arrays are masks; float arrays are masks
+    only if every value is a finite whole number (a 0.0/1.0 float mask is fine, a
+    probability map is not). Labels other than 0/1 are accepted with a note.
+
+    Parameters
+    ----------
+    array
+        The voxels as read.
+    nonfinite
+        NaN/inf voxels counted in the file itself (:func:`ichbench.nifti.count_nonfinite`):
+        the NIfTI reader replaces them with 0, so the array alone cannot show them.
+
+    Returns
+    -------
+    mask : numpy.ndarray of bool
+        Foreground, same shape as ``array``.
+    problem : str or None
+        Why the array is not a mask (with the fix), else None.
+    note : str or None
+        A remark on an accepted mask (labels other than 0 and 1), else None.
+    """
+    mask = array != 0  # NaN is != 0, so it lands in the foreground values checked below
+    values = array[mask]
+    kind = array.dtype.kind
+    if nonfinite:
+        return mask, (f"{nonfinite} NaN or infinite voxel(s) in the file; a mask holds whole "
+                      "numbers only, save 0/1 as uint8"), None
+    if kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            n_nan = int(np.isnan(values).sum())
+            what = f"{n_nan} NaN" if n_nan else f"{int(bad.sum())} infinite"
+            return mask, (f"{what} voxel(s); a mask holds whole numbers only, save 0/1 as "
+                          "uint8"), None
+        fraction = values != np.round(values)
+        if fraction.any():
+            example = float(values[fraction][0])
+            return mask, (f"values such as {example:.4g} are not whole numbers (a "
+                          "probability map?); threshold it and save 0/1 as uint8"), None
+    elif kind not in "biu":
+        return mask, f"voxel type {array.dtype} is not a label type; save 0/1 as uint8", None
+    note = None
+    if values.size and (values != 1).any():
+        labels = np.unique(values)
+        shown = ", ".join(f"{v:g}" for v in labels[:6].tolist()) + (
+            ", ..." if labels.size > 6 else "")
+        note = (f"non-zero labels {shown} found; every non-zero voxel counted as "
+                "foreground (0/1 expected)")
+    return mask, None, note
+
+
+def _named(exc: NiftiError, path: Path) -> str:
+    """The reader's message with the full path shortened to the file name."""
+    return _one_line(exc).replace(str(path), path.name)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _xyz(size: tuple[int, ...]) -> str:
+    return " × ".join(str(s) for s in size)

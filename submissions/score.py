@@ -1,0 +1,205 @@
+"""Scoring a folder of predicted masks against the truth: the one scoring path.
+
+External submissions (``ichbench score``) and ichbench's own runs (the harness) both call
+:func:`score_folder`, so every number in a leaderboard comes from the same code.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ichbench import __version__
+from ichbench.atomic import write_json
+from ichbench.submissions.case import CaseScore, score_case
+from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
+from ichbench.submissions.folder import CaseTask, ScoreError, plan_submission, truth_cases
+from ichbench.submissions.status import Status
+from ichbench.submissions.summary import summarize, write_cases_csv
+
+#: Cases queued per worker process; bounds memory to a few cases per worker.
+_IN_FLIGHT_PER_JOB = 2
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What :func:`score_folder` wrote, in memory.
+
+    Attributes
+    ----------
+    cases : tuple of CaseScore
+        One per truth case, sorted by case id (the rows of cases.csv).
+    summary : dict
+        The content of summary.json.
+    cases_csv, summary_json : Path
+        Where the two files were written.
+    """
+
+    cases: tuple[CaseScore, ...]
+    summary: dict[str, Any]
+    cases_csv: Path
+    summary_json: Path
+
+    @property
+    def status_counts(self) -> dict[str, int]:
+        """Number of cases per status (every status, zeros included)."""
+        return dict(self.summary["status_counts"])
+
+    def __repr__(self) -> str:
+        dc = self.summary["metrics"]["dc"]["mean"]
+        bad = {s: n for s, n in self.status_counts.items() if n and s != Status.OK}
+        return (f"ScoreResult({len(self.cases)} cases, mean DC {dc:.4f}, not ok {bad}, "
+                f"{self.cases_csv.parent})")
+
+
+def default_jobs() -> int:
+    """Number of CPU cores this process may use (its affinity mask where known)."""
+    counter = getattr(os, "process_cpu_count", None)  # Python ≥ 3.13
+    if counter is not None:
+        return max(1, counter() or 1)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def score_folder(pred_dir: str | os.PathLike[str],
+                 truth: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]],
+                 out_dir: str | os.PathLike[str], *,
+                 tolerance_mm: float = DEFAULT_TOLERANCE_MM, jobs: int | None = None,
+                 lenient_geometry: bool = False, progress: bool | None = None,
+                 ) -> ScoreResult:
+    """Score every truth case against a submission folder; write cases.csv and summary.json.
+
+    Every truth case gets exactly one row. A prediction that is missing or unusable is
+    scored as an empty prediction (DC 0, NSD 0, HD inf, RVD 1 for a non-empty truth) and
+    flagged with its :class:`~ichbench.submissions.status.Status` and a message; nothing
+    in the submission folder can make this function raise.
+
+    Parameters
+    ----------
+    pred_dir
+        The submission: one ``<id>.nii.gz`` (or ``.nii``) mask per case, directly inside.
+        Links are never followed; subfolders, stray files and unknown ids are ignored and
+        listed in the summary.
+    truth
+        A folder of truth labels, or a mapping case id → label file (only those cases are
+        scored). Spacing for the metrics comes from each truth header.
+    out_dir
+        Where ``cases.csv`` and ``summary.json`` are written (atomically); created if
+        needed. It may not lie inside ``pred_dir``.
+    tolerance_mm
+        NSD tolerance τ in mm (INSTANCE: 0.42).
+    jobs
+        Worker processes; None uses every core this process may use, 1 scores in this
+        process. At most ``2 × jobs`` cases are in flight, so memory stays bounded.
+    lenient_geometry
+        Score masks whose spacing, origin or direction differ from the truth's (with a
+        warning) instead of refusing them as ``geometry_mismatch``.
+    progress
+        Show a progress bar on stderr: None shows it only when stderr is a terminal.
+
+    Returns
+    -------
+    ScoreResult
+        The rows, the summary and where they were written.
+
+    Raises
+    ------
+    ScoreError
+        For arguments that cannot be scored at all: a missing submission or truth folder,
+        an empty truth, an output folder inside the submission, a bad tolerance or jobs.
+    """
+    pred_dir, out_dir = Path(pred_dir), Path(out_dir)
+    if not (isinstance(tolerance_mm, (int, float)) and 0 <= tolerance_mm < float("inf")):
+        raise ScoreError(f"tolerance_mm: {tolerance_mm!r} is not a finite number ≥ 0; "
+                         f"use e.g. {DEFAULT_TOLERANCE_MM}")
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+        raise ScoreError(f"jobs: {jobs!r} is not a positive number of processes; use 1 or "
+                         "more (or leave it out for all cores)")
+    if not pred_dir.is_dir():
+        raise ScoreError(f"submission folder {pred_dir}: not a folder; give the folder that "
+                         "holds one <id>.nii.gz mask per case")
+    truth_map = truth_cases(truth)
+    pred_real = pred_dir.resolve()
+    if not isinstance(truth, Mapping) and Path(truth).resolve() == pred_real:
+        raise ScoreError(f"submission folder {pred_dir} is the truth folder; give the folder "
+                         "of predicted masks")
+    if out_dir.resolve().is_relative_to(pred_real):
+        raise ScoreError(f"output folder {out_dir} lies inside the submission folder "
+                         f"{pred_dir}; write the scores elsewhere")
+
+    plan = plan_submission(pred_dir, truth_map)
+    run_case = partial(score_case, tolerance_mm=float(tolerance_mm),
+                       lenient_geometry=lenient_geometry)
+    n_jobs = min(jobs or default_jobs(), len(plan.tasks))
+    scores: dict[str, CaseScore] = {}
+    with _progress_bar(len(plan.tasks), progress) as bar:
+        for score in _map_cases(run_case, plan.tasks, n_jobs):
+            scores[score.case] = score
+            bar.update(1)
+    rows = tuple(scores[task.case_id] for task in plan.tasks)
+
+    summary = summarize(rows, tolerance_mm=float(tolerance_mm), version=__version__,
+                        predictions=str(pred_dir), truth=_describe_truth(truth, truth_map),
+                        ignored_files=plan.ignored_files, warnings=plan.warnings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases_csv, summary_json = out_dir / "cases.csv", out_dir / "summary.json"
+    write_cases_csv(cases_csv, rows)
+    write_json(summary_json, summary)
+    return ScoreResult(cases=rows, summary=summary, cases_csv=cases_csv,
+                       summary_json=summary_json)
+
+
+def _map_cases(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTask],
+               jobs: int) -> Iterator[CaseScore]:
+    """Yield one score per task, in completion order, with at most 2 × jobs in flight."""
+    if jobs <= 1:
+        yield from map(run_case, tasks)
+        return
+    # forkserver/spawn, never fork: the caller may hold threads (torch, ITK) that a fork
+    # would copy in a locked state.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    pending: set[Future[CaseScore]] = set()
+    queue = iter(tasks)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                             initializer=_init_worker) as pool:
+        for task in queue:
+            pending.add(pool.submit(run_case, task))
+            if len(pending) >= jobs * _IN_FLIGHT_PER_JOB:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from (future.result() for future in done)
+
+
+def _init_worker() -> None:
+    """One ITK thread per worker process: the processes already use every core."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
+def _progress_bar(total: int, progress: bool | None) -> Any:
+    from tqdm import tqdm
+
+    enabled = sys.stderr.isatty() if progress is None else progress
+    return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="case",
+                desc="scoring", leave=False, dynamic_ncols=True)
+
+
+def _describe_truth(truth: object, truth_map: Mapping[str, Path]) -> str:
+    """The truth folder, or for a mapping the folder its files share."""
+    if not isinstance(truth, Mapping):
+        return str(truth)
+    parents = {str(path.parent) for path in truth_map.values()}
+    return parents.pop() if len(parents) == 1 else os.path.commonpath(list(parents))

@@ -1,0 +1,142 @@
+"""Aggregating case rows into summary.json, and writing cases.csv.
+
+Number formats (both files):
+
+- cases.csv writes floats with ``repr`` (shortest text that reads back to the same
+  float), infinity as ``inf`` and unknown/undefined values as ``nan`` (also for the
+  integer voxel counts of a ``truth_unreadable`` row). ``float()``, pandas and numpy read
+  all three back.
+- summary.json is written with ``allow_nan``: infinity is ``Infinity``, undefined is
+  ``NaN`` (Python's ``json`` and pandas read them; strict JSON parsers do not).
+
+Statistics per metric, over the rows whose value is not NaN:
+
+- ``count`` is the number of values used. NaN marks an undefined value and is left out:
+  RVD of a case with an empty truth (|G| = 0 divides by zero; see
+  :mod:`ichbench.metrics`) and every metric of a ``truth_unreadable`` row. All other
+  statuses are scored as empty predictions and count like any case.
+- ``mean`` is infinite as soon as one value is (HD of an empty prediction is inf, as in
+  the challenge); ``std`` (population, ``ddof=0``) is then infinite too.
+- ``median``, ``q1``, ``q3`` use linear interpolation between order statistics (NumPy's
+  default), with inf when the upper neighbour is inf.
+- With no value at all every statistic is NaN and ``count`` is 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ichbench.atomic import write_text
+from ichbench.metrics import DEFAULT_HD_PERCENTILE
+from ichbench.submissions.case import CaseScore
+from ichbench.submissions.status import Status
+
+#: cases.csv columns, in order (the contract).
+CSV_COLUMNS = ("case", "status", "dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml",
+               "pred_volume_ml", "gt_voxels", "pred_voxels", "tp_voxels", "message")
+
+#: Metrics summarised in summary.json, in order.
+SUMMARY_METRICS = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml", "pred_volume_ml")
+
+
+def describe(values: Iterable[float]) -> dict[str, float | int]:
+    """Mean, std, median, quartiles, min, max and count of the non-NaN values.
+
+    Infinite values are kept: the mean and std are then inf. See the module docstring.
+
+    Examples
+    --------
+    >>> describe([1.0, 3.0, float("nan")])["mean"], describe([1.0, float("inf")])["mean"]
+    (2.0, inf)
+    """
+    data = np.sort(np.asarray([v for v in values if not math.isnan(v)], dtype=float))
+    n = int(data.size)
+    if n == 0:
+        nan = float("nan")
+        return {"mean": nan, "std": nan, "median": nan, "q1": nan, "q3": nan, "min": nan,
+                "max": nan, "count": 0}
+    if np.isinf(data).any():
+        mean = float(np.sum(data))  # inf (metrics are never -inf)
+        std = math.inf
+    else:
+        mean = float(np.mean(data))
+        std = float(np.std(data))
+    return {"mean": mean, "std": std, "median": _quantile(data, 0.5),
+            "q1": _quantile(data, 0.25), "q3": _quantile(data, 0.75),
+            "min": float(data[0]), "max": float(data[-1]), "count": n}
+
+
+def _quantile(sorted_data: np.ndarray, q: float) -> float:
+    """Linear-interpolation quantile that stays inf, not NaN, next to an infinite value."""
+    h = (sorted_data.size - 1) * q
+    lo, hi = math.floor(h), math.ceil(h)
+    low, high = float(sorted_data[lo]), float(sorted_data[hi])
+    frac = h - lo
+    if lo == hi or frac == 0.0 or low == high:
+        return low
+    if math.isinf(high) or math.isinf(low):
+        return high if math.isinf(high) else low
+    return low + (high - low) * frac
+
+
+def summarize(scores: Sequence[CaseScore], *, tolerance_mm: float, version: str,
+              predictions: str, truth: str, ignored_files: Sequence[str],
+              warnings: Sequence[str]) -> dict[str, Any]:
+    """Build summary.json (the contract's keys, in its order)."""
+    counts = {status.value: 0 for status in Status}
+    for score in scores:
+        counts[score.status.value] += 1
+    all_warnings = list(warnings)
+    all_warnings += [f"case {s.case}: {w}" for s in scores for w in s.warnings]
+    not_ok = sum(n for status, n in counts.items() if status not in ("ok", "truth_unreadable"))
+    if not_ok:
+        all_warnings.append(f"{not_ok} case(s) not ok were scored as empty predictions; "
+                            "see the message column of cases.csv")
+    if counts["truth_unreadable"]:
+        all_warnings.append(f"{counts['truth_unreadable']} case(s) have an unusable truth "
+                            "file and are left out of every statistic")
+    return {
+        "ichbench_version": version,
+        "tolerance_mm": tolerance_mm,
+        "hd_percentile": DEFAULT_HD_PERCENTILE,
+        "n_cases": len(scores),
+        "status_counts": counts,
+        "metrics": {m: describe(float(getattr(s, m)) for s in scores)
+                    for m in SUMMARY_METRICS},
+        "ignored_files": list(ignored_files),
+        "warnings": all_warnings,
+        "predictions": predictions,
+        "truth": truth,
+    }
+
+
+def format_number(value: float | int) -> str:
+    """Text of one number in cases.csv: ``inf``, ``nan``, an int, or a round-trip float."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+def write_cases_csv(path: str | os.PathLike[str], scores: Sequence[CaseScore]) -> None:
+    """Write cases.csv atomically, one row per score, columns :data:`CSV_COLUMNS`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for score in scores:
+        row = [score.case, score.status.value]
+        row += [format_number(getattr(score, c)) for c in CSV_COLUMNS[2:-1]]
+        row.append(" ".join(score.message.split()))  # always one line
+        writer.writerow(row)
+    write_text(path, buffer.getvalue())
