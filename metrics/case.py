@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from ichbench.metrics.surface import (
     directed_distances,
     extract_surface,
@@ -195,8 +196,7 @@ def evaluate_case(gt: np.ndarray, pred: np.ndarray, *,
     gt_mask, pred_mask = _binary(gt), _binary(pred)
     gt_surface = extract_surface(gt_mask, spacing_mm=spacing)
     pred_surface = extract_surface(pred_mask, spacing_mm=spacing)
-    gt_voxels = int(np.count_nonzero(gt_mask))
-    pred_voxels = int(np.count_nonzero(pred_mask))
+    gt_voxels, pred_voxels = gt_surface.voxels, pred_surface.voxels
     tp_voxels = _overlap_voxels(gt_mask, pred_mask, gt_surface.corners, pred_surface.corners)
     gt_to_pred = directed_distances(gt_surface, pred_surface, spacing_mm=spacing)
     pred_to_gt = directed_distances(pred_surface, gt_surface, spacing_mm=spacing)

@@ -27,8 +27,9 @@ Array axes are used as given: ``spacing_mm[i]`` is the spacing of array axis ``i
 from dataclasses import dataclass
 
 import numpy as np
-from ichbench.metrics._surfel_table import surfel_area_table_mm2
 from scipy.spatial import cKDTree
+
+from ichbench.metrics._surfel_table import surfel_area_table_mm2
 
 Spacing = tuple[float, float, float]
 
@@ -44,10 +45,13 @@ class Surface:
         corner ``i`` lies between voxels ``i-1`` and ``i``).
     areas_mm2 : numpy.ndarray
         Shape (n,), float64: surfel area of each point in mm².
+    voxels : int
+        Foreground voxels of the mask (counted on the way, on its boxes only).
     """
 
     corners: np.ndarray
     areas_mm2: np.ndarray
+    voxels: int
 
     @property
     def n_points(self) -> int:
@@ -55,7 +59,8 @@ class Surface:
         return int(self.areas_mm2.shape[0])
 
     def __repr__(self) -> str:
-        return f"Surface({self.n_points} points, {float(self.areas_mm2.sum()):.4g} mm²)"
+        return (f"Surface({self.n_points} points, {float(self.areas_mm2.sum()):.4g} mm², "
+                f"{self.voxels} voxels)")
 
 
 @dataclass(frozen=True)
@@ -75,28 +80,67 @@ class DirectedDistances:
     areas_mm2: np.ndarray
 
 
-def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Return the smallest box holding every non-zero voxel, or None for an empty mask.
+def _runs(projection: np.ndarray) -> list[tuple[int, int]]:
+    """Return the [start, stop) runs of non-zero entries of a 1D array."""
+    occupied = np.flatnonzero(projection)
+    if occupied.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(occupied) > 1)
+    starts = np.concatenate(([occupied[0]], occupied[breaks + 1]))
+    stops = np.concatenate((occupied[breaks], [occupied[-1]])) + 1
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def occupied_boxes(mask: np.ndarray, *, max_boxes: int = 64) -> list[tuple[slice, ...]]:
+    """Split the foreground into boxes separated by empty planes.
 
     Parameters
     ----------
     mask : numpy.ndarray
         3D boolean array.
+    max_boxes : int
+        Stop splitting once this many boxes exist (the boxes stay correct, only coarser).
 
     Returns
     -------
-    tuple of 3 slices or None
-        ``mask[box]`` holds all foreground voxels; None when there is none.
+    list of tuple of 3 slices
+        Disjoint boxes, each tight around its foreground, that together hold every
+        foreground voxel; empty for an empty mask. Boxes are split only at gaps of at
+        least one empty plane, so the surface corners of different boxes never coincide
+        and each box's surface can be extracted on its own. A lesion and a far false
+        positive thus cost their own volumes, not the box spanning both.
     """
-    planes = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
-    if planes.size == 0:
-        return None
-    z0, z1 = int(planes[0]), int(planes[-1]) + 1
-    slab = mask[z0:z1]
-    rows = np.flatnonzero(slab.any(axis=(0, 2)))
-    cols = np.flatnonzero(slab.any(axis=(0, 1)))
-    return (slice(z0, z1), slice(int(rows[0]), int(rows[-1]) + 1),
-            slice(int(cols[0]), int(cols[-1]) + 1))
+    data = mask.view(np.uint8)
+    pending: list[tuple[slice, ...]] = [tuple(slice(0, n) for n in mask.shape)]
+    done: list[tuple[slice, ...]] = []
+    while pending:
+        box = pending.pop()
+        block = data[box]
+        # planes along axis 0 first (cheap on a C-contiguous array), then the other two
+        # axes from the maximum projection of the remaining slab
+        if block.flags.c_contiguous:
+            runs_0 = _runs(block.reshape(block.shape[0], -1).max(axis=1))
+        else:
+            runs_0 = _runs(block.max(axis=(1, 2)))
+        if not runs_0:
+            continue
+        start = box[0].start
+        if len(runs_0) > 1 and len(done) + len(pending) + len(runs_0) <= max_boxes:
+            pending.extend((slice(start + a, start + b), *box[1:]) for a, b in runs_0)
+            continue
+        box = (slice(start + runs_0[0][0], start + runs_0[-1][1]), *box[1:])
+        plane = data[box].max(axis=0)
+        runs = [runs_0, _runs(plane.max(axis=1)), _runs(plane.max(axis=0))]
+        tight = (box[0], *(slice(box[axis].start + runs[axis][0][0],
+                                 box[axis].start + runs[axis][-1][1]) for axis in (1, 2)))
+        axis = next((axis for axis in (1, 2) if len(runs[axis]) > 1), None)
+        if axis is None or len(done) + len(pending) + len(runs[axis]) > max_boxes:
+            done.append(tight)
+            continue
+        start = box[axis].start
+        pending.extend((*tight[:axis], slice(start + a, start + b), *tight[axis + 1:])
+                       for a, b in runs[axis])
+    return done
 
 
 def neighbour_codes(mask: np.ndarray) -> np.ndarray:
@@ -140,19 +184,21 @@ def extract_surface(mask: np.ndarray, *, spacing_mm: Spacing) -> Surface:
     Returns
     -------
     Surface
-        Empty (0 points) when the mask is empty. Work is done on the mask's bounding
-        box plus one corner on each side, so its cost follows the object, not the image.
+        Empty (0 points) when the mask is empty. Work is done per box of
+        :func:`occupied_boxes`, so its cost follows the objects, not the image.
     """
-    box = bounding_box(mask)
-    if box is None:
-        return Surface(np.zeros((0, 3), np.int64), np.zeros(0))
-    codes = neighbour_codes(mask[box])
-    on_surface = (codes != 0) & (codes != 255)
-    local = np.nonzero(on_surface)
-    origin = np.array([s.start for s in box], np.int64)
-    corners = np.stack(local, axis=1).astype(np.int64) + origin
-    areas_mm2 = surfel_area_table_mm2(tuple(float(s) for s in spacing_mm))[codes[local]]
-    return Surface(corners, areas_mm2)
+    table = surfel_area_table_mm2(tuple(float(s) for s in spacing_mm))
+    corners, areas_mm2 = [np.zeros((0, 3), np.int64)], [np.zeros(0)]
+    voxels = 0
+    for box in occupied_boxes(mask):
+        block = mask[box]
+        voxels += int(np.count_nonzero(block))
+        codes = neighbour_codes(block)
+        local = np.nonzero((codes != 0) & (codes != 255))
+        origin = np.array([s.start for s in box], np.int64)
+        corners.append(np.stack(local, axis=1).astype(np.int64) + origin)
+        areas_mm2.append(table[codes[local]])
+    return Surface(np.concatenate(corners), np.concatenate(areas_mm2), voxels)
 
 
 def directed_distances(source: Surface, target: Surface, *,
@@ -185,14 +231,27 @@ def directed_distances(source: Surface, target: Surface, *,
     if target.n_points == 0:
         distances_mm = np.full(source.n_points, np.inf)
     else:
-        spacing = np.asarray(spacing_mm, np.float64)
-        tree = cKDTree(target.corners * spacing, balanced_tree=False, compact_nodes=False)
-        _, nearest = tree.query(source.corners * spacing, k=1)
-        offset_mm = (source.corners - target.corners[nearest]).astype(np.float64) * spacing
-        squared = offset_mm * offset_mm
-        distances_mm = np.sqrt(squared[:, 0] + squared[:, 1] + squared[:, 2])
+        distances_mm = np.zeros(source.n_points)
+        # points on both surfaces are at distance 0: only the others need a search
+        apart = ~_shared_points(source.corners, target.corners)
+        if apart.any():
+            spacing = np.asarray(spacing_mm, np.float64)
+            tree = cKDTree(target.corners * spacing, leafsize=32, balanced_tree=False,
+                           compact_nodes=False)
+            corners = source.corners[apart]
+            _, nearest = tree.query(corners * spacing, k=1)
+            offset_mm = (corners - target.corners[nearest]).astype(np.float64) * spacing
+            squared = offset_mm * offset_mm
+            distances_mm[apart] = np.sqrt(squared[:, 0] + squared[:, 1] + squared[:, 2])
     order = np.lexsort((areas_mm2, distances_mm))
     return DirectedDistances(distances_mm[order], areas_mm2[order])
+
+
+def _shared_points(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Return which rows of ``source`` (corner indices, unique rows) are in ``target``."""
+    extent = np.maximum(source.max(axis=0), target.max(axis=0)) + 1
+    weights = np.array([extent[1] * extent[2], extent[2], 1], np.int64)
+    return np.isin(source @ weights, target @ weights, assume_unique=True)
 
 
 def surface_dice_at_tolerance(gt_to_pred: DirectedDistances, pred_to_gt: DirectedDistances,

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from ichbench.metrics import evaluate_case
 from scipy import ndimage
+
+from ichbench.metrics import evaluate_case
 
 TOLERANCE = 1e-6
 

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from ichbench.metrics import evaluate_case
 
 SPACING_MM = (5.0, 0.45, 0.45)

@@ -13,9 +13,10 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import cdist
+
 from ichbench.metrics import evaluate_case
 from ichbench.metrics._surfel_table import surfel_area_table_mm2
-from scipy.spatial.distance import cdist
 
 
 def _oracle_surface(mask, spacing_mm):

@@ -4,15 +4,16 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from ichbench.metrics._surfel_table import CODE_TO_TRIANGLES, surfel_area_table_mm2
 from ichbench.metrics.surface import (
     Surface,
-    bounding_box,
     directed_distances,
     extract_surface,
     neighbour_codes,
+    occupied_boxes,
 )
-from scipy import ndimage
 
 SPACINGS_MM = [(1.0, 1.0, 1.0), (5.0, 0.45, 0.45), (0.45, 0.45, 5.0), (0.3, 1.7, 2.9)]
 
@@ -47,14 +48,32 @@ def test_neighbour_codes_equal_surface_distance_correlation(surface_distance):
     np.testing.assert_array_equal(neighbour_codes(mask), expected)
 
 
-def test_bounding_box_of_empty_mask_is_none():
-    assert bounding_box(np.zeros((3, 4, 5), bool)) is None
+def test_occupied_boxes_of_empty_mask_is_empty():
+    assert occupied_boxes(np.zeros((3, 4, 5), bool)) == []
 
 
-def test_bounding_box_spans_all_foreground():
+def test_occupied_boxes_split_at_empty_planes_and_are_tight():
     mask = np.zeros((6, 7, 8), bool)
-    mask[1, 2, 3] = mask[4, 6, 0] = True
-    assert bounding_box(mask) == (slice(1, 5), slice(2, 7), slice(0, 4))
+    mask[1, 2, 3] = mask[1, 2, 5] = True  # same plane along 0 and 1, gap along axis 2
+    mask[4, 6, 0] = True  # another plane along axis 0
+    boxes = sorted(occupied_boxes(mask), key=lambda box: [s.start for s in box])
+    assert boxes == [(slice(1, 2), slice(2, 3), slice(3, 4)),
+                     (slice(1, 2), slice(2, 3), slice(5, 6)),
+                     (slice(4, 5), slice(6, 7), slice(0, 1))]
+
+
+def test_occupied_boxes_do_not_split_touching_voxels():
+    mask = np.zeros((6, 7, 8), bool)
+    mask[1, 2, 3] = mask[2, 3, 4] = True  # diagonal neighbours share corners
+    assert occupied_boxes(mask) == [(slice(1, 3), slice(2, 4), slice(3, 5))]
+
+
+def test_occupied_boxes_stop_splitting_at_max_boxes_and_still_cover_everything():
+    mask = np.zeros((9, 3, 3), bool)
+    mask[::2, 1, 1] = True  # five planes apart
+    boxes = occupied_boxes(mask, max_boxes=1)
+    assert boxes == [(slice(0, 9), slice(1, 2), slice(1, 2))]
+    assert len(occupied_boxes(mask)) == 5
 
 
 def test_single_voxel_surface_is_its_eight_corners():
@@ -78,13 +97,27 @@ def test_mask_filling_the_array_is_closed_by_outside_background():
 def test_empty_mask_has_no_surface_points():
     surface = extract_surface(np.zeros((2, 2, 2), bool), spacing_mm=(1.0, 1.0, 1.0))
     assert surface.n_points == 0 and surface.corners.shape == (0, 3)
+    assert surface.voxels == 0
+
+
+def test_surface_of_split_mask_equals_surface_of_whole():
+    rng = np.random.default_rng(7)
+    mask = rng.random((9, 10, 11)) < 0.08  # speckle: many boxes
+    spacing_mm = (5.0, 0.45, 0.45)
+    split = extract_surface(mask, spacing_mm=spacing_mm)
+    codes = neighbour_codes(mask)
+    on_surface = (codes != 0) & (codes != 255)
+    expected = {tuple(c) for c in np.argwhere(on_surface).tolist()}
+    assert {tuple(c) for c in split.corners.tolist()} == expected
+    assert split.n_points == len(expected)
+    assert split.voxels == int(mask.sum())
 
 
 def test_distances_to_empty_surface_are_inf_and_from_empty_are_none():
     mask = np.zeros((3, 3, 3), bool)
     mask[1, 1, 1] = True
     full = extract_surface(mask, spacing_mm=(1.0, 1.0, 1.0))
-    empty = Surface(np.zeros((0, 3), np.int64), np.zeros(0))
+    empty = Surface(np.zeros((0, 3), np.int64), np.zeros(0), 0)
     assert np.all(np.isinf(directed_distances(full, empty,
                                               spacing_mm=(1.0, 1.0, 1.0)).distances_mm))
     assert directed_distances(empty, full, spacing_mm=(1.0, 1.0, 1.0)).distances_mm.size == 0
