@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -163,23 +164,47 @@ def score_folder(pred_dir: str | os.PathLike[str],
 
 def _map_cases(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTask],
                jobs: int) -> Iterator[CaseScore]:
-    """Yield one score per task, in completion order, with at most 2 × jobs in flight."""
+    """Yield one score per task, in completion order, with at most 2 × jobs in flight.
+
+    If a worker process dies (a NIfTI reader crashing on a hostile file kills the
+    process, not just the case), the cases not yet scored are rerun one process each, so
+    that only the culprit's row says so.
+    """
     if jobs <= 1:
         yield from map(run_case, tasks)
         return
-    # forkserver/spawn, never fork: the caller may hold threads (torch, ITK) that a fork
-    # would copy in a locked state.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that has imported the scorer once (~1 s of imports).
-        context.set_forkserver_preload(["ichbench.submissions.case"])
-    else:  # pragma: no cover - macOS, Windows
-        context = multiprocessing.get_context("spawn")
+    context = _mp_context()
+    finished: set[str] = set()
+    try:
+        for score in _pooled(run_case, tasks, jobs, context):
+            finished.add(score.case)
+            yield score
+    except BrokenProcessPool:
+        for task in tasks:
+            if task.case_id not in finished:
+                yield _isolated(run_case, task, context)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """Process start method for workers: forkserver (spawn where missing), never fork.
+
+    A plain fork would copy the caller's threads (torch, ITK) in whatever locked state
+    they are in.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Workers fork from a server that imported the scorer once (~1 s of imports each).
+    context.set_forkserver_preload(["ichbench.submissions.case"])
+    return context
+
+
+def _pooled(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTask], jobs: int,
+            context: multiprocessing.context.BaseContext) -> Iterator[CaseScore]:
     pending: set[Future[CaseScore]] = set()
-    queue = iter(tasks)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
                              initializer=_init_worker) as pool:
-        for task in queue:
+        for task in tasks:
             pending.add(pool.submit(run_case, task))
             if len(pending) >= jobs * _IN_FLIGHT_PER_JOB:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -187,6 +212,25 @@ def _map_cases(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTa
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             yield from (future.result() for future in done)
+
+
+def _isolated(run_case: Callable[[CaseTask], CaseScore], task: CaseTask,
+              context: multiprocessing.context.BaseContext) -> CaseScore:
+    """Score one task in a process of its own; a crash becomes the case's status."""
+    crashed = CaseTask(task.case_id, task.truth, None, Status.UNREADABLE,
+                       f"{task.prediction.name if task.prediction else 'the file'}: the "
+                       "NIfTI reader crashed on it; write it again with a standard writer")
+    for attempt in (task, crashed):
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=context,
+                                     initializer=_init_worker) as pool:
+                return pool.submit(run_case, attempt).result()
+        except BrokenProcessPool:
+            if attempt.prediction is None:  # nothing but the truth was read
+                break
+    return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
+                                f"truth {task.truth}: the NIfTI reader crashed on it; fix "
+                                "the truth file")
 
 
 def _init_worker() -> None:

@@ -48,3 +48,14 @@ def write_header_only(path: Path, dims_xyz) -> Path:
     """A gzipped NIfTI file of a few hundred bytes whose header claims ``dims_xyz``."""
     path.write_bytes(gzip.compress(nifti1_header(dims_xyz)))
     return path
+
+
+def crash_on_002(task):
+    """A stand-in scorer that kills its worker process on case 002's prediction only."""
+    import os
+
+    from ichbench.submissions import CaseScore, Status
+
+    if task.case_id == "002" and task.prediction is not None:
+        os._exit(3)
+    return CaseScore.unmeasured(task.case_id, task.status or Status.OK, task.message)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from submission_files import blob, write
+from submission_files import blob, crash_on_002, write
 
 import ichbench
 from ichbench.submissions import ScoreError, Status, score_folder
@@ -72,6 +72,18 @@ def test_parallel_jobs_give_the_same_rows_as_in_process(submission, truth_dir, t
     parallel = score_folder(submission, truth_dir, tmp_path / "b", jobs=2, progress=False)
     assert _comparable(parallel.cases) == _comparable(serial.cases)
     assert parallel.cases[1].status is Status.OUTSIDE_FOLDER
+
+
+def test_a_worker_crash_marks_only_its_case_and_the_run_goes_on(truth_dir, pred_dir):
+    from ichbench.submissions.folder import CaseTask
+    from ichbench.submissions.score import _map_cases
+
+    tasks = [CaseTask(cid, truth_dir / f"{cid}.nii.gz", pred_dir / f"{cid}.nii.gz")
+             for cid in ("001", "002", "003")]
+    rows = {row.case: row for row in _map_cases(crash_on_002, tasks, jobs=2)}
+    assert sorted(rows) == ["001", "002", "003"]
+    assert rows["001"].status is Status.OK and rows["003"].status is Status.OK
+    assert rows["002"].status is Status.UNREADABLE and "crashed" in rows["002"].message
 
 
 def _comparable(rows):
