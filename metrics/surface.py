@@ -10,15 +10,15 @@ Follows DeepMind's ``surface-distance`` exactly, with a faster route to the same
 - The distance from a point of one surface to the other surface is the Euclidean distance
   in mm to the nearest surface point of the other surface. ``surface-distance`` gets it
   from a Euclidean distance transform over the bounding box of both masks (the whole head
-  when a prediction has a far false positive); ichbench extracts each surface on its own
-  bounding box and queries a k-d tree of the other surface's points, then recomputes each
-  distance from integer corner offsets with the same arithmetic as
+  when a prediction has a far false positive); ichbench extracts each surface per
+  object box (:func:`occupied_boxes`) and searches the nearest point among the surface
+  points only (:mod:`ichbench.metrics.nearest`), in the arithmetic of
   ``scipy.ndimage.distance_transform_edt``, so values agree to the last bit in practice.
 
-Empty masks (policy, also in :mod:`ichbench.metrics.case`): an empty mask has no surface.
-The distances from a surface to an empty one are ``inf`` (nothing to measure against);
-:func:`surface_dice_at_tolerance` and :func:`robust_hausdorff_mm` then follow the table
-in :mod:`ichbench.metrics.case`.
+Empty masks (the policy table is in :mod:`ichbench.metrics.case`): an empty mask has no
+surface. The distances from a surface to an empty one are ``inf`` (nothing to measure
+against); :func:`surface_dice_at_tolerance` and :func:`robust_hausdorff_mm` state their
+empty cases.
 
 Array axes are used as given: ``spacing_mm[i]`` is the spacing of array axis ``i``
 ((z, y, x) for arrays read by ``ichbench.nifti``).
@@ -27,9 +27,9 @@ Array axes are used as given: ``spacing_mm[i]`` is the spacing of array axis ``i
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ichbench.metrics._surfel_table import surfel_area_table_mm2
+from ichbench.metrics.nearest import nearest_distances_mm
 
 Spacing = tuple[float, float, float]
 
@@ -221,9 +221,9 @@ def directed_distances(source: Surface, target: Surface, *,
     Notes
     -----
     :math:`d(p) = \min_{q \in T} \sqrt{\sum_i ((p_i - q_i)\, s_i)^2}` over corner
-    indices :math:`p, q`. The nearest point is found with a k-d tree in mm and the
-    distance recomputed from the integer offset in the order ``distance_transform_edt``
-    uses, so exact lattice distances (e.g. one slice, 5.0 mm) come out exact.
+    indices :math:`p, q`, computed exactly by :mod:`ichbench.metrics.nearest` (lattice
+    offsets near the surface, a k-d tree beyond), in the arithmetic of
+    ``distance_transform_edt``, so lattice distances (e.g. one slice, 5.0 mm) are exact.
     """
     areas_mm2 = source.areas_mm2
     if source.n_points == 0:
@@ -231,27 +231,10 @@ def directed_distances(source: Surface, target: Surface, *,
     if target.n_points == 0:
         distances_mm = np.full(source.n_points, np.inf)
     else:
-        distances_mm = np.zeros(source.n_points)
-        # points on both surfaces are at distance 0: only the others need a search
-        apart = ~_shared_points(source.corners, target.corners)
-        if apart.any():
-            spacing = np.asarray(spacing_mm, np.float64)
-            tree = cKDTree(target.corners * spacing, leafsize=32, balanced_tree=False,
-                           compact_nodes=False)
-            corners = source.corners[apart]
-            _, nearest = tree.query(corners * spacing, k=1)
-            offset_mm = (corners - target.corners[nearest]).astype(np.float64) * spacing
-            squared = offset_mm * offset_mm
-            distances_mm[apart] = np.sqrt(squared[:, 0] + squared[:, 1] + squared[:, 2])
+        distances_mm = nearest_distances_mm(source.corners, target.corners,
+                                            spacing_mm=spacing_mm)
     order = np.lexsort((areas_mm2, distances_mm))
     return DirectedDistances(distances_mm[order], areas_mm2[order])
-
-
-def _shared_points(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Return which rows of ``source`` (corner indices, unique rows) are in ``target``."""
-    extent = np.maximum(source.max(axis=0), target.max(axis=0)) + 1
-    weights = np.array([extent[1] * extent[2], extent[2], 1], np.int64)
-    return np.isin(source @ weights, target @ weights, assume_unique=True)
 
 
 def surface_dice_at_tolerance(gt_to_pred: DirectedDistances, pred_to_gt: DirectedDistances,

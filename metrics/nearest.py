@@ -1,0 +1,130 @@
+r"""Exact nearest-point distances between two sets of voxel corners.
+
+For every source corner :math:`p` we need
+:math:`d(p) = \min_{q \in T} \sqrt{\sum_i ((p_i - q_i)\, s_i)^2}` in mm, with the same
+floating-point arithmetic as ``scipy.ndimage.distance_transform_edt`` (which
+``surface-distance`` uses), so that NSD's ``d <= τ`` and the Hausdorff distances agree
+to the last bit in practice.
+
+Most surface points of a prediction lie within a few voxels of the truth's surface, so
+the search runs in two stages:
+
+1. *Lattice offsets.* The offsets :math:`o` with :math:`\lVert o \cdot s \rVert \le r`
+   (a few hundred, sorted by length) are tried in increasing length against a boolean
+   grid of the target points: the first offset that lands on a target point gives the
+   exact distance. Shared points (offset 0) cost one look-up.
+2. *k-d tree.* The few points farther than :math:`r` (e.g. a far false positive) query a
+   k-d tree of the target points; the distance is recomputed from the integer offset to
+   the point found.
+
+Both stages give the minimum over all target points, as an EDT over the bounding box of
+both masks would, at a cost that follows the number of surface points, not the box.
+"""
+
+import itertools
+from functools import lru_cache
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+_MAX_OFFSETS = 1000
+"""Lattice offsets tried before falling back to the k-d tree."""
+
+_CHUNKS = (1, 4, 8, 16, 32, 64, 128, 256)
+"""Offsets tried per vectorised step, doubling (the rest go in one last step)."""
+
+
+def lattice_distance_mm(offsets: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
+    r"""Return the length in mm of integer corner offsets, in the EDT's arithmetic.
+
+    Parameters
+    ----------
+    offsets : numpy.ndarray
+        Shape (n, 3), integer offsets along array axes 0, 1, 2.
+    spacing_mm : numpy.ndarray
+        Shape (3,), voxel spacing in mm per axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,), :math:`\sqrt{(o_0 s_0)^2 + (o_1 s_1)^2 + (o_2 s_2)^2}` summed in
+        axis order, as ``scipy.ndimage.distance_transform_edt`` computes it.
+    """
+    scaled = offsets.astype(np.float64) * spacing_mm
+    squared = scaled * scaled
+    return np.sqrt(squared[:, 0] + squared[:, 1] + squared[:, 2])
+
+
+@lru_cache(maxsize=32)
+def _sorted_offsets(spacing_mm: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Return every offset shorter than a cut-off, sorted by length, and the lengths.
+
+    The cut-off is chosen so that about ``_MAX_OFFSETS`` offsets remain and every offset
+    shorter than the longest kept one is kept (ties included): a point none of them
+    reaches is farther than every kept length.
+    """
+    spacing = np.asarray(spacing_mm, np.float64)
+    # a few voxels of the finest axis and at least one step of the coarsest (slices)
+    reach_mm = max(6.0 * float(spacing.min()), 1.5 * float(spacing.max()))
+    radius = np.ceil(reach_mm / spacing).astype(int)
+    axes = [np.arange(-r, r + 1) for r in radius]
+    offsets = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    lengths = lattice_distance_mm(offsets, spacing)
+    inside = lengths <= reach_mm  # the whole ball of this radius is in the box
+    offsets, lengths = offsets[inside], lengths[inside]
+    order = np.lexsort((*offsets.T[::-1], lengths))
+    offsets, lengths = offsets[order], lengths[order]
+    if lengths.size > _MAX_OFFSETS:
+        keep = lengths < lengths[_MAX_OFFSETS]
+        offsets, lengths = offsets[keep], lengths[keep]
+    offsets.flags.writeable = False
+    lengths.flags.writeable = False
+    return offsets, lengths
+
+
+def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
+                         spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """Return, for each source corner, the distance in mm to the nearest target corner.
+
+    Parameters
+    ----------
+    source, target : numpy.ndarray
+        Shapes (n, 3) and (m, 3), int64 corner indices (unique rows); ``m >= 1``.
+    spacing_mm : tuple of 3 floats
+        Voxel spacing in mm per array axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n,), float64, exact (see the module docstring).
+    """
+    spacing = np.asarray(spacing_mm, np.float64)
+    offsets, lengths = _sorted_offsets(tuple(float(s) for s in spacing_mm))
+    reach = np.abs(offsets).max(axis=0)
+    low = np.minimum(source.min(axis=0), target.min(axis=0)) - reach
+    extent = np.maximum(source.max(axis=0), target.max(axis=0)) + reach + 1 - low
+    grid = np.zeros(tuple(int(n) for n in extent), bool)  # zero pages cost nothing
+    grid[tuple((target - low).T)] = True
+    flat_grid = grid.reshape(-1)
+    strides = np.array([extent[1] * extent[2], extent[2], 1], np.int64)
+    source_flat = (source - low) @ strides
+    offsets_flat = offsets @ strides
+
+    distances_mm = np.full(source.shape[0], np.inf)
+    pending = np.arange(source.shape[0])
+    bounds = np.cumsum((0, *_CHUNKS, max(0, lengths.size - sum(_CHUNKS))))
+    for start, stop in itertools.pairwise(bounds):
+        if pending.size == 0 or start >= lengths.size:
+            break
+        hits = flat_grid[source_flat[pending, None] + offsets_flat[None, start:stop]]
+        found = hits.any(axis=1)
+        first = hits.argmax(axis=1)[found]
+        distances_mm[pending[found]] = lengths[start + first]
+        pending = pending[~found]
+    if pending.size:
+        tree = cKDTree(target * spacing, leafsize=32, balanced_tree=False,
+                       compact_nodes=False)
+        _, nearest = tree.query(source[pending] * spacing, k=1)
+        distances_mm[pending] = lattice_distance_mm(source[pending] - target[nearest],
+                                                    spacing)
+    return distances_mm

@@ -1,0 +1,57 @@
+"""Exact nearest-point distances: lattice offsets near the surface, k-d tree beyond."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.spatial.distance import cdist
+
+from ichbench.metrics.nearest import _sorted_offsets, lattice_distance_mm, nearest_distances_mm
+
+
+def _unique_points(rng, n, high):
+    return np.unique(rng.integers(0, high, size=(n, 3)), axis=0).astype(np.int64)
+
+
+@pytest.mark.parametrize("spacing_mm", [(1.0, 1.0, 1.0), (5.0, 0.45, 0.45), (0.45, 0.45, 5.0),
+                                        (0.3, 1.7, 2.9)])
+@pytest.mark.parametrize("spread", [6, 40])  # near: offsets only; far: k-d tree fallback
+def test_nearest_distances_equal_brute_force(spacing_mm, spread):
+    rng = np.random.default_rng(spread)
+    source = _unique_points(rng, 300, spread)
+    target = _unique_points(rng, 40, spread)
+    expected = cdist(source * np.array(spacing_mm), target * np.array(spacing_mm)).min(axis=1)
+    got = nearest_distances_mm(source, target, spacing_mm=spacing_mm)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def test_nearest_distances_equal_distance_transform_bit_for_bit():
+    # the reference arithmetic: EDT of the target points over a grid holding both sets
+    rng = np.random.default_rng(1)
+    spacing_mm = (5.0, 0.45, 0.45)
+    source = _unique_points(rng, 200, 30)
+    target = _unique_points(rng, 30, 30)
+    grid = np.ones((30, 30, 30), bool)
+    grid[tuple(target.T)] = False
+    edt = ndimage.distance_transform_edt(grid, sampling=spacing_mm)
+    got = nearest_distances_mm(source, target, spacing_mm=spacing_mm)
+    np.testing.assert_array_equal(got, edt[tuple(source.T)])
+
+
+def test_one_slice_apart_is_exactly_the_slice_thickness():
+    source = np.array([[0, 5, 5]])
+    target = np.array([[1, 5, 5], [9, 9, 9]])
+    assert nearest_distances_mm(source, target, spacing_mm=(5.0, 0.45, 0.45))[0] == 5.0
+
+
+def test_offsets_are_sorted_and_complete_up_to_their_longest():
+    spacing_mm = (5.0, 0.45, 0.45)
+    offsets, lengths = _sorted_offsets(spacing_mm)
+    assert np.all(np.diff(lengths) >= 0) and lengths[0] == 0.0
+    longest = lengths[-1]
+    # every offset of a box around the ball that is no longer than the longest kept one
+    radius = np.ceil(longest / np.array(spacing_mm)).astype(int)
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in radius], indexing="ij"),
+                    axis=-1).reshape(-1, 3)
+    shorter = grid[lattice_distance_mm(grid, np.array(spacing_mm)) <= longest]
+    assert {tuple(o) for o in shorter.tolist()} == {tuple(o) for o in offsets.tolist()}
+    assert 5.0 in lengths  # one slice is within reach, so caps need no tree search
