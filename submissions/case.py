@@ -90,10 +90,6 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
     """
     try:
         truth = read_volume(task.truth)
-    except NiftiError as exc:
-        return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
-                                    f"truth {_one_line(exc)}; fix the truth file")
-    try:
         nonfinite = _nonfinite(task.truth, truth.array)
     except NiftiError as exc:
         return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,

@@ -115,6 +115,16 @@ def score_folder(pred_dir: str | os.PathLike[str],
     ScoreResult
         The rows, the summary and where they were written.
 
+    Notes
+    -----
+    Number formats (``inf``, ``nan``) and how statistics treat them (NaN RVD of an empty
+    truth is left out, ``count`` tells) are documented in
+    :mod:`ichbench.submissions.summary`; the statuses in
+    :mod:`ichbench.submissions.status`. Links are refused by ``lstat`` in the folder scan
+    and again right before a file is read; a submission that is rewritten *while* it is
+    being scored could still swap a file for a link in between (scoring assumes the folder
+    is not being written to).
+
     Raises
     ------
     ScoreError

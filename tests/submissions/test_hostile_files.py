@@ -267,3 +267,17 @@ def test_unknown_ids_and_stray_files_are_listed_as_ignored(truth_dir, pred_dir, 
     assert result.summary["ignored_files"] == [".DS_Store", "1.nii.gz", "README.txt",
                                                "extra/"]
     assert any("1.nii.gz" in w and "001.nii.gz" in w for w in result.summary["warnings"])
+
+
+@pytest.mark.parametrize("kind", ["vector", "2d"])
+def test_not_one_scalar_3d_volume_is_unreadable(truth_dir, pred_dir, tmp_path, kind):
+    import SimpleITK as sitk
+
+    if kind == "vector":  # e.g. a softmax output with 3 channels per voxel
+        image = sitk.GetImageFromArray(np.zeros((*GEOMETRY.shape, 3), np.uint8), isVector=True)
+    else:
+        image = sitk.GetImageFromArray(np.zeros((32, 32), np.uint8))
+    sitk.WriteImage(image, str(pred_dir / "001.nii.gz"))
+    rows, _ = score(pred_dir, truth_dir, tmp_path)
+    assert rows["001"].status is Status.UNREADABLE
+    assert ("components" if kind == "vector" else "2D") in rows["001"].message
