@@ -1,0 +1,263 @@
+"""Speed of ichbench's metrics and scoring against DeepMind ``surface-distance``.
+
+Run ``python -m ichbench.speed [--cases N] [--slices 70] [--jobs 1]``. It builds head-CT
+sized pairs (``--size``² × ``--slices`` voxels, spacing 0.45 × 0.45 × 5 mm): a truth with
+one to three hemorrhage-like blobs, and a prediction that follows the truth with errors
+of one to two voxels at the boundary plus, by default, a small false positive far away
+(other hemisphere, other slices), the case where ``surface-distance``'s distance
+transform over the bounding box of both masks spans most of the head. Then it prints:
+
+1. per case, the time of :func:`ichbench.metrics.evaluate_case` and of
+   ``surface-distance`` (``compute_surface_distances`` + Dice, NSD, HD, HD95) on the same
+   boolean arrays, their ratio, and the largest difference between the two results;
+2. for the whole folder written as NIfTI, the time of
+   :func:`ichbench.submissions.score_folder` (``jobs=--jobs``) against a plain script
+   (SimpleITK read of each pair + ``surface-distance``), their ratio, and the share of
+   ichbench's scoring time spent reading NIfTI (``ichbench.nifti.read_volume`` of the
+   pairs, timed separately).
+
+This is a measurement, not a test: timings depend on the machine. ``surface-distance`` is
+a test extra (``pip install -e '.[test]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPACING_ZYX_MM = (5.0, 0.45, 0.45)
+"""Axial head CT: 5 mm slices of 0.45 mm pixels, in array axis order (z, y, x)."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One synthetic case: truth and prediction masks (z, y, x), uint8."""
+
+    case_id: str
+    gt: np.ndarray
+    pred: np.ndarray
+
+
+def _add_ellipsoid(mask: np.ndarray, center: np.ndarray, radii_vox: np.ndarray) -> None:
+    """Set an axis-aligned ellipsoid to 1, computing only on its bounding box."""
+    low = np.maximum(np.floor(center - radii_vox).astype(int), 0)
+    high = np.minimum(np.ceil(center + radii_vox).astype(int) + 1, mask.shape)
+    if np.any(high <= low):
+        return
+    grid = np.ogrid[tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))]
+    inside = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, center, radii_vox, strict=True))
+    mask[tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))] |= (
+        inside <= 1).astype(np.uint8)
+
+
+def make_pair(rng: np.random.Generator, case_id: str, *, size: int, slices: int,
+              far_false_positive: bool = True) -> Pair:
+    """Build one truth/prediction pair of shape (slices, size, size).
+
+    The truth is one to three overlapping ellipsoids (radii 3-15 mm in-plane, 1-3 slices)
+    inside the central part of the image; the prediction is the same blobs with centres
+    and radii perturbed by about a voxel, so its boundary is off by one to two voxels, and
+    (``far_false_positive``) a 2-4 mm blob in the other hemisphere, a third of the slices
+    away.
+    """
+    shape = np.array((slices, size, size))
+    gt = np.zeros(shape, np.uint8)
+    pred = np.zeros(shape, np.uint8)
+    spacing = np.array(SPACING_ZYX_MM)
+    # the head fills the central ~80 % of the image; the lesion sits in one hemisphere
+    center = np.array([rng.uniform(0.3, 0.7) * slices, rng.uniform(0.3, 0.7) * size,
+                       rng.uniform(0.25, 0.4) * size])
+    for _ in range(int(rng.integers(1, 4))):
+        radii_mm = np.array([rng.uniform(5.0, 15.0), rng.uniform(3.0, 15.0),
+                             rng.uniform(3.0, 15.0)])
+        blob_center = center + rng.normal(0, 1, 3) * radii_mm / spacing / 2
+        radii_vox = np.maximum(radii_mm / spacing, 0.6)
+        _add_ellipsoid(gt, blob_center, radii_vox)
+        _add_ellipsoid(pred, blob_center + rng.normal(0, 0.7, 3),
+                       radii_vox * rng.uniform(0.9, 1.1, 3))
+    if far_false_positive:
+        far = np.array([(center[0] + slices / 3) % slices, rng.uniform(0.2, 0.8) * size,
+                        size - center[2] + rng.uniform(0.0, 0.1) * size])
+        _add_ellipsoid(pred, far, np.array([0.6, *(rng.uniform(2.0, 4.0, 2) / spacing[1:])]))
+    return Pair(case_id, gt, pred)
+
+
+def _time(function: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def _reference_metrics(surface_distance: Any, gt: np.ndarray, pred: np.ndarray,
+                       spacing_mm: Sequence[float], tolerance_mm: float) -> dict[str, float]:
+    """What a plain script computes with ``surface-distance`` (bool masks, non-empty)."""
+    with warnings.catch_warnings():  # the library imports deprecated scipy namespaces
+        warnings.simplefilter("ignore", DeprecationWarning)
+        distances = surface_distance.compute_surface_distances(gt, pred, spacing_mm)
+    return {
+        "dc": float(surface_distance.compute_dice_coefficient(gt, pred)),
+        "nsd": float(surface_distance.compute_surface_dice_at_tolerance(distances,
+                                                                         tolerance_mm)),
+        "hd": float(surface_distance.compute_robust_hausdorff(distances, 100)),
+        "hd95": float(surface_distance.compute_robust_hausdorff(distances, 95)),
+    }
+
+
+def compare_per_case(pairs: Sequence[Pair], surface_distance: Any, *,
+                     tolerance_mm: float, out: Callable[[str], None]) -> float:
+    """Time both metric implementations on each pair; print a table; return the ratio.
+
+    The ratio is total surface-distance time / total ichbench time over the pairs.
+    """
+    from ichbench.metrics import evaluate_case
+
+    out(f"{'case':>6} {'shape (z,y,x)':>16} {'gt mL':>7} {'pred mL':>7} {'ichbench s':>11} "
+        f"{'surf-dist s':>11} {'ratio':>6} {'max |diff|':>10}")
+    total_ours = total_theirs = 0.0
+    for pair in pairs:
+        gt, pred = pair.gt.astype(bool), pair.pred.astype(bool)
+        ours_s, ours = _time(lambda g=gt, p=pred: evaluate_case(
+            g, p, spacing_mm=SPACING_ZYX_MM, tolerance_mm=tolerance_mm))
+        theirs_s, theirs = _time(lambda g=gt, p=pred: _reference_metrics(
+            surface_distance, g, p, SPACING_ZYX_MM, tolerance_mm))
+        # DC differs by the challenge's ε smoothing only (≤ 1e-5 / volume)
+        diff = max(abs(getattr(ours, k) - v) for k, v in theirs.items() if k != "dc")
+        total_ours += ours_s
+        total_theirs += theirs_s
+        shape = "×".join(str(n) for n in gt.shape)
+        out(f"{pair.case_id:>6} {shape:>16} {ours.gt_volume_ml:7.2f} {ours.pred_volume_ml:7.2f} "
+            f"{ours_s:11.3f} {theirs_s:11.3f} {theirs_s / ours_s:6.1f} {diff:10.1e}")
+    ratio = total_theirs / total_ours
+    out(f"{'total':>6} {'':>16} {'':>7} {'':>7} {total_ours:11.3f} {total_theirs:11.3f} "
+        f"{ratio:6.1f}")
+    return ratio
+
+
+def _plain_script(surface_distance: Any, pred_dir: Path, truth_dir: Path,
+                  case_ids: Sequence[str], tolerance_mm: float) -> None:
+    """The baseline: read each pair with SimpleITK and call surface-distance."""
+    import SimpleITK as sitk
+
+    for case_id in case_ids:
+        truth = sitk.ReadImage(str(truth_dir / f"{case_id}.nii.gz"))
+        pred = sitk.ReadImage(str(pred_dir / f"{case_id}.nii.gz"))
+        spacing_zyx = tuple(reversed(truth.GetSpacing()))
+        _reference_metrics(surface_distance, sitk.GetArrayFromImage(truth) != 0,
+                           sitk.GetArrayFromImage(pred) != 0, spacing_zyx, tolerance_mm)
+
+
+def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
+                   tolerance_mm: float, out: Callable[[str], None]) -> float | None:
+    """Write the pairs as NIfTI, time score_folder against the plain script; print both.
+
+    Returns the ratio plain / ichbench, or None when ``ichbench.submissions`` is missing.
+    """
+    from ichbench.nifti import Geometry, read_volume, write_volume
+
+    try:
+        from ichbench.submissions import score_folder
+    except ImportError as exc:  # the scoring package is developed alongside
+        out(f"folder: skipped, ichbench.submissions.score_folder is not available ({exc})")
+        return None
+    with tempfile.TemporaryDirectory(prefix="ichbench-speed-") as tmp:
+        root = Path(tmp)
+        truth_dir, pred_dir = root / "truth", root / "pred"
+        truth_dir.mkdir()
+        pred_dir.mkdir()
+        for pair in pairs:
+            z, y, x = pair.gt.shape
+            geometry = Geometry(size_xyz=(x, y, z), spacing_xyz_mm=SPACING_ZYX_MM[::-1],
+                                origin_mm=(0.0, 0.0, 0.0),
+                                direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+            write_volume(pair.gt, geometry, truth_dir / f"{pair.case_id}.nii.gz")
+            write_volume(pair.pred, geometry, pred_dir / f"{pair.case_id}.nii.gz")
+        case_ids = [pair.case_id for pair in pairs]
+        read_s, _ = _time(lambda: [read_volume(folder / f"{c}.nii.gz")
+                                   for c in case_ids for folder in (truth_dir, pred_dir)])
+        ours_s, result = _time(lambda: score_folder(pred_dir, truth_dir, root / "scores",
+                                                    tolerance_mm=tolerance_mm, jobs=jobs,
+                                                    progress=False))
+        plain_s, _ = _time(lambda: _plain_script(surface_distance, pred_dir, truth_dir,
+                                                 case_ids, tolerance_mm))
+    n = len(pairs)
+    ratio = plain_s / ours_s
+    out(f"folder: {n} cases, score_folder(jobs={jobs}) {ours_s:.2f} s "
+        f"({ours_s / n:.2f} s/case), plain SimpleITK + surface-distance script "
+        f"{plain_s:.2f} s ({plain_s / n:.2f} s/case), ratio {ratio:.1f}")
+    share = read_s / ours_s
+    out(f"folder: reading the {2 * n} NIfTI files with ichbench.nifti.read_volume takes "
+        f"{read_s:.2f} s, {share:.0%} of score_folder's time"
+        + (" (jobs > 1: share of wall time)" if jobs > 1 else ""))
+    out(f"folder: statuses {_nonzero(result.status_counts)}")
+    return ratio
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {status: n for status, n in counts.items() if n}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ichbench.speed",
+        description="Time ichbench's metrics and scoring against surface-distance on "
+                    "head-CT-sized synthetic cases (a measurement, not a test).")
+    parser.add_argument("--cases", type=int, default=5, help="number of cases (default 5)")
+    parser.add_argument("--slices", type=int, default=70,
+                        help="slices per case, 512×512×N with N up to 70 (default 70)")
+    parser.add_argument("--size", type=int, default=512,
+                        help="in-plane size in voxels (default 512; small for a smoke run)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes for score_folder (default 1)")
+    parser.add_argument("--tolerance-mm", type=float, default=0.42, help="NSD tolerance")
+    parser.add_argument("--no-far-fp", action="store_true",
+                        help="predictions without the far false positive")
+    parser.add_argument("--skip-folder", action="store_true",
+                        help="only the per-case comparison (no NIfTI writing)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; return the exit code (2 for unusable arguments or no extra)."""
+    args = _parser().parse_args(argv)
+    if args.cases < 1 or args.slices < 1 or args.size < 8 or args.jobs < 1:
+        print("speed: --cases, --slices and --jobs must be ≥ 1 and --size ≥ 8",
+              file=sys.stderr)
+        return 2
+    try:
+        import surface_distance
+    except ImportError:
+        print("speed: needs the reference library surface-distance, a test extra; "
+              "install it with pip install -e '.[test]'", file=sys.stderr)
+        return 2
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    rng = np.random.default_rng(args.seed)
+    pairs = [make_pair(rng, f"{k + 1:03d}", size=args.size, slices=args.slices,
+                       far_false_positive=not args.no_far_fp) for k in range(args.cases)]
+    out(f"ichbench speed: {args.cases} cases of {args.size}×{args.size}×{args.slices} voxels, "
+        f"spacing (z, y, x) {SPACING_ZYX_MM} mm, "
+        f"{'no far false positive' if args.no_far_fp else 'with a far false positive'}")
+    ratio = compare_per_case(pairs, surface_distance, tolerance_mm=args.tolerance_mm, out=out)
+    out(f"per case: ichbench metrics {ratio:.1f}× faster than surface-distance")
+    if not args.skip_folder:
+        folder_ratio = compare_folder(pairs, surface_distance, jobs=args.jobs,
+                                      tolerance_mm=args.tolerance_mm, out=out)
+        if folder_ratio is not None:
+            out(f"folder: score_folder {folder_ratio:.1f}× faster than the plain script")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

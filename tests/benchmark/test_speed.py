@@ -1,0 +1,49 @@
+"""python -m ichbench.speed at a toy size: the printout, not the timings."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from ichbench import speed
+
+
+def test_speed_prints_per_case_ratio_and_folder_comparison(capsys):
+    pytest.importorskip("surface_distance")
+    assert speed.main(["--cases", "2", "--slices", "6", "--size", "48", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if re.match(r"\s+00[12] ", line)]
+    assert [row[0] for row in rows] == ["001", "002"]
+    for row in rows:
+        assert row[1] == "6×48×48"
+        assert float(row[-2]) > 0  # ratio
+        assert float(row[-1]) <= 1e-6  # ichbench and surface-distance agree
+    assert re.search(r"per case: ichbench metrics [\d.]+× faster than surface-distance", out)
+    assert re.search(r"score_folder\(jobs=1\) [\d.]+ s .* ratio [\d.]+", out)
+    assert re.search(r"read_volume takes [\d.]+ s, \d+% of score_folder's time", out)
+    assert "statuses {'ok': 2}" in out
+
+
+def test_make_pair_has_lesion_and_far_false_positive():
+    import numpy as np
+
+    pair = speed.make_pair(np.random.default_rng(0), "001", size=64, slices=12)
+    assert pair.gt.shape == pair.pred.shape == (12, 64, 64)
+    assert pair.gt.any() and pair.pred.any()
+    far = pair.pred.astype(bool) & ~pair.gt.astype(bool)
+    assert far[:, :, 40:].any()  # the false positive is in the other half of the head
+
+
+def test_speed_refuses_bad_arguments_with_one_line():
+    result = subprocess.run([sys.executable, "-m", "ichbench.speed", "--cases", "0"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "--cases" in result.stderr
+
+
+def test_speed_without_surface_distance_fails_with_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "surface_distance", None)  # import now fails
+    assert speed.main(["--cases", "1", "--size", "16", "--slices", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "surface-distance" in err and "pip install" in err
