@@ -85,8 +85,8 @@ def truth_cases(truth: str | os.PathLike[str] | Mapping[str, str | os.PathLike[s
     Raises
     ------
     ScoreError
-        If the folder is missing or holds no NIfTI file, a case appears twice, or the
-        mapping is empty.
+        If the folder is missing, cannot be listed or holds no NIfTI file, a case appears
+        twice, or the mapping is empty.
     """
     if isinstance(truth, Mapping):
         if not truth:
@@ -97,8 +97,13 @@ def truth_cases(truth: str | os.PathLike[str] | Mapping[str, str | os.PathLike[s
     if not folder.is_dir():
         raise ScoreError(f"truth folder {folder}: not a folder; give the folder of truth "
                          "label files (<id>.nii.gz)")
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise ScoreError(f"truth folder {folder}: cannot be listed ({exc.strerror}); check "
+                         "its permissions") from None
     found: dict[str, Path] = {}
-    for entry in sorted(folder.iterdir()):
+    for entry in entries:
         cid = case_id(entry.name)
         if cid is None:
             continue
@@ -129,13 +134,22 @@ def plan_submission(pred_dir: Path, truth: Mapping[str, Path]) -> Plan:
     -------
     Plan
         One task per truth case plus the ignored entries.
+
+    Raises
+    ------
+    ScoreError
+        If the folder cannot be listed.
     """
     truth_inodes = _inodes(truth.values())
     candidates: dict[str, list[str]] = {}
     ignored: list[str] = []
     unknown_nifti: list[str] = []
-    with os.scandir(pred_dir) as scan:
-        entries = sorted(scan, key=lambda e: e.name)
+    try:
+        with os.scandir(pred_dir) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError as exc:
+        raise ScoreError(f"submission folder {pred_dir}: cannot be listed ({exc.strerror}); "
+                         "check its permissions") from None
     for entry in entries:
         cid = case_id(entry.name)
         if cid is not None and cid in truth:

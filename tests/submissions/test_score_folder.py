@@ -66,6 +66,15 @@ def test_truth_mapping_scores_only_its_cases(submission, truth_dir, tmp_path):
     assert result.summary["ignored_files"] == []
 
 
+def test_truth_mapping_to_a_missing_file_gives_a_truth_unreadable_row(submission, truth_dir,
+                                                                     tmp_path):
+    mapping = {"001": truth_dir / "001.nii.gz", "009": truth_dir / "009.nii.gz"}
+    result = score_folder(submission, mapping, tmp_path / "out", jobs=1, progress=False)
+    assert [row.status for row in result.cases] == [Status.OK, Status.TRUTH_UNREADABLE]
+    assert "no such file" in result.cases[1].message
+    assert result.summary["metrics"]["dc"]["count"] == 1
+
+
 def test_parallel_jobs_give_the_same_rows_as_in_process(submission, truth_dir, tmp_path):
     (submission / "002.nii.gz").symlink_to(truth_dir / "002.nii.gz")
     serial = score_folder(submission, truth_dir, tmp_path / "a", jobs=1, progress=False)
