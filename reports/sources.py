@@ -1,0 +1,181 @@
+"""Finding the NIfTI files behind a team's scores: truth, predictions and CT images.
+
+Figures such as ABC/2 and the overlays need the masks themselves, which a score folder only
+points to (``summary.json``'s ``truth`` and ``predictions``) and a run folder reaches via its
+dataset (``config.json``'s ``data``) and ``predictions/<split>/``. Anything that cannot be
+found returns None: those figures are then left out, never an error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ichbench.reports.inputs import TeamResults
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset(root: str):  # type: ignore[no-untyped-def]
+    try:
+        from ichbench.dataset import open_dataset
+
+        return open_dataset(root)
+    except Exception:
+        return None
+
+
+def _folder_cases(folder: object) -> dict[str, Path] | None:
+    if not isinstance(folder, str | Path) or not Path(folder).is_dir():
+        return None
+    from ichbench.nifti import list_cases
+
+    try:
+        cases = list_cases(folder)
+    except Exception:
+        return None
+    return cases or None
+
+
+def truth_files(team: TeamResults) -> dict[str, Path] | None:
+    """Truth label per case id, or None when unknown."""
+    if team.run_config.get("data"):
+        dataset = _dataset(str(team.run_config["data"]))
+        if dataset is not None:
+            return dict(dataset.labels()) or None
+    return _folder_cases(team.summary.get("truth"))
+
+
+def prediction_files(team: TeamResults) -> dict[str, Path] | None:
+    """Predicted mask per case id, or None when unknown."""
+    if team.run_dir and team.split:
+        found = _folder_cases(Path(team.run_dir) / "predictions" / team.split)
+        if found:
+            return found
+    return _folder_cases(team.summary.get("predictions"))
+
+
+def image_files(team: TeamResults, images: object = None) -> dict[str, Path] | None:
+    """CT image per case id: from ``images`` (a folder) if given, else the run's dataset."""
+    if images is not None:
+        return _folder_cases(images)
+    if team.run_config.get("data"):
+        dataset = _dataset(str(team.run_config["data"]))
+        if dataset is not None:
+            return {c.case_id: c.image for c in dataset.cases}
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _abc2_cached(items: tuple[tuple[str, str], ...]) -> dict[str, float]:
+    from ichbench.reports.volumes import abc2_for_cases
+
+    truth = {case: Path(path) for case, path in items}
+    return abc2_for_cases(truth, list(truth))
+
+
+def truth_abc2(teams: Sequence[TeamResults], case_ids: Sequence[str],
+               groups: Mapping[str, Mapping[str, np.ndarray]]
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(true volume, ABC/2 volume) in mL for the cases whose truth mask can be read."""
+    for team in teams:
+        truth = truth_files(team)
+        if not truth or team.name not in groups:
+            continue
+        wanted = tuple((c, str(truth[c])) for c in case_ids if c in truth)
+        if not wanted:
+            continue
+        estimates = _abc2_cached(wanted)
+        gt = groups[team.name]["gt_volume_ml"]
+        index = [i for i, c in enumerate(case_ids) if c in estimates]
+        if index:
+            return (np.asarray(gt)[index],
+                    np.array([estimates[case_ids[i]] for i in index]))
+    return None
+
+
+def pick_cases(team: TeamResults) -> list[tuple[str, str]]:
+    """Best, median and worst case by DC among cases with a non-empty truth."""
+    cases = team.cases
+    if cases is None:
+        return []
+    dc = cases.values["dc"]
+    gt = cases.values.get("gt_volume_ml")
+    keep = np.isfinite(dc) & (gt > 0 if gt is not None else True)
+    index = np.flatnonzero(keep)
+    if index.size == 0:
+        return []
+    order = index[np.argsort(-dc[index], kind="stable")]
+    picks = [("best", order[0]), ("median", order[len(order) // 2]), ("worst", order[-1])]
+    return [(label, cases.ids[i]) for label, i in picks]
+
+
+def overlay_panels(team: TeamResults, *, images: object = None) -> list[dict]:
+    """Panels for :func:`~ichbench.reports.figures.case_overlays` (empty if files are missing).
+
+    Each panel shows the axial slice with the largest truth area.
+    """
+    from ichbench.nifti import NiftiError, read_volume
+
+    truth, preds, cts = truth_files(team), prediction_files(team), image_files(team, images)
+    if not (truth and preds and cts and team.cases is not None):
+        return []
+    panels = []
+    for label, case in pick_cases(team):
+        if case not in truth or case not in cts:
+            continue
+        try:
+            gt = read_volume(truth[case])
+            ct = read_volume(cts[case], dtype=np.float32)
+            pred = (read_volume(preds[case]).array if case in preds
+                    else np.zeros(gt.array.shape, np.uint8))
+        except NiftiError:
+            continue
+        if ct.array.shape != gt.array.shape or pred.shape != gt.array.shape:
+            continue
+        k = int(np.argmax((gt.array != 0).sum(axis=(1, 2))))
+        _, dy, dx = gt.geometry.spacing_zyx_mm
+        i = team.cases.ids.index(case)
+        dc = float(team.cases.values["dc"][i])
+        panels.append({"title": f"{label}: case {case}, DC {dc:.3f}, slice {k}",
+                       "ct": ct.array[k], "truth": gt.array[k], "pred": pred[k],
+                       "aspect": dy / dx})
+    return panels
+
+
+def read_history(path: Path) -> dict[str, np.ndarray] | None:
+    """A ``history.csv`` as columns of floats, or None if missing/unreadable."""
+    import csv
+
+    from ichbench.reports.inputs import parse_float
+
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError:
+        return None
+    if not rows:
+        return None
+    try:
+        return {k: np.array([parse_float(r[k] or "") for r in rows]) for k in rows[0]}
+    except ValueError:
+        return None
+
+
+def run_histories(run_dir: Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Learning curves of a run: {stage: {fold: columns}}; a cascade has ``coarse`` too."""
+    stages = {}
+    for stage, base in (("coarse", run_dir / "coarse" / "folds"), ("model", run_dir / "folds")):
+        folds = {}
+        if base.is_dir():
+            for fold_dir in sorted(base.iterdir()):
+                history = read_history(fold_dir / "history.csv")
+                if history:
+                    folds[fold_dir.name] = history
+        if folds:
+            stages[stage] = folds
+    if "coarse" in stages and "model" in stages:
+        stages["fine"] = stages.pop("model")
+    return stages
