@@ -117,9 +117,9 @@ def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
         if pending.size == 0 or start >= lengths.size:
             break
         hits = flat_grid[source_flat[pending, None] + offsets_flat[None, start:stop]]
-        found = hits.any(axis=1)
-        first = hits.argmax(axis=1)[found]
-        distances_mm[pending[found]] = lengths[start + first]
+        first = hits.argmax(axis=1)  # the shortest offset that reaches the target
+        found = hits[np.arange(pending.size), first]
+        distances_mm[pending[found]] = lengths[start + first[found]]
         pending = pending[~found]
     if pending.size:
         tree = cKDTree(target * spacing, leafsize=32, balanced_tree=False,
