@@ -192,7 +192,15 @@ def table_pages(pages: PageSet, title: str, header: Sequence[str],
             break
     row_h = size * 1.7 / 72
     note_h = len(note_lines) * 8 * 1.45 / 72 + (0.1 if note_lines else 0)
-    per_page = max(int((height - note_h) / row_h) - 1, 1)
+    per_block = max(int((height - note_h) / row_h) - 1, 1)
+    table_w = sum(widths) / 72
+    gap = 0.4
+    # long narrow tables snake into side-by-side blocks, each with its own header
+    blocks = 1
+    if len(rows) > per_block:
+        blocks = max(1, min(int((width + gap) // (table_w + gap)), 4,
+                            -(-len(rows) // per_block)))
+    per_page = per_block * blocks
     align = list(align or ["left"] * len(header))
     w, h = PAGE_IN
     n_pages = 0
@@ -202,22 +210,30 @@ def table_pages(pages: PageSet, title: str, header: Sequence[str],
         fig = pages.new(title + suffix)
         n_pages += 1
         top = bottom + height
-        for r, cells in enumerate([list(header), *chunk]):
-            y = top - (r + 0.5) * row_h
-            if r % 2 == 0 and r > 0:
-                fig.patches.append(_band(fig, y, row_h, left, sum(widths) / 72))
-            x = left
-            for c, cell in enumerate(cells):
-                text = fit_text(str(cell), widths[c] - pad_pt, size, bold=(r == 0))
-                right = align[c] == "right"
-                xpos = (x + widths[c] / 72 - pad_pt / 2 / 72) if right else x + pad_pt / 2 / 72
-                fig.text(xpos / w, y / h, text, fontsize=size, va="center",
-                         ha="right" if right else "left", weight="bold" if r == 0 else "normal")
-                x += widths[c] / 72
-            if r == 0:
-                fig.add_artist(_hline_at(fig, y - row_h / 2, left, sum(widths) / 72))
+        parts = [chunk[b * per_block:(b + 1) * per_block] for b in range(blocks)]
+        for b, part in enumerate(parts):
+            if b and not part:
+                continue
+            x0 = left + b * (table_w + gap)
+            for r, cells in enumerate([list(header), *part]):
+                y = top - (r + 0.5) * row_h
+                if r % 2 == 0 and r > 0:
+                    fig.patches.append(_band(fig, y, row_h, x0, table_w))
+                x = x0
+                for c, cell in enumerate(cells):
+                    text = fit_text(str(cell), widths[c] - pad_pt, size, bold=(r == 0))
+                    right = align[c] == "right" and r > 0
+                    xpos = (x + widths[c] / 72 - pad_pt / 2 / 72) if right else \
+                        x + pad_pt / 2 / 72
+                    fig.text(xpos / w, y / h, text, fontsize=size, va="center",
+                             ha="right" if right else "left",
+                             weight="bold" if r == 0 else "normal")
+                    x += widths[c] / 72
+                if r == 0:
+                    fig.add_artist(_hline_at(fig, y - row_h / 2, x0, table_w))
+        n_lines = max(len(part) for part in parts) + 1
         for i, line in enumerate(note_lines):
-            y = top - (len(chunk) + 1) * row_h - 0.1 - (i + 0.5) * 8 * 1.45 / 72
+            y = top - n_lines * row_h - 0.1 - (i + 0.5) * 8 * 1.45 / 72
             fig.text(left / w, y / h, line, fontsize=8, color="0.3", va="center")
     return n_pages
 

@@ -50,7 +50,8 @@ def heads(columns: Sequence[str]) -> list[str]:
     return [HEADS.get(c, c.replace("mean_rank_", "mean rank ").replace("_", " "))
             for c in columns]
 CASE_HEADER = ["case", "status", "DC", "NSD", "HD (mm)", "HD95 (mm)", "RVD", "true mL",
-               "pred mL", "message"]
+               "pred mL"]
+CASE_ALIGN = ["left", "left", *["right"] * 7]
 
 
 def metric_definitions(tolerance_mm: float = 0.42, hd_percentile: float = 100.0) -> str:
@@ -96,7 +97,6 @@ def case_rows(team: TeamResults) -> list[list[str]]:
         for column in CASE_COLUMNS:
             v = cases.values.get(column)
             cells.append(fmt(float(v[i]), column) if v is not None else "–")
-        cells.append("")
         rows.append(cells)
     return rows
 
@@ -152,8 +152,8 @@ FIGURE_CAPTIONS = {
 }
 
 
-def leaderboard_report(folder: Path, out: Path) -> int:
-    """Write the PDF of a leaderboard folder; returns the page count."""
+def leaderboard_pages(folder: Path) -> list[Figure]:
+    """The pages of a leaderboard folder's report, in order (footers added)."""
     teams, meta = load_leaderboard_dir(folder)
     analysis = analyse(teams, ranking=meta.get("ranking", "instance"),
                        n_bootstrap=int(meta.get("bootstrap", 1000)), seed=int(meta.get("seed", 0)))
@@ -209,8 +209,8 @@ def leaderboard_report(folder: Path, out: Path) -> int:
     for team in teams:
         if team.cases is not None:
             table_pages(pages, f"Per-case results: {team.name}", CASE_HEADER,
-                        case_rows(team))
-    return _save(pages, out)
+                        case_rows(team), align=CASE_ALIGN)
+    return pages.finish()
 
 
 def _split_teams(run_dir: Path) -> list[TeamResults]:
@@ -251,8 +251,8 @@ def _split_analysis(teams: list[TeamResults], seed: int = 0) -> list[Analysis]:
     return [analyse([t], n_bootstrap=1000, seed=seed) for t in teams]
 
 
-def run_report(run_dir: Path, out: Path, *, images: object = None) -> tuple[int, list[dict]]:
-    """Write the PDF of a run folder; returns (page count, per-split summary rows)."""
+def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], list[dict]]:
+    """The pages of a run folder's report (footers added) and the per-split summary rows."""
     from ichbench.reports.figures import learning_curves, metric_distributions
     from ichbench.reports.sources import run_histories
 
@@ -298,8 +298,8 @@ def run_report(run_dir: Path, out: Path, *, images: object = None) -> tuple[int,
                             "epoch, from folds/<k>/history.csv.")
     for team in teams:
         table_pages(pages, f"Per-case results: {team.name} split", CASE_HEADER,
-                    case_rows(team))
-    return _save(pages, out), rows
+                    case_rows(team), align=CASE_ALIGN)
+    return pages.finish(), rows
 
 
 def read_team_meta(run_dir: Path, teams: list[TeamResults], config: dict) -> TeamResults:
@@ -315,8 +315,8 @@ def _merge_ci(analyses: list[Analysis]) -> Analysis:
     return merged
 
 
-def _save(pages: PageSet, out: Path) -> int:
-    figures = pages.finish()
+def save_pdf(figures: Sequence[Figure], out: Path) -> int:
+    """Write pages into one PDF atomically; returns the page count."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp, PdfPages(tmp) as pdf:
         for fig in figures:
@@ -340,9 +340,9 @@ def build_report(source: str | Path, out: str | Path, *, images: str | Path | No
     """
     source, out = Path(source), Path(out)
     if (source / "leaderboard.json").is_file():
-        return out, leaderboard_report(source, out)
+        return out, save_pdf(leaderboard_pages(source), out)
     if (source / "config.json").is_file():
-        return out, run_report(source, out, images=images)[0]
+        return out, save_pdf(run_pages(source, images=images)[0], out)
     raise ReportInputError(f"{source}: neither a run folder (config.json) nor a leaderboard "
                            "folder (leaderboard.json); give one of those")
 
@@ -388,7 +388,8 @@ def build_run_report(run_dir: Path) -> Path:
     if not (run_dir / "config.json").is_file():
         raise ReportInputError(f"{run_dir}: no config.json; expected a run folder")
     pdf = run_dir / "report.pdf"
-    n_pages, rows = run_report(run_dir, pdf)
+    figures, rows = run_pages(run_dir)
+    n_pages = save_pdf(figures, pdf)
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     method = str(config.get("method", run_dir.name))
     lines = [f"# {method}: {run_dir.name}\n",

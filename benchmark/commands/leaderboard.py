@@ -1,4 +1,4 @@
-"""`ichbench leaderboard`."""
+"""`ichbench leaderboard`: rank score folders, run folders or published means."""
 
 from __future__ import annotations
 
@@ -6,6 +6,43 @@ import click
 
 
 @click.command("leaderboard")
-def leaderboard() -> None:
-    """Not yet available in this version."""
-    raise click.ClickException("'ichbench leaderboard' is not available yet")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for leaderboard.csv/.md/.tex, statistics tables and figures.")
+@click.option("--ranking", type=click.Choice(["instance", "rank-then-aggregate"]),
+              default="instance", show_default=True,
+              help="instance: rank the means per metric (INSTANCE 2022); rank-then-aggregate: "
+                   "average per-case ranks per metric.")
+@click.option("--name", "names", multiple=True,
+              help="Team name for each folder input, in order (repeat once per folder).")
+@click.option("--split", default="test", show_default=True,
+              help="Which scores/<split>/ to read from run folders.")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000,
+              show_default=True, help="Bootstrap samples over cases (0 to skip).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the bootstrap's random generator.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of CT images named like the cases, for the overlay figure.")
+@click.option("--no-figures", is_flag=True, help="Write the tables only.")
+def leaderboard(inputs: tuple[str, ...], out_dir: str, ranking: str, names: tuple[str, ...],
+                split: str, n_bootstrap: int, seed: int, images: str | None,
+                no_figures: bool) -> None:
+    """Rank teams from INPUT score folders, run folders or a CSV of per-team means.
+
+    A CSV needs the columns team,dc,nsd,hd,rvd (hd may be 'inf'). Where per-case results
+    exist, the bootstrap, rank-then-aggregate and Wilcoxon-Holm tables are written too.
+    """
+    from ichbench.reports.inputs import ReportInputError
+    from ichbench.reports.leaderboard import build_leaderboard, leaderboard_columns
+    from ichbench.reports.tables import markdown_text
+
+    try:
+        analysis = build_leaderboard(inputs, out_dir, names=names, ranking=ranking,
+                                     n_bootstrap=n_bootstrap, seed=seed, split=split,
+                                     figures=not no_figures, images=images)
+    except ReportInputError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(markdown_text(analysis.table, leaderboard_columns(analysis)[:7]), nl=False)
+    for note in analysis.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {out_dir}/leaderboard.csv (+ .md, .tex and statistics)")
