@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
 from ichbench.atomic import write_json
 from ichbench.dataset import Dataset, split_counts
 

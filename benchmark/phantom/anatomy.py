@@ -1,15 +1,16 @@
 """The normal head: tissue HU as an implicit function of head-frame position (mm).
 
 Head frame: x towards the patient's left, y posterior, z superior (LPS), origin near the
-centre of the brain (level of the third ventricle). Everything is evaluated on flat arrays
-of point coordinates, so a case is rendered slab by slab at any resolution.
+centre of the brain (level of the third ventricle). Rendering works on a
+:class:`~ichbench.phantom.lattice.Lattice` of points, so a case is made slab by slab at any
+resolution.
 
-Layers from outside in: air, scalp (skin, fat, galea; temporalis laterally), skull (outer
-table, diploe, inner table; thickness varies), subarachnoid CSF, cortex (grey) with sulci,
-white matter, deep grey nuclei, lateral/third/fourth ventricles, falx and tentorium,
-cisterns, posterior fossa (cerebellum with folia, brainstem), skull base with dense petrous
-ridges, orbits and air sinuses below it. Hyperdense distractors: calcified choroid plexus,
-pineal, falx plaques, basal ganglia.
+Layers from outside in: air, scalp (skin, thin fat, galea; temporalis laterally), skull
+(outer table, diploe, inner table; thickness varies, thin temporal squama), subarachnoid
+CSF, cortex with sulci, white matter, deep grey nuclei, lateral/third/fourth ventricles,
+falx and tentorium, cisterns, posterior fossa (cerebellum with folia, brainstem), skull base
+(bowl-shaped fossae, dense petrous ridges, sella), orbits and air sinuses below it.
+Hyperdense distractors: calcified choroid plexus, pineal, falx plaques, basal ganglia.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from ichbench.phantom.fields import Field
+from ichbench.phantom.lattice import Lattice
 
 AIR = -1000.0
+#: Tissue codes returned with the HU (used by the hemorrhage shapes).
+OUTSIDE, CSF, BRAIN, VENTRICLE = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ def _sig(v: np.ndarray, width: float) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(v / width))
 
 
-def _ellipsoid(x, y, z, c, axes):  # type: ignore[no-untyped-def]
+def ellipsoid(x, y, z, c, axes):  # type: ignore[no-untyped-def]
     """Normalised ellipsoid radius (< 1 inside)."""
     return np.sqrt(((x - c[0]) / axes[0]) ** 2 + ((y - c[1]) / axes[1]) ** 2
                    + ((z - c[2]) / axes[2]) ** 2)
@@ -89,277 +94,268 @@ class Head:
         s = params.scale
         self.s = s
         # Inner-table ellipsoid: half-axes x, y, z-up, z-down; centre offset in y.
-        self.axes_in = np.array([66.0, 84.0, 70.0, 95.0], np.float32) * s
+        self.axes_in = np.array([66.0, 84.0, 70.0, 92.0], np.float32) * s
         self.cy = 4.0 * s
-        self.shape_field = Field(rng, 25.0)
-        self.thick_field = Field(rng, 18.0)
-        self.diploe_field = Field(rng, 1.5)
-        self.sulcus_field = Field(rng, 5.5)
-        self.folia_field = Field(rng, 2.5)
-        self.mottle_field = Field(rng, 3.0)
-        self.air_field = Field(rng, 3.0)
+        self.shape_field = Field(rng, 22.0)
+        self.thick_field = Field(rng, 16.0)
+        self.diploe_field = Field(rng, 1.6)
+        self.sulcus_field = Field(rng, 5.0)
+        self.sulcus_depth_field = Field(rng, 8.0)
+        self.folia_field = Field(rng, 2.2)
+        self.mottle_field = Field(rng, 2.5)
+        self.air_field = Field(rng, 2.5)
         n_plaques = int(rng.integers(1, 4))
         self.falx_plaques = [(float(rng.uniform(-40, 40)) * s, float(rng.uniform(25, 55)) * s,
                               float(rng.uniform(4, 9))) for _ in range(n_plaques)]
+        self.top_mm = float(self.axes_in[2])
 
-    # -- geometry helpers -------------------------------------------------------------
-    def radial(self, x, y, z):  # type: ignore[no-untyped-def]
-        """(r, u): distance from the cranial centre and normalised inner-table radius.
+    # -- geometry --------------------------------------------------------------------------
+    def _shape(self, x, y, z):  # type: ignore[no-untyped-def]
+        """Relative bumpiness of the skull, read on a sphere (smooth in direction)."""
+        yy = y - self.cy
+        r = np.sqrt(x * x + yy * yy + z * z) + 1e-3
+        return self.shape_field(x / r * 70.0, yy / r * 80.0, z / r * 70.0)
 
-        ``depth_mm = r * (1 - u) / u`` is the distance inside the inner table along the ray
-        from the centre (negative outside).
+    def depth(self, lat: Lattice) -> np.ndarray:
+        """Depth below the inner table along the ray from the cranial centre (mm).
+
+        Negative outside the inner table (= distance outward).
         """
+        x, y, z = lat.x, lat.y, lat.z
         ax, ay, azu, azd = self.axes_in
         az = np.where(z >= 0, azu, azd)
         yy = y - self.cy
         r = np.sqrt(x * x + yy * yy + z * z) + 1e-3
         u = np.sqrt((x / ax) ** 2 + (yy / ay) ** 2 + (z / az) ** 2)
-        ex, ey, ez = x / r * 70.0, yy / r * 80.0, z / r * 70.0
-        u = u / (1.0 + 0.025 * self.shape_field(ex, ey, ez))
-        return r, u
+        u = u / (1.0 + 0.025 * lat.field(self._shape))
+        return r * (1.0 - u) / u
 
     def floor_z(self, x, y):  # type: ignore[no-untyped-def]
-        """Height of the cranial floor (anterior, middle and posterior fossae), mm."""
+        """Height of the cranial floor (mm): anterior, middle and posterior fossae.
+
+        Orbital roofs bulge upwards, the middle fossae are bowls either side of the sella,
+        the posterior fossa is the deepest bowl behind the petrous ridges.
+        """
         s = self.s
-        lat = _sig(np.abs(x) - 17.0 * s, 4.0)
-        middle = _sig(y + 18.0 * s, 5.0)
-        posterior = _sig(y - self.step_y(x), 2.0)
-        z = -26.0 * s - 14.0 * s * middle * (0.45 + 0.55 * lat)
-        return z - 30.0 * s * posterior
+        ax = np.abs(x)
+        anterior = (-24.0 + 5.0 * np.exp(-((ax - 27 * s) / (13 * s)) ** 2)
+                    - 4.0 * np.exp(-(ax / (7 * s)) ** 2)) * s
+        middle_lat = (-48.0 + 0.028 / s * (ax - 38 * s) ** 2 + 0.02 / s * (y + 2 * s) ** 2) * s
+        sella = (-30.0 - 6.0 * np.exp(-((ax / 6) ** 2 + ((y + 6 * s) / 6) ** 2))) * s
+        lat = _sig(ax - 19.0 * s, 3.0)
+        middle = np.minimum(lat * middle_lat + (1 - lat) * sella, -22.0 * s)
+        posterior = (-80.0 + 0.006 / s * ax ** 2 + 0.009 / s * (y - 50 * s) ** 2) * s
+        posterior = np.where(ax ** 2 + (y - 28 * s) ** 2 < (15 * s) ** 2, -140.0, posterior)
+        a = _sig(y + 17.0 * s, 2.5)
+        p = _sig(y - self.step_y(x), 1.5)
+        return ((1 - a) * anterior + a * middle) * (1 - p) + p * posterior
 
     def step_y(self, x):  # type: ignore[no-untyped-def]
         """Petrous ridge / clivus line: the front of the posterior fossa (y, mm)."""
-        return (6.0 + 0.45 * np.abs(x)) * self.s
+        return (6.0 + 0.5 * np.abs(x)) * self.s
 
     def tentorium_z(self, y):  # type: ignore[no-untyped-def]
         """Height of the tentorium above the cerebellum (posterior fossa roof), mm."""
         return (-22.0 - 0.38 * np.clip(y - 8.0 * self.s, 0, None)) * self.s
 
-    # -- rendering -----------------------------------------------------------------------
-    def envelope(self, x, y, z, depth=None):  # type: ignore[no-untyped-def]
-        """Boolean: inside the skin (head and neck); ``depth`` as from :meth:`radial`."""
-        if depth is None:
-            r, u = self.radial(x, y, z)
-            depth = r * (1.0 - u) / u
-        head = depth > -(self.p.skull_mm * 1.6 + self.p.scalp_mm + 2.0)
+    def envelope(self, x, y, z):  # type: ignore[no-untyped-def]
+        """Boolean, conservative: maybe inside the skin (head and neck); cheap (no fields)."""
+        ax, ay, azu, azd = self.axes_in
+        pad = self.p.skull_mm * 1.6 + self.p.scalp_mm * 1.8 + 6.0
+        az = np.where(z >= 0, azu, azd) + pad
+        head = ((x / (ax + pad)) ** 2 + ((y - self.cy) / (ay + pad)) ** 2 + (z / az) ** 2) < 1
         neck = (((x / (58 * self.s)) ** 2 + ((y - 8 * self.s) / (62 * self.s)) ** 2) < 1) & (
             z < -70 * self.s)
         return head | neck
 
-    def render(self, x, y, z, src):  # type: ignore[no-untyped-def]
-        """HU at head-frame points.
+    # -- rendering -------------------------------------------------------------------------
+    def render(self, lat: Lattice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """HU, tissue code and depth below the inner table at every lattice point.
 
-        Parameters
-        ----------
-        x, y, z
-            Point coordinates (mm, head frame), flat float32 arrays.
-        src
-            (xs, ys, zs): the same points moved back through the mass-effect displacement;
-            brain structures are read there, skull and scalp at (x, y, z).
-
-        Returns
-        -------
-        hu : np.ndarray
-            Tissue HU.
-        tissue : np.ndarray of int8
-            0 outside the cranial cavity, 1 CSF space (sulci, cisterns, ventricles,
-            subarachnoid), 2 brain, 3 ventricle (subset of CSF, for IVH).
-        depth : np.ndarray
-            Depth below the inner table (mm), used by extra-axial lesions.
+        Brain structures are read at the displaced positions ``lat.src`` (mass effect);
+        skull, scalp and the cavity outline at the true positions.
         """
         p, s = self.p, self.s
+        x, y, z = lat.x, lat.y, lat.z
         hu = np.full(x.shape, AIR, np.float32)
         tissue = np.zeros(x.shape, np.int8)
-        r, u = self.radial(x, y, z)
-        depth = r * (1.0 - u) / u                # > 0 inside the inner table
-        thick = p.skull_mm * (1.0 + 0.28 * self.thick_field(x, y, z))
-        # Thin temporal squama, thicker occiput.
-        thick = thick * (1.0 - 0.4 * np.exp(-((np.abs(x) - 60 * s) / 15.0) ** 2)
-                         * np.exp(-((z + 5 * s) / 25.0) ** 2))
-        thick = np.clip(thick, 2.0, None)
-        out = -depth                              # distance outside the inner table
-        scalp = p.scalp_mm * (1.0 + 0.7 * np.exp(-((np.abs(x) - 55 * s) / 18) ** 2)
-                              * np.exp(-((z - 5 * s) / 25) ** 2))   # temporalis
-        env = self.envelope(x, y, z, depth)
-        skin_out = thick + scalp
-        # Scalp: skin, subcutaneous fat, galea/muscle.
-        in_scalp = env & (out >= thick)
-        from_skin = skin_out - out
-        hu[in_scalp] = np.where(from_skin[in_scalp] < 1.5, 45.0,
-                                np.where(from_skin[in_scalp] < 1.5 + 0.35 * scalp[in_scalp],
-                                         -85.0, 42.0))
-        # Skull vault: tables and diploe.
-        in_bone = env & (out >= 0) & (out < thick)
-        tb = np.clip(0.22 * thick, 1.0, 2.2)
-        cortical = (out < tb) | (out > thick - tb)
-        dip = 650.0 + 180.0 * self.diploe_field(x, y, z)
-        hu[in_bone] = np.where(cortical[in_bone], 1750.0, dip[in_bone])
-        # Below the vault (neck, face): muscle by default.
-        below = env & (out < 0)
-        hu[below] = 45.0
-
-        inside = env & (depth > 0)
-        xs, ys, zs = src
+        depth = self.depth(lat)
+        out = -depth
+        thick = p.skull_mm * (1.0 + 0.25 * lat.field(self.thick_field))
+        thick = thick * (1.0 - 0.45 * np.exp(-((np.abs(x) - 60 * s) / 16.0) ** 2)
+                         * np.exp(-((z + 8 * s) / 22.0) ** 2))      # thin temporal squama
+        thick = np.clip(thick, 1.8, None)
+        temporalis = np.exp(-((np.abs(x) - 55 * s) / 18) ** 2) * np.exp(-((z - 0 * s) / 28) ** 2)
+        scalp = p.scalp_mm * (1.0 + 1.0 * temporalis)
+        neck = (((x / (58 * s)) ** 2 + ((y - 8 * s) / (62 * s)) ** 2) < 1) & (z < -70 * s)
+        env = (out < thick + scalp) | neck
         fz = self.floor_z(x, y)
+        # Scalp: skin, a thin fat layer, galea and muscle.
+        from_skin = thick + scalp - out
+        in_scalp = env & (out >= thick)
+        hu[in_scalp] = np.where(from_skin[in_scalp] < 1.2, 40.0,
+                                np.where(from_skin[in_scalp] < 1.2 + 0.3 * scalp[in_scalp]
+                                         * (1 - temporalis[in_scalp]), -60.0, 45.0))
+        # Vault: outer table, diploe, inner table.
+        in_bone = env & (out >= 0) & (out < thick)
+        tb = np.clip(0.25 * thick, 0.9, 2.2)
+        dip = 700.0 + 220.0 * lat.field(self.diploe_field)
+        hu[in_bone] = np.where((out < tb) | (out > thick - tb), 1800.0, dip)[in_bone]
+        inside = env & (depth > 0)
         cavity = inside & (z > fz)
-        # Skull base: bone slab under the floor, dense petrous ridge / clivus at the step.
-        base = inside & ~cavity
-        slab = base & (z > fz - 9.0 * s)
-        hu[slab] = 900.0 + 500.0 * np.clip(self.diploe_field(x, y, z)[slab], -1, 1)
+        below = env & ~cavity & ~in_bone & ~in_scalp
+        hu[below] = 45.0
+        # Skull base: floor bone, dense petrous ridges / clivus, pneumatised parts.
+        floor_bone = below & (z > fz - 3.0 * s) & (depth > -2)
         sy = self.step_y(x)
-        petrous = base & (np.abs(y - sy) < 6.0 * s) & (z > -80 * s) & (z < -36 * s) & (
-            np.abs(x) < 62 * s)
-        hu[petrous] = 1900.0
-        self._face(x, y, z, hu, base & ~slab & ~petrous, cavity)
-        # Frontal sinus: air pocket in the frontal bone.
+        petrous = (below & (np.abs(y - sy) < 5.5 * s) & (z > -82 * s) & (z < -36 * s)
+                   & (np.abs(x) > 9 * s) & (np.abs(x) < 58 * s))
+        clivus = below & (np.abs(x) < 10 * s) & (np.abs(y - (sy + 2 * s) + 0.35 * (z + 40 * s))
+                                                  < 6 * s) & (z > -95 * s) & (z < -32 * s)
+        hu[floor_bone] = 1300.0 + 300.0 * lat.field(self.diploe_field)[floor_bone]
+        hu[petrous | clivus] = 1950.0
+        self._face(lat, hu, below & ~floor_bone & ~petrous & ~clivus)
         if p.frontal_sinus:
-            fs = in_bone & (_ellipsoid(x, y, z, (0, -80 * s, -14 * s), (22 * s, 9 * s, 14 * s))
-                            < 1) & (out > 1.2)
+            fs = in_bone & (ellipsoid(x, y, z, (0, -80 * s, -12 * s), (20 * s, 10 * s, 13 * s))
+                            < 1) & (out > 1.0) & (out < thick - 1.0)
             hu[fs] = AIR
-        if not cavity.any():
-            return hu, tissue, depth
-        self._brain(cavity, x, y, z, xs, ys, zs, depth, fz, hu, tissue)
+        if cavity.any():
+            self._brain(lat, np.flatnonzero(cavity), depth, fz, hu, tissue)
         return hu, tissue, depth
 
-    def _face(self, x, y, z, hu, region, cavity):  # type: ignore[no-untyped-def]
+    def _face(self, lat: Lattice, hu: np.ndarray, region: np.ndarray) -> None:
         s = self.s
         if not region.any():
             return
         idx = np.flatnonzero(region)
-        xi, yi, zi = x[idx], y[idx], z[idx]
+        xi, yi, zi = lat.x[idx], lat.y[idx], lat.z[idx]
         v = np.full(idx.shape, 45.0, np.float32)
-        # Orbits: fat cone with the globe.
+        cells = lat.field(self.air_field)[idx]
         for side in (-1.0, 1.0):
-            orbit = _ellipsoid(xi, yi, zi, (side * 31 * s, -62 * s, -40 * s),
-                               (17 * s, 22 * s, 16 * s))
+            orbit = ellipsoid(xi, yi, zi, (side * 31 * s, -60 * s, -42 * s),
+                              (16 * s, 24 * s, 15 * s))
             v[orbit < 1] = -90.0
-            globe = _ellipsoid(xi, yi, zi, (side * 31 * s, -70 * s, -40 * s), (12 * s,) * 3)
+            v[(orbit < 1.07) & (orbit >= 1)] = 800.0          # thin orbital wall
+            globe = ellipsoid(xi, yi, zi, (side * 31 * s, -70 * s, -42 * s), (12 * s,) * 3)
             v[globe < 1] = 12.0
-            # Mastoid air cells with bony septa.
-            mast = _ellipsoid(xi, yi, zi, (side * 50 * s, 28 * s, -60 * s),
-                              (12 * s, 14 * s, 14 * s))
-            cells = self.air_field(xi, yi, zi)
-            v[(mast < 1) & (cells > 0.2)] = AIR
-            v[(mast < 1) & (cells <= 0.2)] = 700.0
-        # Nasal cavity and sinuses: air with bony walls.
-        sinus = (_ellipsoid(xi, yi, zi, (0, -52 * s, -75 * s), (30 * s, 22 * s, 22 * s)) < 1) | (
-            _ellipsoid(xi, yi, zi, (0, -22 * s, -52 * s), (14 * s, 12 * s, 10 * s)) < 1)
-        walls = np.abs(self.air_field(xi, yi, zi)) < 0.12
+            v[(globe < 1) & (globe > 0.93)] = 40.0             # sclera
+            mast = ellipsoid(xi, yi, zi, (side * 50 * s, 30 * s, -62 * s),
+                             (11 * s, 13 * s, 13 * s))
+            v[(mast < 1) & (cells > 0.1)] = AIR
+            v[(mast < 1) & (cells <= 0.1)] = 900.0
+        sinus = ((ellipsoid(xi, yi, zi, (0, -55 * s, -78 * s), (32 * s, 22 * s, 24 * s)) < 1)
+                 | (ellipsoid(xi, yi, zi, (0, -20 * s, -48 * s), (13 * s, 11 * s, 9 * s)) < 1)
+                 | (ellipsoid(xi, yi, zi, (0, -52 * s, -40 * s), (9 * s, 18 * s, 10 * s)) < 1))
         v[sinus] = AIR
-        v[sinus & walls] = 500.0
-        # Cervical spine and airway in the neck.
-        vert = _ellipsoid(xi, yi, zi, (0, 22 * s, -120 * s), (16 * s, 16 * s, 300))
+        v[sinus & (np.abs(cells) < 0.1)] = 600.0              # ethmoid septa
+        vert = ellipsoid(xi, yi, zi, (0, 22 * s, -120 * s), (15 * s, 15 * s, 300))
         v[vert < 1] = 350.0
-        v[(vert < 1) & (vert > 0.8)] = 1200.0
-        airway = _ellipsoid(xi, yi, zi, (0, -18 * s, -130 * s), (9 * s, 7 * s, 45 * s))
+        v[(vert < 1) & (vert > 0.82)] = 1200.0
+        airway = ellipsoid(xi, yi, zi, (0, -18 * s, -130 * s), (9 * s, 7 * s, 45 * s))
         v[airway < 1] = AIR
         hu[idx] = v
 
-    def _brain(self, cavity, x, y, z, xs, ys, zs, depth, fz, hu, tissue):  # type: ignore[no-untyped-def]
+    def _brain(self, lat: Lattice, idx: np.ndarray, depth: np.ndarray, fz: np.ndarray,
+               hu: np.ndarray, tissue: np.ndarray) -> None:
         p, s = self.p, self.s
-        idx = np.flatnonzero(cavity)
-        X, Y, Z = xs[idx], ys[idx], zs[idx]
-        # Depth below the cavity surface (vault or floor), read at the true position.
-        dvault = depth[idx]
-        dfloor = z[idx] - fz[idx]
-        dsurf = np.minimum(dvault, dfloor)
-        gap = 1.0 + 3.0 * p.atrophy                     # subarachnoid CSF width
+        X, Y, Z = (c[idx] for c in lat.src)
+        dsurf = np.minimum(depth[idx], lat.z[idx] - fz[idx])
+        gap = 0.6 + 2.6 * p.atrophy                      # subarachnoid CSF over the brain
         bd = dsurf - gap                                 # depth into the brain
-        # Beam-hardening cupping: brain next to bone reads a few HU high.
-        cup = 5.0 * np.exp(-np.clip(dsurf, 0, None) / 4.0)
+        cup = 4.0 * np.exp(-np.clip(dsurf, 0, None) / 5.0)   # beam-hardening cupping
         v = np.full(idx.shape, p.white_hu, np.float32)
-        t = np.full(idx.shape, 2, np.int8)
-        mottle = self.mottle_field(X, Y, Z)
-        grey = bd < 2.8
-        # Sulci: thin CSF sheets from the surface, lined by cortex.
-        sf = np.abs(self.sulcus_field(X, Y, Z))
-        sw = 0.10 + 0.12 * p.atrophy
-        sdepth = 16.0 * s
-        grey |= (sf < sw + 0.35) & (bd < sdepth + 2.5)
-        sulcus = (sf < sw) & (bd < sdepth * (1.0 - 0.5 * sf / sw))
-        # Interhemispheric fissure with the falx (above the callosum, full depth at the poles).
+        t = np.full(idx.shape, BRAIN, np.int8)
+        mottle = lat.field(self.mottle_field, src=True)[idx]
+        # Cortex and sulci: CSF sheets from the surface, lined by grey matter.
+        sf = np.abs(lat.field(self.sulcus_field, src=True)[idx])
+        sdepth = (14.0 + 5.0 * lat.field(self.sulcus_depth_field, src=True)[idx]) * s
+        sw = 0.09 + 0.14 * p.atrophy
+        grey = (bd < 2.6) | ((sf < sw + 0.32) & (bd < sdepth + 2.0))
+        sulcus = (sf < sw * np.clip(1.2 - bd / sdepth, 0.3, 1.0)) & (bd < sdepth)
+        # Interhemispheric fissure (above the callosum; full height at the poles).
         cc_z = 20.0 * s - 1e3 * _sig(np.abs(Y - 2 * s) - 40.0 * s, 3.0)
-        fis_w = 1.0 + 2.0 * p.atrophy
-        upper = Z > np.maximum(cc_z, self.tentorium_z(Y))
+        tent = self.tentorium_z(Y)
+        upper = Z > np.maximum(cc_z, tent)
+        fis_w = 0.8 + 1.8 * p.atrophy
         fissure = upper & (np.abs(X) < fis_w)
         grey |= upper & (np.abs(X) < fis_w + 3.0)
-        # Sylvian fissures.
-        syl_z = (-8.0 + 0.2 * Y / s) * s
-        sylvian = (np.abs(Z - syl_z) < 1.0 + 2.5 * p.atrophy) & (np.abs(X) > 31 * s) & (
-            Y > -35 * s) & (Y < 15 * s)
-        grey |= (np.abs(Z - syl_z) < 4.5 + 2.5 * p.atrophy) & (np.abs(X) > 29 * s) & (
-            Y > -35 * s) & (Y < 15 * s)
+        # Sylvian fissures: the insular cistern (a near-sagittal sheet lateral to the insula)
+        # and its stem opening to the lateral surface.
+        ax_ = np.abs(X)
+        zband = (Z > -14 * s) & (Z < 12 * s)
+        ins_x = (36.0 + 0.08 * Y / s) * s
+        insular = zband & (np.abs(ax_ - ins_x) < 0.7 + 1.8 * p.atrophy) & (Y > -24 * s) & (
+            Y < 12 * s)
+        stem_d = np.abs((ax_ - 36 * s) * 0.35 + (Y + 16 * s) * 0.94)   # line towards front
+        stem = (Z > -14 * s) & (Z < 2 * s) & (ax_ > 36 * s) & (stem_d < 0.8 + 2.0 * p.atrophy)
+        sylvian = insular | stem
+        grey |= zband & (np.abs(ax_ - ins_x) < 4.5) & (Y > -26 * s) & (Y < 14 * s)
+        grey |= (Z > -16 * s) & (Z < 4 * s) & (ax_ > 34 * s) & (stem_d < 4.0)
         v[grey] = p.grey_hu
-        # Deep grey nuclei.
+        # Deep grey nuclei: caudate head, lentiform nucleus, thalamus.
         for side in (-1.0, 1.0):
-            for c, a, hv in (((12, -16, 10), (6, 12, 9), -1.5), ((22, -4, 0), (7, 15, 9), -2.5),
+            for c, a, dv in (((11, -16, 10), (5, 11, 9), -1.5), ((22, -4, 0), (6, 15, 9), -2.5),
                              ((10, 12, 3), (9, 13, 9), -3.0)):
-                q = _ellipsoid(X, Y, Z, (side * c[0] * s, c[1] * s, c[2] * s),
-                               (a[0] * s, a[1] * s, a[2] * s))
-                v[q < 1] = p.grey_hu + hv
-        # Posterior fossa: cerebellum with folia, brainstem.
-        tent = self.tentorium_z(Y)
+                q = ellipsoid(X, Y, Z, (side * c[0] * s, c[1] * s, c[2] * s),
+                              (a[0] * s, a[1] * s, a[2] * s))
+                v[q < 1] = p.grey_hu + dv
+        # Posterior fossa: cerebellum with folia; brainstem.
         post = (Z < tent) & (Y > self.step_y(X))
-        folia = np.abs(self.folia_field(X, Y, Z)) < 0.12 + 0.1 * p.atrophy
-        v[post] = p.grey_hu - 3.0
-        stem_y = 6.0 * s
-        stem = _ellipsoid(X, Y, Z, (0, stem_y + 8 * s, -48 * s), (14 * s, 12 * s, 40 * s)) < 1
-        midbrain = _ellipsoid(X, Y, Z, (0, 8 * s, -18 * s), (13 * s, 12 * s, 10 * s)) < 1
+        folia = np.abs(lat.field(self.folia_field, src=True)[idx]) < 0.09 + 0.1 * p.atrophy
+        v[post] = p.grey_hu - 2.0
+        v[post & (np.abs(lat.field(self.folia_field, src=True)[idx]) > 1.1)] = p.white_hu + 2
+        stem = ellipsoid(X, Y, Z, (0, 14 * s, -50 * s), (14 * s, 12 * s, 40 * s)) < 1
+        midbrain = ellipsoid(X, Y, Z, (0, 8 * s, -18 * s), (13 * s, 12 * s, 10 * s)) < 1
         v[stem | midbrain] = p.white_hu + 4.0
-        csf = np.zeros(idx.shape, bool)
-        csf |= post & folia & ~stem & (bd > 0)
-        csf |= (sulcus | fissure | sylvian) & ~post
+        csf = (post & folia & ~stem & (bd > 2)) | ((sulcus | fissure | sylvian) & ~post)
         csf |= bd <= 0
-        # Cisterns: suprasellar, perimesencephalic ring, prepontine, cisterna magna.
-        ring = (_ellipsoid(X, Y, Z, (0, 8 * s, -18 * s), (17 * s, 16 * s, 11 * s)) < 1) & ~midbrain
-        supra = _ellipsoid(X, Y, Z, (0, -10 * s, -25 * s), (11 * s, 7 * s, 4 * s)) < 1
-        prepontine = (_ellipsoid(X, Y, Z, (0, 4 * s, -50 * s), (10 * s, 5 * s, 25 * s)) < 1) & ~stem
-        magna = _ellipsoid(X, Y, Z, (0, 62 * s, -78 * s), (14 * s, 14 * s, 10 * s)) < 1
-        cisterns = ring | supra | prepontine | magna
-        csf |= cisterns
-        # Ventricles.
+        # Cisterns: perimesencephalic ring, suprasellar, prepontine, cisterna magna.
+        ring = (ellipsoid(X, Y, Z, (0, 8 * s, -18 * s), (16 * s, 15 * s, 11 * s)) < 1) & ~midbrain
+        supra = ellipsoid(X, Y, Z, (0, -10 * s, -25 * s), (11 * s, 7 * s, 4 * s)) < 1
+        prepontine = (ellipsoid(X, Y, Z, (0, 0, -50 * s), (10 * s, 5 * s, 25 * s)) < 1) & ~stem
+        magna = ellipsoid(X, Y, Z, (0, 64 * s, -76 * s), (14 * s, 12 * s, 10 * s)) < 1
+        csf |= ring | supra | prepontine | magna
+        # Ventricles: lateral (frontal horn, body, atrium, occipital and temporal horns),
+        # third and fourth.
         vs = 0.75 + 0.9 * p.atrophy
         vent = np.zeros(idx.shape, bool)
         for side in (-1.0, 1.0):
-            pts = [(side * 7, -30, 12), (side * 7, -8, 18), (side * 12, 14, 18),
+            pts = [(side * 6, -30, 12), (side * 6.5, -8, 18), (side * 12, 14, 18),
                    (side * 20, 30, 8), (side * 21, 46, 3)]
-            rad = [(3.0, 7.0), (4.0, 6.0), (4.0, 5.5), (6.5, 7.5), (3.0, 3.0)]
+            rad = [(2.6, 6.5), (3.6, 5.5), (4.0, 5.0), (6.5, 7.5), (2.5, 2.5)]
             for a, b, ra, rb in zip(pts[:-1], pts[1:], rad[:-1], rad[1:], strict=True):
                 q = _segment_q(X, Y, Z, np.array(a) * s, np.array(b) * s,
                                (ra[0] * vs, ra[1] * vs), (rb[0] * vs, rb[1] * vs))
                 vent |= q < 1
             q = _segment_q(X, Y, Z, np.array((side * 20, 30, 8)) * s,
                            np.array((side * 30, 4, -18)) * s, (3.0 * vs, 3.0 * vs),
-                           (1.6 * vs, 2.0 * vs))
+                           (1.5 * vs, 2.0 * vs))
             vent |= q < 1
-        third = _ellipsoid(X, Y, Z, (0, 1 * s, -4 * s), (1.3 + 2.0 * p.atrophy, 13 * s, 10 * s)) < 1
-        fourth = _ellipsoid(X, Y, Z, (0, 30 * s, -55 * s), (7 * s, 4 * s, 7 * s)) < 1
-        vent |= third | fourth
+        vent |= ellipsoid(X, Y, Z, (0, 1 * s, -4 * s), (1.1 + 2.2 * p.atrophy, 13 * s, 10 * s)) < 1
+        vent |= ellipsoid(X, Y, Z, (0, 32 * s, -55 * s), (7 * s, 4 * s, 7 * s)) < 1
         csf |= vent
         v[csf] = p.csf_hu
-        t[csf] = 1
-        t[vent] = 3
+        t[csf] = CSF
+        t[vent] = VENTRICLE
         # Dura: falx and tentorium (thin dense sheets).
-        falx = upper & (np.abs(X) < 0.55)
-        tentor = (np.abs(Z - tent) < 0.55) & (Y > self.step_y(X)) & (np.abs(X) > 0)
-        v[falx | tentor] = 58.0
-        t[falx | tentor] = 1
+        falx = upper & (np.abs(X) < 0.5)
+        tentor = (np.abs(Z - tent) < 0.5) & (Y > self.step_y(X))
+        v[falx | tentor] = 62.0
         # Calcifications (hyperdense distractors).
+        calc = []
         if p.choroid_calc_hu > 0:
-            for side in (-1.0, 1.0):
-                q = _ellipsoid(X, Y, Z, (side * 21 * s, 31 * s, 6 * s), (3.5, 4.5, 3.5))
-                v[q < 1] = p.choroid_calc_hu
+            calc += [((side * 21 * s, 31 * s, 6 * s), (3.2, 4.2, 3.2), p.choroid_calc_hu)
+                     for side in (-1.0, 1.0)]
         if p.pineal_calc_hu > 0:
-            q = _ellipsoid(X, Y, Z, (0, 17 * s, 0), (3.0, 3.5, 3.0))
-            v[q < 1] = p.pineal_calc_hu
+            calc.append(((0, 17 * s, 0), (2.8, 3.2, 2.8), p.pineal_calc_hu))
         if p.falx_calc_hu > 0:
-            for py, pz, pr in self.falx_plaques:
-                q = _ellipsoid(X, Y, Z, (0, py, pz), (1.2, pr, pr * 0.7))
-                v[q < 1] = p.falx_calc_hu
+            calc += [((0, py, pz), (1.0, pr, pr * 0.6), p.falx_calc_hu)
+                     for py, pz, pr in self.falx_plaques]
         if p.bg_calc_hu > 0:
-            for side in (-1.0, 1.0):
-                q = _ellipsoid(X, Y, Z, (side * 18 * s, -3 * s, -1 * s), (3.0, 4.0, 3.0))
-                v[q < 1] = p.bg_calc_hu
-        v += (1.2 * mottle + cup) * (t == 2)
+            calc += [((side * 18 * s, -3 * s, -1 * s), (2.5, 4.0, 2.5), p.bg_calc_hu)
+                     for side in (-1.0, 1.0)]
+        for c, a, value in calc:
+            v[ellipsoid(X, Y, Z, c, a) < 1] = value
+        v += (1.3 * mottle + cup) * (t == BRAIN)
         hu[idx] = v
         tissue[idx] = t

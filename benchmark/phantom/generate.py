@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from ichbench.atomic import write_json
 from ichbench.nifti import Geometry, write_volume
 from ichbench.phantom.scan import PRESETS, CaseParams, render_case, sample_case

@@ -18,8 +18,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from ichbench.phantom.anatomy import Head, _ellipsoid
+
+from ichbench.phantom.anatomy import BRAIN, CSF, VENTRICLE, Head, ellipsoid
 from ichbench.phantom.fields import Field
+from ichbench.phantom.lattice import Lattice
 
 KINDS = ("IPH", "IVH", "SDH", "EDH", "SAH")
 _PRIMARY_P = {"IPH": 0.40, "SDH": 0.22, "SAH": 0.14, "IVH": 0.12, "EDH": 0.12}
@@ -113,16 +115,21 @@ def _sample_one(rng: np.random.Generator, kind: str, vol_ml: float, s: float,
         else:
             az = rng.uniform(-0.5, 0.5)
             el = rng.uniform(-0.25, 0.45)
-            theta = rng.uniform(0.3, 0.55)
+            theta = rng.uniform(0.45, 0.7)
             mean_frac = 0.5
         d = np.array([side * np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        area = 2 * np.pi * (72.0 * s) ** 2 * (1 - np.cos(theta))
-        t_max = vol_ml * 1000.0 / (area * mean_frac)
-        lo, hi = (2.0, 24.0) if kind == "SDH" else (6.0, 38.0)
-        if t_max > hi:  # widen rather than thicken past the usual maximum
-            theta = min(np.arccos(max(1 - vol_ml * 1000 / (hi * mean_frac * 2 * np.pi
-                                                       * (72.0 * s) ** 2), -0.2)), 1.5)
-        t_max = float(np.clip(t_max, lo, hi))
+        radius = 70.0 * s
+        max_theta = 1.5 if kind == "SDH" else 0.95
+        # Widen until the thickness fits the subtype (EDH: a lens at most ~0.6 as thick as
+        # half its extent; SDH: at most 22 mm).
+        while True:
+            area = 2 * np.pi * radius ** 2 * (1 - np.cos(theta))
+            t_max = vol_ml * 1000.0 / (area * mean_frac)
+            limit = 22.0 if kind == "SDH" else min(30.0, 0.6 * theta * radius)
+            if t_max <= limit or theta >= max_theta:
+                break
+            theta = min(theta * 1.08, max_theta)
+        t_max = float(np.clip(t_max, 2.0 if kind == "SDH" else 4.0, limit))
         return LesionParams(kind, _unit(d), (float(theta), t_max, 0.0), vol_ml, hu, swirl,
                             0.0, 0.0, side, float(min(0.7 * t_max, 14.0)) if t_max > 4 else 0.0)
     # SAH
@@ -136,22 +143,22 @@ def _sample_one(rng: np.random.Generator, kind: str, vol_ml: float, s: float,
 
 
 class Lesion:
-    """A rendered hemorrhage: occupancy, HU and mass effect at head-frame points."""
+    """A rendered hemorrhage: occupancy, HU and mass effect at lattice points."""
 
     def __init__(self, params: LesionParams, head: Head, rng: np.random.Generator) -> None:
         self.p = params
         self.head = head
-        self.shape_field = Field(rng, 6.0 if params.kind != "IPH" else
-                                 max(min(params.axes) * 0.45, 2.5))
-        self.hu_field = Field(rng, 3.0)
+        scale = max(min(params.axes) * 0.45, 2.5) if params.kind == "IPH" else 6.0
+        self.shape_field = Field(rng, scale)
+        self.lobe_field = Field(rng, scale * 2.0)
+        self.hu_field = Field(rng, 2.5)
 
-    def _cap(self, x, y, z):  # type: ignore[no-untyped-def]
-        """(angle from the lesion direction, radius) around the cranial centre."""
+    def _angle(self, x, y, z):  # type: ignore[no-untyped-def]
+        """Angle (rad) between the lesion direction and the point, seen from the centre."""
         d = np.asarray(self.p.center, np.float32)
         yy = y - self.head.cy
         r = np.sqrt(x * x + yy * yy + z * z) + 1e-3
-        cosang = (x * d[0] + yy * d[1] + z * d[2]) / r
-        return np.arccos(np.clip(cosang, -1, 1)), r
+        return np.arccos(np.clip((x * d[0] + yy * d[1] + z * d[2]) / r, -1, 1))
 
     def displacement(self, x, y, z):  # type: ignore[no-untyped-def]
         """Mass-effect displacement (dx, dy, dz) in mm at true positions."""
@@ -173,45 +180,46 @@ class Lesion:
         w = -p.push_mm * np.exp(-0.5 * (dist / reach) ** 2)
         return w * d[0], w * d[1], w * d[2]
 
-    def render(self, x, y, z, src, tissue, depth):  # type: ignore[no-untyped-def]
-        """(blood, edema): boolean occupancies at the points (true positions)."""
+    def render(self, lat: Lattice, tissue: np.ndarray,
+               depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(blood, edema): boolean occupancies at the lattice points (true positions)."""
         p = self.p
+        x, y, z = lat.x, lat.y, lat.z
         cavity = tissue > 0
         edema = np.zeros(x.shape, bool)
         if p.kind == "IPH":
-            q = _ellipsoid(x, y, z, p.center, p.axes)
-            rough = 1.0 + 0.22 * self.shape_field(x, y, z)
+            q = ellipsoid(x, y, z, p.center, p.axes)
+            rough = (1.0 + 0.2 * lat.field(self.shape_field)
+                     + 0.12 * lat.field(self.lobe_field))
             blood = cavity & (q < rough)
             if p.edema > 0:
-                edema = cavity & ~blood & (q < rough * (1.0 + p.edema)) & (tissue == 2)
+                edema = (tissue == BRAIN) & ~blood & (q < rough * (1.0 + p.edema))
             return blood, edema
         if p.kind == "IVH":
-            xs, ys, _ = src
+            xs, ys, _ = lat.src
             side_ok = (np.sign(xs) == p.side) if p.side != 0 else np.ones_like(cavity)
-            return (tissue == 3) & (ys > p.level) & side_ok, edema
-        ang, _ = self._cap(x, y, z)
-        theta, t_max = p.axes[0], p.axes[1]
-        a = np.clip(ang / theta, 0, None)
+            return (tissue == VENTRICLE) & (ys > p.level) & side_ok, edema
+        a = self._angle(x, y, z) / p.axes[0]
+        t_max = p.axes[1]
         if p.kind == "SDH":
             prof = np.sqrt(np.clip(1.0 - a ** 4, 0, None))
-            t = t_max * prof * (1.0 + 0.08 * self.shape_field(x, y, z))
+            t = t_max * prof * (1.0 + 0.08 * lat.field(self.shape_field))
             return cavity & (depth < t) & (a < 1), edema
         if p.kind == "EDH":
-            t = t_max * np.clip(1.0 - a ** 2, 0, None) * (1.0 + 0.05 * self.shape_field(x, y, z))
+            t = t_max * np.clip(1.0 - a ** 2, 0, None) * (1.0 + 0.05 * lat.field(self.shape_field))
             return cavity & (depth < t) & (a < 1), edema
-        # SAH: blood in the subarachnoid CSF (not ventricles).
+        # SAH: blood in the subarachnoid CSF (sulci, fissures, cisterns; not ventricles).
+        s = self.head.s
         if p.level > 0:  # basal: cisterns and Sylvian fissures near the skull base
-            near = _ellipsoid(x, y, z, (0, -2 * self.head.s, -20 * self.head.s),
-                              (55 * self.head.s, 40 * self.head.s, 22 * self.head.s)) < 1
-            region = near & (self.shape_field(x, y, z) > -0.6)
+            near = ellipsoid(x, y, z, (0, -2 * s, -20 * s), (55 * s, 40 * s, 22 * s)) < 1
+            region = near & (lat.field(self.lobe_field) > -0.6)
         else:
-            region = (a < 1) & (self.shape_field(x, y, z) > -0.3)
-        return (tissue == 1) & region, edema
+            region = (a < 1) & (lat.field(self.lobe_field) > -0.3)
+        return (tissue == CSF) & region, edema
 
-    def hu(self, x, y, z):  # type: ignore[no-untyped-def]
-        """Blood HU at the points (heterogeneous; a 'swirl' of fresher, darker blood)."""
-        f = self.hu_field(x, y, z)
-        v = self.p.hu + 5.0 * f
+    def hu(self, lat: Lattice, mask: np.ndarray) -> np.ndarray:
+        """Blood HU at the masked points (heterogeneous; a 'swirl' of fresher, darker blood)."""
+        v = self.p.hu + 5.0 * lat.field(self.hu_field)[mask]
         if self.p.swirl:
-            v = np.where(self.shape_field(x + 7, y, z) > 0.7, v - 22.0, v)
+            v = np.where(lat.field(self.lobe_field)[mask] > 0.8, v - 22.0, v)
         return v

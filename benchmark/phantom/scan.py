@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import ndimage
+
 from ichbench.nifti import Geometry
 from ichbench.phantom.anatomy import AnatomyParams, Head, sample_anatomy
+from ichbench.phantom.lattice import Lattice
 from ichbench.phantom.lesions import Lesion, LesionParams, sample_lesions
-from scipy import ndimage
 
 #: Presets: in-plane matrix size and how many sub-samples per voxel side in-plane.
 PRESETS = {"full": {"matrix": 512, "factor": 1, "supersample": 1},
@@ -143,7 +145,7 @@ def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset:
     head = Head(params.anatomy, frng)
     lesions = [Lesion(lp, head, frng) for lp in params.lesions]
     scan = params.scan
-    head_top = 70.0 * head.s + params.anatomy.skull_mm + params.anatomy.scalp_mm
+    head_top = head.top_mm + params.anatomy.skull_mm + params.anatomy.scalp_mm
     geom, rot, head_origin = case_geometry(scan, preset, head_top)
     cfg = PRESETS[preset]
     ss = cfg["supersample"]
@@ -152,70 +154,58 @@ def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset:
     spacing = np.array(geom.spacing_xyz_mm)
     direction = np.array(geom.direction).reshape(3, 3)
     origin = np.array(geom.origin_mm)
-    # Index → head frame: p = R^T (origin + D (s * idx) - head_origin).
+    # Index (column, row, slice) → head frame: p = R^T (origin + D (s * idx) - head_origin).
     to_head = rot.T @ direction @ np.diag(spacing)
     shift = rot.T @ (origin - head_origin)
-    sub = (np.arange(ss) + 0.5) / ss - 0.5
-    ii = (np.arange(nx)[:, None] + sub[None, :]).ravel()      # x index, x-fast per voxel
-    jj = (np.arange(ny)[:, None] + sub[None, :]).ravel()
-    kk_sub = (np.arange(n_sub) + 0.5) / n_sub - 0.5
+    d_xy = max(1, round(1.6 / (spacing[0] / ss)))
+    coarse = (2 if n_sub >= 4 else 1, d_xy, d_xy)
     ct = np.empty((nz, ny, nx), np.int16)
     label = np.empty((nz, ny, nx), np.uint8)
-    kind_vox = {les.p.kind: 0 for les in lesions}
-    grid_j, grid_i = np.meshgrid(jj, ii, indexing="ij")
+    kind_vox = dict.fromkeys((les.p.kind for les in lesions), 0)
+    first = 0.5 / ss - 0.5
     for k in range(nz):
-        kk = k + kk_sub
-        shape = (n_sub, ny * ss, nx * ss)
-        kz = np.broadcast_to(kk[:, None, None], shape).ravel()
-        jy = np.broadcast_to(grid_j[None], shape).ravel()
-        ix = np.broadcast_to(grid_i[None], shape).ravel()
-        pts = to_head @ np.stack([ix, jy, kz]) + shift[:, None]
-        x, y, z = (pts[a].astype(np.float32) for a in range(3))
-        hu, blood, per_kind = _render_points(head, lesions, x, y, z)
-        hu_slice = hu.reshape(n_sub, ny, ss, nx, ss).mean(axis=(0, 2, 4))
-        frac = blood.reshape(n_sub, ny, ss, nx, ss).mean(axis=(0, 2, 4))
-        lab = frac >= 0.5
+        lat = Lattice(to_head, shift, k + 0.5 / n_sub - 0.5, first, first,
+                      (1.0 / n_sub, 1.0 / ss, 1.0 / ss), (n_sub, ny * ss, nx * ss), coarse)
+        lat.coarse_mask = head.envelope(lat.cx, lat.cy, lat.cz)
+        if lat.coarse_mask.any():
+            hu, blood, per_kind = _render_points(head, lesions, lat)
+        else:  # above the vertex or beside the head: air only
+            hu = np.full(lat.x.shape, -1000.0, np.float32)
+            blood = np.zeros(lat.x.shape, bool)
+            per_kind = {les.p.kind: blood for les in lesions}
+        pooled = (n_sub, ny, ss, nx, ss)
+        hu_slice = hu.reshape(pooled).mean(axis=(0, 2, 4))
+        label[k] = blood.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5
         for kind, occ in per_kind.items():
-            kind_vox[kind] += int((occ.reshape(n_sub, ny, ss, nx, ss).mean(axis=(0, 2, 4))
-                                   >= 0.5).sum())
+            kind_vox[kind] += int((occ.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5).sum())
         hu_slice = _artifacts(hu_slice, spacing[0], scan, preset, nrng)
         ct[k] = np.clip(np.rint(hu_slice), -1024, 3071).astype(np.int16)
-        label[k] = lab
     vml = geom.voxel_volume_ml
     volumes = {kind: n * vml for kind, n in kind_vox.items()}
     volumes["total"] = float(label.sum()) * vml
     return ct, label, geom, volumes
 
 
-def _render_points(head: Head, lesions: list[Lesion], x, y, z):  # type: ignore[no-untyped-def]
-    hu = np.full(x.shape, -1000.0, np.float32)
-    blood = np.zeros(x.shape, bool)
-    per_kind = {les.p.kind: np.zeros(x.shape, bool) for les in lesions}
-    env = head.envelope(x, y, z)
-    idx = np.flatnonzero(env)
-    if idx.size == 0:
-        return hu, blood, per_kind
-    xi, yi, zi = x[idx], y[idx], z[idx]
-    dx = np.zeros_like(xi)
-    dy = np.zeros_like(xi)
-    dz = np.zeros_like(xi)
+def _render_points(head: Head, lesions: list[Lesion], lat: Lattice,
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def push(x, y, z):  # type: ignore[no-untyped-def]
+        total = [np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)]
+        for les in lesions:
+            for acc, comp in zip(total, les.displacement(x, y, z), strict=True):
+                acc += comp
+        return total[0], total[1], total[2]
+
+    lat.set_displacement(push)
+    hu, tissue, depth = head.render(lat)
+    blood = np.zeros(hu.shape, bool)
+    per_kind = {les.p.kind: np.zeros(hu.shape, bool) for les in lesions}
     for les in lesions:
-        a, b, c = les.displacement(xi, yi, zi)
-        dx += a
-        dy += b
-        dz += c
-    src = (xi - dx, yi - dy, zi - dz)
-    h, tissue, depth = head.render(xi, yi, zi, src)
-    b_all = np.zeros(xi.shape, bool)
-    for les in lesions:
-        b, edema = les.render(xi, yi, zi, src, tissue, depth)
-        h[edema & ~b_all] = head.p.white_hu - EDEMA_DROP_HU
+        b, edema = les.render(lat, tissue, depth)
+        hu[edema & ~blood] = head.p.white_hu - EDEMA_DROP_HU
         if b.any():
-            h[b] = les.hu(xi[b], yi[b], zi[b])
-        b_all |= b
-        per_kind[les.p.kind][idx] |= b
-    hu[idx] = h
-    blood[idx] = b_all
+            hu[b] = les.hu(lat, b)
+        blood |= b
+        per_kind[les.p.kind] |= b
     return hu, blood, per_kind
 
 

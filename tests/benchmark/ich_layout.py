@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from ichbench.nifti import Geometry, write_volume
 
 GEOM = Geometry(size_xyz=(6, 5, 4), spacing_xyz_mm=(0.5, 0.5, 5.0), origin_mm=(10.0, -3.0, 2.0),

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ich_layout import GEOM, _write, make_release
+
 from ichbench.dataset import (
     DatasetError,
     open_dataset,

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from ich_layout import _write, make_release
+
 from ichbench.dataset import open_dataset
 from ichbench.protocol import ProtocolError, load_protocol, make_protocol, save_protocol
 

@@ -1,0 +1,243 @@
+"""Validating a dataset folder (real INSTANCE release or synthetic) without modifying it.
+
+:func:`check_dataset` reads every header and voxel array once and reports:
+
+* errors (the folder cannot be used as is; ``ichbench data check`` exits 1): no training
+  folder, a training CT without label, an unreadable file, image and label on different
+  grids, label values that are not a mask (negative or fractional);
+* warnings (usable, but look): label values other than 0/1 (non-zero is hemorrhage), a
+  label without its CT, field of view, slice spacing or count outside the INSTANCE
+  ranges, flipped or oblique orientation, blank (constant) slices, intensities that do not
+  look like HU, empty training labels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ichbench.dataset import evaluation_split, find_train_dir
+from ichbench.nifti import Geometry, NiftiError, list_cases, read_geometry, read_volume
+
+#: Ranges seen in INSTANCE 2022 (DESIGN.md §3); outside them is a warning, not an error.
+FOV_MM = (140.0, 400.0)
+SLICE_MM = (0.5, 10.0)
+SLICES = (10, 100)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: ``severity`` is ``"error"`` or ``"warning"``; ``path`` relative to root."""
+
+    severity: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity.upper():7s} {self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    """What the check learned about one case."""
+
+    case_id: str
+    split: str
+    geometry: Geometry | None
+    orientation: str             # "standard", "flipped" or "oblique"
+    label_ml: float | None
+
+
+@dataclass
+class CheckReport:
+    """Result of :func:`check_dataset`."""
+
+    root: Path
+    cases: list[CaseInfo] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """True when there is no error (warnings allowed)."""
+        return not any(p.severity == "error" for p in self.problems) and bool(self.cases)
+
+    def add(self, severity: str, path: Path | str, message: str) -> None:
+        """Record a finding for ``path`` (shown relative to the root)."""
+        p = Path(path)
+        rel = p.relative_to(self.root).as_posix() if p.is_relative_to(self.root) else str(p)
+        self.problems.append(Problem(severity, rel, message))
+
+    def summary(self) -> str:
+        """A plain-text table: cases per split, spacing, slices, lesion volumes, orientation."""
+        lines = [f"dataset {self.root}"]
+        geoms = [c.geometry for c in self.cases if c.geometry is not None]
+        counts = {s: sum(c.split == s for c in self.cases) for s in ("train", "validation",
+                                                                       "test")}
+        lines.append("cases      " + ", ".join(f"{s} {n}" for s, n in counts.items())
+                     + f" (total {len(self.cases)})")
+
+        def row(name: str, values: list[float], fmt: str) -> None:
+            if values:
+                v = np.asarray(values, float)
+                lines.append(f"{name:10s} min {v.min():{fmt}}  median {np.median(v):{fmt}}  "
+                             f"max {v.max():{fmt}}")
+
+        row("in-plane", [min(g.spacing_xyz_mm[:2]) for g in geoms], ".3f")
+        row("slice mm", [g.spacing_xyz_mm[2] for g in geoms], ".2f")
+        row("slices", [g.size_xyz[2] for g in geoms], ".0f")
+        row("matrix", [max(g.size_xyz[:2]) for g in geoms], ".0f")
+        row("lesion mL", [c.label_ml for c in self.cases if c.label_ml is not None], ".2f")
+        orient = {o: sum(c.orientation == o for c in self.cases)
+                  for o in ("standard", "flipped", "oblique")}
+        lines.append("orientation " + ", ".join(f"{k} {v}" for k, v in orient.items() if v))
+        n_err = sum(p.severity == "error" for p in self.problems)
+        n_warn = len(self.problems) - n_err
+        lines.append(f"problems   {n_err} error(s), {n_warn} warning(s)"
+                     + ("" if self.usable else "  -> NOT USABLE as is"))
+        return "\n".join(lines)
+
+
+def orientation(geometry: Geometry) -> str:
+    """"standard" (identity direction), "flipped" (axis-aligned with flips) or "oblique"."""
+    d = np.asarray(geometry.direction).reshape(3, 3)
+    if np.allclose(d, np.eye(3), atol=1e-3):
+        return "standard"
+    if np.allclose(np.abs(d), np.eye(3), atol=1e-3):
+        return "flipped"
+    return "oblique"
+
+
+def check_dataset(root: str | os.PathLike[str], *,
+                  progress: Callable[[int, int], None] | None = None) -> CheckReport:
+    """Validate a dataset folder; read-only.
+
+    Parameters
+    ----------
+    root
+        Folder in the INSTANCE layout (``train/`` or ``train_2/``, ``evaluation/``,
+        optionally ``evaluation_label/``).
+    progress
+        Called as ``progress(done, total)`` after each case.
+    """
+    root = Path(root).expanduser().resolve()
+    report = CheckReport(root)
+    if not root.is_dir():
+        report.add("error", root, "no such folder")
+        return report
+    train_dir = find_train_dir(root)
+    if train_dir is None:
+        report.add("error", root, "no train/data/ (or train_2/data/) folder; expected the "
+                   "INSTANCE layout train/data/001.nii.gz + train/label/001.nii.gz")
+        return report
+    pairs: list[tuple[str, str, Path, Path | None]] = []
+    try:
+        images = list_cases(train_dir / "data")
+        labels = list_cases(train_dir / "label") if (train_dir / "label").is_dir() else {}
+        evaluation = list_cases(root / "evaluation") if (root / "evaluation").is_dir() else {}
+        eval_labels = (list_cases(root / "evaluation_label")
+                       if (root / "evaluation_label").is_dir() else {})
+    except NiftiError as exc:
+        report.add("error", root, str(exc))
+        return report
+    for cid, path in images.items():
+        if cid not in labels:
+            report.add("error", path, f"training CT without label (expected "
+                       f"{(train_dir / 'label' / path.name).relative_to(root)})")
+        pairs.append((cid, "train", path, labels.get(cid)))
+    for cid, path in labels.items():
+        if cid not in images:
+            report.add("warning", path, "label without a CT in data/; ignored")
+    for cid, path in evaluation.items():
+        pairs.append((cid, evaluation_split(cid), path, eval_labels.get(cid)))
+    for cid, path in eval_labels.items():
+        if cid not in evaluation:
+            report.add("warning", path, "evaluation label without a CT in evaluation/; ignored")
+    if eval_labels and len(eval_labels) < len(evaluation):
+        report.add("warning", root / "evaluation_label",
+                   f"labels for {len(eval_labels)} of {len(evaluation)} evaluation cases; "
+                   "the protocol will treat evaluation cases as unlabeled")
+    if not images:
+        report.add("error", train_dir / "data", "no .nii/.nii.gz training CTs")
+    for n, (cid, split, image, label) in enumerate(pairs, start=1):
+        report.cases.append(_check_case(report, cid, split, image, label))
+        if progress is not None:
+            progress(n, len(pairs))
+    return report
+
+
+def _check_case(report: CheckReport, cid: str, split: str, image: Path,
+                label: Path | None) -> CaseInfo:
+    try:
+        vol = read_volume(image)
+    except NiftiError as exc:
+        report.add("error", image, str(exc).removeprefix(f"{image}: "))
+        return CaseInfo(cid, split, None, "standard", None)
+    geom = vol.geometry
+    orient = orientation(geom)
+    if orient != "standard":
+        report.add("warning", image, f"{orient} orientation (direction {_fmt(geom.direction)});"
+                   " ichbench keeps it, viewers may show it turned")
+    sx, sy, sz = geom.spacing_xyz_mm
+    fov = (geom.size_xyz[0] * sx, geom.size_xyz[1] * sy)
+    if not (FOV_MM[0] <= min(fov) and max(fov) <= FOV_MM[1]):
+        report.add("warning", image, f"field of view {fov[0]:.0f} × {fov[1]:.0f} mm outside "
+                   f"the usual {FOV_MM[0]:.0f}-{FOV_MM[1]:.0f} mm (spacing {sx:.3g} mm)")
+    if not SLICE_MM[0] <= sz <= SLICE_MM[1]:
+        report.add("warning", image, f"slice spacing {sz:.3g} mm outside the usual "
+                   f"{SLICE_MM[0]}-{SLICE_MM[1]} mm")
+    if not SLICES[0] <= geom.size_xyz[2] <= SLICES[1]:
+        report.add("warning", image, f"{geom.size_xyz[2]} slices, outside the usual "
+                   f"{SLICES[0]}-{SLICES[1]}")
+    arr = vol.array
+    flat = arr.reshape(arr.shape[0], -1)
+    blank = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
+    if blank.size:
+        report.add("warning", image, f"{blank.size} blank slice(s) (constant value), "
+                   f"e.g. slice {int(blank[0])}; not image data")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo > -500 or hi < 300:
+        report.add("warning", image, f"intensities {lo:.0f}..{hi:.0f} do not look like HU "
+                   "(expected air near -1000 and bone above 300)")
+    label_ml = None
+    if label is not None:
+        label_ml = _check_label(report, label, geom, split)
+    return CaseInfo(cid, split, geom, orient, label_ml)
+
+
+def _check_label(report: CheckReport, label: Path, geom: Geometry, split: str) -> float | None:
+    try:
+        lgeom = read_geometry(label)
+    except NiftiError as exc:
+        report.add("error", label, str(exc).removeprefix(f"{label}: "))
+        return None
+    mismatch = geom.mismatch(lgeom)
+    if mismatch:
+        report.add("error", label, f"label grid differs from its CT: {mismatch}; "
+                   "a label must share its CT's header")
+        return None
+    try:
+        lab = read_volume(label).array
+    except NiftiError as exc:
+        report.add("error", label, str(exc).removeprefix(f"{label}: "))
+        return None
+    values = np.unique(lab)
+    if values.size > 64 or np.any(values < 0) or np.any(values != np.round(values)):
+        shown = ", ".join(f"{v:g}" for v in values[:6])
+        report.add("error", label, f"label values {shown}{' ...' if values.size > 6 else ''} "
+                   "are not a mask; expected 0 (background) and 1 (hemorrhage)")
+        return None
+    if np.any(values > 1):
+        report.add("warning", label, f"label values {', '.join(f'{v:g}' for v in values)}; "
+                   "expected 0/1, every non-zero value is counted as hemorrhage")
+    n = int(np.count_nonzero(lab))
+    if n == 0 and split == "train":
+        report.add("warning", label, "empty label (no hemorrhage)")
+    return n * geom.voxel_volume_ml
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"

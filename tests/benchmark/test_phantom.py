@@ -1,0 +1,102 @@
+"""ichbench.phantom: determinism, headers, labels on blood, volume and acquisition ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ichbench.phantom import case_seed, generate_case, generate_dataset
+from ichbench.phantom.lesions import KINDS
+from ichbench.phantom.scan import PRESETS, case_geometry, sample_case
+
+
+@pytest.fixture(scope="module")
+def case001():
+    return generate_case("001", seed=0, preset="small")
+
+
+@pytest.fixture(scope="module")
+def params_300():
+    return [sample_case(case_seed(0, f"{i:03d}"))[0] for i in range(1, 301)]
+
+
+def test_case_is_deterministic_per_seed_and_independent_of_process(case001, tmp_path):
+    from ichbench.nifti import read_volume
+
+    generate_dataset(tmp_path, cases=3, preset="small", seed=0, jobs=2, progress=False)
+    ct = read_volume(tmp_path / "train" / "data" / "001.nii.gz")
+    lab = read_volume(tmp_path / "train" / "label" / "001.nii.gz")
+    np.testing.assert_array_equal(ct.array, case001.ct)
+    np.testing.assert_array_equal(lab.array, case001.label)
+    assert case001.geometry.mismatch(ct.geometry) is None
+    assert ct.geometry == lab.geometry
+    assert sorted(p.name for p in (tmp_path / "evaluation").iterdir()) == ["101.nii.gz",
+                                                                           "131.nii.gz"]
+    assert (tmp_path / "evaluation_label" / "131.nii.gz").is_file()
+
+
+def test_other_seed_gives_another_case(params_300):
+    other = sample_case(case_seed(1, "001"))[0]
+    assert other != params_300[0]
+
+
+def test_arrays_are_zyx_and_header_carries_the_spacing(case001):
+    scan = case001.params.scan
+    g = case001.geometry
+    assert case001.ct.shape == (scan.n_slices, 128, 128) == g.shape
+    assert case001.ct.dtype == np.int16 and case001.label.dtype == np.uint8
+    sx, sy, sz = g.spacing_xyz_mm
+    assert sx == sy == pytest.approx(scan.spacing_mm * PRESETS["small"]["factor"])
+    assert sz == pytest.approx(scan.slice_mm)
+    assert g.origin_mm != (0.0, 0.0, 0.0)
+
+
+def test_small_and_full_share_field_of_view(params_300):
+    for params in params_300[:20]:
+        small, _, _ = case_geometry(params.scan, "small", 90.0)
+        full, _, _ = case_geometry(params.scan, "full", 90.0)
+        assert small.size_xyz[0] * small.spacing_xyz_mm[0] == pytest.approx(
+            full.size_xyz[0] * full.spacing_xyz_mm[0])
+        assert small.origin_mm == pytest.approx(full.origin_mm, abs=2 * small.spacing_xyz_mm[0])
+
+
+def test_label_sits_on_blood_hu(case001):
+    ct, lab = case001.ct, case001.label > 0
+    assert lab.any()
+    values = ct[lab]
+    assert 45 <= np.median(values) <= 90
+    assert np.percentile(values, 5) > 25
+    assert case001.volumes_ml["total"] == pytest.approx(
+        lab.sum() * case001.geometry.voxel_volume_ml)
+
+
+def test_air_brain_and_bone_have_their_hu(case001):
+    ct = case001.ct.astype(float)
+    assert np.median(ct[:, :4, :4]) == pytest.approx(-1000, abs=15)   # corner air
+    assert (ct > 1000).sum() > 1000                                    # skull
+    brain = (ct > 15) & (ct < 45)
+    assert brain.sum() > 10000
+
+
+def test_lesion_volumes_are_log_normal_around_11_ml(params_300):
+    totals = np.array([sum(les.target_ml for les in p.lesions) for p in params_300])
+    assert 8.0 <= np.median(totals) <= 15.0
+    assert totals.min() < 1.0 and totals.max() > 100.0
+
+
+def test_all_five_subtypes_occur(params_300):
+    kinds = {les.kind for p in params_300 for les in p.lesions}
+    assert kinds == set(KINDS)
+    counts = [len(p.lesions) for p in params_300]
+    assert set(counts) == {1, 2, 3}
+
+
+def test_acquisition_ranges_follow_instance(params_300):
+    scans = [p.scan for p in params_300]
+    sp = np.array([s.spacing_mm for s in scans])
+    assert sp.min() >= 0.37 and sp.max() <= 0.6
+    n = np.array([s.n_slices for s in scans])
+    assert n.min() >= 20 and n.max() <= 70
+    dz = np.array([s.slice_mm for s in scans])
+    assert dz.min() >= 4.3 and np.mean((dz >= 4.3) & (dz <= 5.4)) > 0.85 and dz.max() > 5.4
+    assert {s.direction for s in scans} == {"identity", "tilt", "flip"}
