@@ -1,0 +1,324 @@
+"""``coarse``: the 2D DenseNet of Qayyum et al. (2023), trained per fold on axial slices.
+
+Pipeline per case: CT clipped to ``hu_window`` and scaled to [0, 1] (the paper's min–max
+normalisation, see :func:`ichbench.baselines.volumes.window_normalise`), linearly resampled
+to ``grid_zyx`` (paper 16 × 256 × 256), each axial slice one 2D sample. Labels are resampled
+the same way and used as soft BCE targets. Each fold's best model predicts its validation
+cases (out-of-fold masks, ``folds/<k>/oof/``) and, with the other folds' models, the
+non-training splits: the mean of the fold models' probabilities on the grid, resampled
+linearly to the CT's grid, thresholded at ``threshold`` and written with the CT's header.
+
+Why the HU window [-100, 200]: raw HU span −1024 (air) to > 2000 (bone, metal), so min–max
+of the raw volume would squeeze brain (20–45 HU) and blood (50–90 HU) into about 2 % of
+[0, 1] and tie the scale to the brightest bone voxel of each scan. The window keeps every
+density that matters for ICH (fat, CSF, brain, acute blood, calcification edge) on a linear
+scale and saturates air and bone; it is wider than a brain window (0–80 HU) so that random
+gamma does not push hyperdense blood into saturation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ichbench.atomic import write_json
+from ichbench.nifti import Geometry, read_volume
+
+#: Keys of :class:`CoarseConfig` that are passed to :class:`DenseNetConfig`.
+_ARCH_KEYS = ("growth_rate", "bn_size", "block_layers", "init_features", "compression",
+              "decoder_channels")
+
+
+@dataclass(frozen=True)
+class CoarseConfig:
+    """Everything that defines a coarse run (preset values, overridable by ``--set``).
+
+    Attributes
+    ----------
+    hu_window
+        CT clip window (HU) before scaling to [0, 1].
+    grid_zyx
+        Model grid (slices, rows, columns); rows and columns divisible by 2 ** blocks.
+    growth_rate, bn_size, block_layers, init_features, compression, decoder_channels
+        Architecture, see :class:`ichbench.baselines.densenet.DenseNetConfig`.
+    epochs, patience, batch_size, lr
+        Adam with BCE; early stopping on validation Dice after ``patience`` epochs without
+        improvement; the best epoch's weights are kept.
+    hflip_p, vflip_p, gamma_p, gamma_range
+        Augmentation (paper: 0.5, 0.5, 0.8).
+    threshold
+        Probability at or above which a voxel is ICH.
+    predict_batch_size
+        Slices per forward pass at inference.
+    keep_oof_probabilities
+        Also save each out-of-fold case's probabilities on the model grid
+        (``folds/<k>/oof_prob/<id>.npy``, float16).
+    cpu_threads
+        ``torch.set_num_threads`` on the CPU (0: torch's default, one per core). On a busy
+        machine 1 can be many times faster than 2: OpenMP threads spin while they wait.
+    """
+
+    hu_window: tuple[float, float] = (-100.0, 200.0)
+    grid_zyx: tuple[int, int, int] = (16, 256, 256)
+    growth_rate: int = 32
+    bn_size: int = 4
+    block_layers: tuple[int, ...] = (6, 6, 6, 6, 6)
+    init_features: int = 64
+    compression: float = 0.5
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
+    epochs: int = 200
+    patience: int = 20
+    batch_size: int = 2
+    lr: float = 4e-4
+    hflip_p: float = 0.5
+    vflip_p: float = 0.5
+    gamma_p: float = 0.8
+    gamma_range: tuple[float, float] = (0.8, 1.2)
+    threshold: float = 0.5
+    predict_batch_size: int = 16
+    keep_oof_probabilities: bool = True
+    cpu_threads: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.hu_window[0] < self.hu_window[1], "hu_window", "(low, high) with low < high",
+             self.hu_window),
+            (len(self.grid_zyx) == 3 and min(self.grid_zyx) >= 1, "grid_zyx",
+             "three positive sizes (z, y, x)", self.grid_zyx),
+            (self.epochs >= 1, "epochs", "≥ 1", self.epochs),
+            (self.patience >= 1, "patience", "≥ 1", self.patience),
+            (self.batch_size >= 1, "batch_size", "≥ 1", self.batch_size),
+            (self.lr > 0, "lr", "> 0", self.lr),
+            (0 < self.threshold < 1, "threshold", "in (0, 1)", self.threshold),
+        ]
+        for ok, name, expected, found in checks:
+            if not ok:
+                raise ValueError(f"coarse config {name}={found!r}: expected {expected}")
+        factor = 2 ** len(self.block_layers)
+        if self.grid_zyx[1] % factor or self.grid_zyx[2] % factor:
+            raise ValueError(f"coarse config grid_zyx={self.grid_zyx!r}: rows and columns must "
+                             f"be divisible by {factor} (2 ** {len(self.block_layers)} blocks)")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> CoarseConfig:
+        """Build from a (JSON) mapping; lists become tuples, unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"coarse config: unknown key(s) {unknown}; known: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (tuples as lists), as written to ``config.json``."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+
+#: The presets. ``paper``: the paper's recipe (a GPU; 18 h on a V100 in the paper).
+#: ``smoke``: the same code path in minutes on 2 CPU cores: 8 × 64 × 64 grid, a narrower and
+#: shallower DenseNet (2 layers per block, growth 8) and a few epochs. Only ``smoke`` shrinks
+#: the architecture.
+PRESETS: dict[str, CoarseConfig] = {
+    "paper": CoarseConfig(),
+    "smoke": CoarseConfig(grid_zyx=(8, 64, 64), growth_rate=8, bn_size=2,
+                          block_layers=(2, 2, 2, 2, 2), init_features=16,
+                          decoder_channels=(32, 32, 16, 16, 16), epochs=8, patience=4),
+}
+
+
+def preset_config(preset: str) -> CoarseConfig:
+    """The named preset, or a ``ValueError`` listing the choices."""
+    try:
+        return PRESETS[preset]
+    except KeyError:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def build_model(config: CoarseConfig, seed: int):  # type: ignore[no-untyped-def]
+    """The DenseNet of ``config``, initialised from ``torch.manual_seed(seed)``."""
+    import torch
+
+    from ichbench.baselines.densenet import DenseNet2D, DenseNetConfig
+
+    torch.manual_seed(seed)
+    arch = {k: getattr(config, k) for k in _ARCH_KEYS}
+    return DenseNet2D(DenseNetConfig(**arch))
+
+
+def train_settings(config: CoarseConfig, *, seed: int, device: str):  # type: ignore[no-untyped-def]
+    """The :class:`~ichbench.baselines.training.TrainSettings` of ``config``."""
+    from ichbench.baselines.training import AugmentSettings, TrainSettings
+
+    return TrainSettings(
+        epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
+        lr=config.lr, seed=seed, device=device, threshold=config.threshold,
+        predict_batch_size=config.predict_batch_size,
+        augment=AugmentSettings(hflip_p=config.hflip_p, vflip_p=config.vflip_p,
+                                gamma_p=config.gamma_p, gamma_range=config.gamma_range))
+
+
+class GridCache:
+    """Cases read once per run and kept on the model grid (image in [0, 1], soft label)."""
+
+    def __init__(self, dataset: Any, config: CoarseConfig) -> None:
+        self._dataset = dataset
+        self._config = config
+        self._images: dict[str, np.ndarray] = {}
+        self._labels: dict[str, np.ndarray] = {}
+        self._geometry: dict[str, Geometry] = {}
+
+    def image(self, case_id: str) -> np.ndarray:
+        """Windowed, normalised CT of ``case_id`` on the grid, (z, y, x) float32."""
+        from ichbench.baselines.volumes import to_grid, window_normalise
+
+        if case_id not in self._images:
+            ct = read_volume(self._dataset.case(case_id).image, dtype=np.float32)
+            self._geometry[case_id] = ct.geometry
+            self._images[case_id] = to_grid(window_normalise(ct.array, self._config.hu_window),
+                                            self._config.grid_zyx)
+        return self._images[case_id]
+
+    def geometry(self, case_id: str) -> Geometry:
+        """The CT's geometry (read with the image)."""
+        self.image(case_id)
+        return self._geometry[case_id]
+
+    def label(self, case_id: str) -> np.ndarray:
+        """ICH label of ``case_id`` on the grid (linear resampling of 0/1: soft targets)."""
+        from ichbench.baselines.volumes import to_grid
+
+        if case_id not in self._labels:
+            case = self._dataset.case(case_id)
+            if case.label is None:
+                raise ValueError(f"case {case_id} has no label; only labelled cases can be "
+                                 "used for training")
+            lab = read_volume(case.label)
+            problem = self.geometry(case_id).mismatch(lab.geometry)
+            if problem is not None:
+                raise ValueError(f"{case.label}: label geometry does not match its CT "
+                                 f"{case.image}: {problem}")
+            self._labels[case_id] = to_grid((lab.array > 0).astype(np.float32),
+                                            self._config.grid_zyx)
+        return self._labels[case_id]
+
+    def slice_set(self, case_ids: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        """Stack ``case_ids`` into a :class:`~ichbench.baselines.training.SliceSet`."""
+        from ichbench.baselines.training import SliceSet
+
+        return SliceSet(case_ids=tuple(case_ids),
+                        images=np.stack([self.image(c) for c in case_ids]),
+                        labels=np.stack([self.label(c) for c in case_ids]))
+
+
+def _write_fold_cases(fold_dir: Path, fold: int, train_ids: tuple[str, ...],
+                      val_ids: tuple[str, ...]) -> None:
+    """Record (or, on resume, check) which cases fold ``fold`` trains and validates on."""
+    record = {"fold": fold, "train": list(train_ids), "val": list(val_ids)}
+    path = fold_dir / "cases.json"
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if {k: old.get(k) for k in record} != record:
+            raise ValueError(f"{path}: the fold's cases differ from the protocol's; the run "
+                             "folder belongs to another protocol, start a new run")
+    write_json(path, record)
+
+
+class CoarseMethod:
+    """The coarse 2D DenseNet as an :class:`ichbench.methods.Method`."""
+
+    name = "coarse"
+
+    def default_config(self, preset: str) -> dict[str, Any]:
+        """The preset's configuration as a JSON dict."""
+        return preset_config(preset).to_dict()
+
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` (one line) if ``config`` is not a valid coarse config."""
+        CoarseConfig.from_mapping(config)
+
+    def run(self, ctx: Any) -> None:
+        """Train ``ctx.folds``, write out-of-fold masks, predict the non-training splits."""
+        config = CoarseConfig.from_mapping(ctx.config)
+        if config.cpu_threads > 0 and ctx.device == "cpu":
+            import torch
+
+            torch.set_num_threads(config.cpu_threads)
+        cache = GridCache(ctx.dataset, config)
+        models = {k: self.train_fold(ctx, config, cache, k) for k in ctx.folds}
+        self.predict_splits(ctx, config, cache, models)
+
+    # -- the two halves, public so that a cascade can reuse them --------------------------
+    def train_fold(self, ctx: Any, config: CoarseConfig, cache: GridCache, fold: int):  # type: ignore[no-untyped-def]
+        """Train (or resume, or reload) fold ``fold``; write its out-of-fold masks."""
+        from ichbench.baselines.training import (
+            load_checkpoint,
+            predict_volume,
+            read_fold_result,
+            train_fold,
+        )
+        from ichbench.baselines.volumes import binarise, from_grid, write_mask
+
+        fold_dir = ctx.fold_dir(fold)
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        train_ids = tuple(ctx.protocol.fold_train(fold))
+        val_ids = tuple(ctx.protocol.fold_val(fold))
+        _write_fold_cases(fold_dir, fold, train_ids, val_ids)
+        seed = ctx.seed + fold
+        model = build_model(config, seed)
+        settings = train_settings(config, seed=seed, device=ctx.device)
+        done = read_fold_result(fold_dir)
+        if done is None:
+            ctx.log(f"fold {fold}: training on {len(train_ids)} cases "
+                    f"({len(train_ids) * config.grid_zyx[0]} slices), validating on "
+                    f"{len(val_ids)}: {', '.join(val_ids)}")
+            done = train_fold(model, cache.slice_set(train_ids), cache.slice_set(val_ids),
+                              settings, fold_dir, log=ctx.log, label=f"fold {fold}")
+        else:
+            model.load_state_dict(load_checkpoint(fold_dir / "model.pt", "cpu")["model"])
+            model.to(ctx.device)
+        ctx.log(f"fold {fold}: best validation DC {done.best_val_dc:.4f} at epoch "
+                f"{done.best_epoch} of {done.epochs_run}")
+        oof_dir = ctx.oof_dir(fold)
+        for cid in val_ids:
+            prob = predict_volume(model, cache.image(cid), device=ctx.device,
+                                  batch_size=config.predict_batch_size)
+            if config.keep_oof_probabilities:
+                path = fold_dir / "oof_prob" / f"{cid}.npy"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, prob.astype(np.float16))
+            geometry = cache.geometry(cid)
+            write_mask(binarise(from_grid(prob, geometry), config.threshold), geometry,
+                       oof_dir / f"{cid}.nii.gz")
+        return model
+
+    def predict_splits(self, ctx: Any, config: CoarseConfig, cache: GridCache,
+                       models: Mapping[int, Any]) -> None:
+        """Fold-ensemble masks for every non-training split of ``ctx.protocol``."""
+        from ichbench.baselines.training import predict_volume
+        from ichbench.baselines.volumes import binarise, ensemble_mean, from_grid, write_mask
+
+        if not models:
+            raise ValueError("no folds to predict with: --folds selected none")
+        for split in ctx.protocol.predict_splits():
+            ids = tuple(getattr(ctx.protocol, split))
+            t0 = time.perf_counter()
+            out_dir = ctx.prediction_dir(split)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for cid in ids:
+                image = cache.image(cid)
+                prob = ensemble_mean(
+                    predict_volume(m, image, device=ctx.device,
+                                   batch_size=config.predict_batch_size)
+                    for m in models.values())
+                geometry = cache.geometry(cid)
+                write_mask(binarise(from_grid(prob, geometry), config.threshold), geometry,
+                           out_dir / f"{cid}.nii.gz")
+            ctx.log(f"predicted {split}: {len(ids)} cases with the mean of folds "
+                    f"{sorted(models)} in {time.perf_counter() - t0:.1f} s")

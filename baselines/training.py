@@ -1,0 +1,379 @@
+"""Training a 2D slice model for one fold.
+
+Augmentation, the epoch loop, early stopping and resumable checkpoints.
+
+Reproducibility is built in rather than bolted on: everything random in an epoch (the slice
+order and every augmentation parameter) is drawn from a generator seeded by
+``(seed, epoch)`` *before* the epoch runs (:func:`epoch_plan`), so an epoch can be replayed
+from its number alone, and a run resumed from a checkpoint draws exactly what an
+uninterrupted run would have drawn. Model initialisation uses ``torch.manual_seed(seed)``;
+torch's RNG state is still saved and restored with every checkpoint.
+
+A checkpoint (``checkpoint.pt``, written atomically after every epoch) holds the model, the
+optimiser, the best weights so far, the epoch, the best validation Dice and its epoch, the
+early-stopping counter, the history and the RNG states: one file, so it can never be half
+updated. At the end of the fold the best weights go to ``model.pt`` and ``result.json`` marks
+the fold finished.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ichbench.atomic import atomic_path, write_json, write_text
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dc", "seconds")
+
+
+# ----------------------------------------------------------------------------- augmentation
+@dataclass(frozen=True)
+class AugmentParams:
+    """The random choices for one training slice (sampled apart from applying them).
+
+    Attributes
+    ----------
+    hflip, vflip
+        Flip along x (left-right) / along y (anterior-posterior).
+    gamma
+        Exponent applied to the [0, 1] image, or None for no gamma change.
+    """
+
+    hflip: bool
+    vflip: bool
+    gamma: float | None
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Probabilities and ranges of the paper's augmentation (Albumentations' names).
+
+    ``gamma_range`` defaults to Albumentations' ``RandomGamma(gamma_limit=(80, 120))``,
+    the library whose transform names the paper uses; the paper gives no range.
+    """
+
+    hflip_p: float = 0.5
+    vflip_p: float = 0.5
+    gamma_p: float = 0.8
+    gamma_range: tuple[float, float] = (0.8, 1.2)
+
+
+def sample_augment(rng: np.random.Generator, settings: AugmentSettings) -> AugmentParams:
+    """Draw one slice's augmentation parameters (always the same number of draws)."""
+    u = rng.random(3)
+    gamma = float(rng.uniform(*settings.gamma_range))
+    return AugmentParams(hflip=bool(u[0] < settings.hflip_p), vflip=bool(u[1] < settings.vflip_p),
+                         gamma=gamma if u[2] < settings.gamma_p else None)
+
+
+def apply_augment(image: np.ndarray, label: np.ndarray,
+                  params: AugmentParams) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``params`` to a (y, x) image in [0, 1] and its label; gamma touches the image only."""
+    if params.hflip:
+        image, label = image[:, ::-1], label[:, ::-1]
+    if params.vflip:
+        image, label = image[::-1, :], label[::-1, :]
+    if params.gamma is not None:
+        image = np.power(image, np.float32(params.gamma))
+    return np.ascontiguousarray(image), np.ascontiguousarray(label)
+
+
+def epoch_plan(seed: int, epoch: int, n_slices: int,
+               settings: AugmentSettings) -> tuple[np.ndarray, list[AugmentParams]]:
+    """Slice order and augmentation parameters of ``epoch`` (1-based) for a fold's ``seed``."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n_slices)
+    return order, [sample_augment(rng, settings) for _ in range(n_slices)]
+
+
+# ----------------------------------------------------------------------------- data + loop
+@dataclass(frozen=True)
+class SliceSet:
+    """Cases on the model grid, flattened to slices.
+
+    Attributes
+    ----------
+    case_ids
+        One id per case, in order.
+    images, labels
+        ``(n_cases, z, y, x)`` float32; images in [0, 1], labels in [0, 1] (soft after
+        resampling).
+    """
+
+    case_ids: tuple[str, ...]
+    images: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def n_slices(self) -> int:
+        """Number of 2D samples (cases × slices)."""
+        return int(self.images.shape[0] * self.images.shape[1])
+
+    def slice(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slice ``index`` of the flattened (case, z) order: image and label (y, x)."""
+        case, z = divmod(int(index), self.images.shape[1])
+        return self.images[case, z], self.labels[case, z]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The optimisation recipe of one fold (paper: BCE, Adam 4e-4, batch 2, 200/20)."""
+
+    epochs: int
+    patience: int
+    batch_size: int
+    lr: float
+    augment: AugmentSettings
+    seed: int
+    device: str
+    threshold: float = 0.5
+    predict_batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """Outcome of one fold's training."""
+
+    best_epoch: int
+    best_val_dc: float
+    epochs_run: int
+    stopped_early: bool
+    seconds: float
+
+
+def dice_grid(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Dice of two binary arrays; 1.0 when both are empty (used for model selection only)."""
+    t, p = truth.astype(bool), pred.astype(bool)
+    denom = int(t.sum()) + int(p.sum())
+    return 1.0 if denom == 0 else 2.0 * int((t & p).sum()) / denom
+
+
+@torch.no_grad()
+def predict_volume(model: nn.Module, volume: np.ndarray, *, device: str,
+                   batch_size: int = 16) -> np.ndarray:
+    """Sigmoid probabilities of a (z, y, x) grid volume, one slice per sample (float32)."""
+    model.eval()
+    out = np.empty(volume.shape, dtype=np.float32)
+    for start in range(0, volume.shape[0], batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(volume[start:start + batch_size]))
+        logits = model(batch[:, None].to(device))
+        out[start:start + batch_size] = torch.sigmoid(logits)[:, 0].float().cpu().numpy()
+    return out
+
+
+def _evaluate(model: nn.Module, val: SliceSet, settings: TrainSettings) -> tuple[float, float]:
+    """Validation BCE (mean over voxels) and mean per-case Dice on the model grid."""
+    losses, dices = [], []
+    for images, labels in zip(val.images, val.labels, strict=True):
+        prob = predict_volume(model, images, device=settings.device,
+                              batch_size=settings.predict_batch_size)
+        p = torch.from_numpy(prob).clamp(1e-7, 1 - 1e-7)
+        losses.append(float(F.binary_cross_entropy(p, torch.from_numpy(labels))))
+        dices.append(dice_grid(labels >= 0.5, prob >= settings.threshold))
+    return float(np.mean(losses)), float(np.mean(dices))
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),  # noqa: NPY002 - saved, not used
+                             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002 - restoring the legacy global state
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` with ``torch.save`` atomically."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def load_checkpoint(path: Path, device: str) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (our own files, full pickle)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)  # type: ignore[no-any-return]
+    except Exception as exc:  # a torn or foreign file: say which and what to do
+        raise RuntimeError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {exc}); "
+                           "delete it to restart this fold from scratch") from None
+
+
+def write_history(fold_dir: Path, history: list[dict[str, float]]) -> None:
+    """``history.csv`` with :data:`HISTORY_COLUMNS`, atomically."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (row[k] if k == "epoch" else f"{row[k]:.6g}")
+                         for k in HISTORY_COLUMNS})
+    write_text(fold_dir / "history.csv", out.getvalue())
+
+
+def plot_learning_curve(history: list[dict[str, float]], title: str):  # type: ignore[no-untyped-def]
+    """Figure of training/validation loss and validation Dice per epoch (not shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.2), layout="constrained")
+    ax_loss, ax_dc = fig.subplots(1, 2)
+    epochs = [row["epoch"] for row in history]
+    ax_loss.plot(epochs, [row["train_loss"] for row in history], label="train BCE")
+    ax_loss.plot(epochs, [row["val_loss"] for row in history], label="validation BCE")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_dc.plot(epochs, [row["val_dc"] for row in history], color="C2")
+    if history:
+        best = max(history, key=lambda row: row["val_dc"])
+        ax_dc.axvline(best["epoch"], color="grey", linestyle=":", label=f"best {best['epoch']}")
+        ax_dc.legend()
+    ax_dc.set_xlabel("epoch")
+    ax_dc.set_ylabel("validation Dice (model grid)")
+    ax_dc.set_ylim(0, 1)
+    fig.suptitle(title)
+    return fig
+
+
+def _fmt_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: TrainSettings,
+               fold_dir: Path, *, log: Callable[[str], None], label: str = "fold",
+               on_epoch_end: Callable[[int], None] | None = None) -> FoldResult:
+    """Train ``model`` with early stopping on validation Dice, resuming if possible.
+
+    Parameters
+    ----------
+    model
+        Freshly initialised (its weights are replaced when a checkpoint exists).
+    train, val
+        The fold's training slices and its validation cases (never the same cases).
+    settings
+        Recipe, seed and device.
+    fold_dir
+        Receives ``checkpoint.pt`` (every epoch), ``history.csv``, ``learning_curve.png``,
+        and at the end ``model.pt`` (best weights) and ``result.json``.
+    log
+        One line per epoch: epoch, loss, validation DC, ETA.
+    on_epoch_end
+        Called with the epoch number after its checkpoint is written (tests use it to
+        simulate a kill).
+
+    Returns
+    -------
+    FoldResult
+        With ``model`` holding the best weights.
+    """
+    if set(train.case_ids) & set(val.case_ids):
+        raise ValueError(f"{label}: cases {sorted(set(train.case_ids) & set(val.case_ids))} "
+                         "are in both the training and the validation set")
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    model.to(settings.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    ckpt_path = fold_dir / "checkpoint.pt"
+    start_epoch, best_dc, best_epoch, bad_epochs = 1, -math.inf, 0, 0
+    history: list[dict[str, float]] = []
+    best_state: dict[str, torch.Tensor] = copy.deepcopy(model.state_dict())
+    stopped = False
+    if ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, settings.device)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        best_state = ckpt["best_model"]
+        best_dc, best_epoch = ckpt["best_val_dc"], ckpt["best_epoch"]
+        bad_epochs, history, stopped = ckpt["bad_epochs"], ckpt["history"], ckpt["stopped"]
+        start_epoch = ckpt["epoch"] + 1
+        _set_rng_state(ckpt["rng"])
+        log(f"{label}: resuming after epoch {ckpt['epoch']} (best DC {best_dc:.4f} at epoch "
+            f"{best_epoch})")
+    t_fold = time.perf_counter()
+    for epoch in range(start_epoch, settings.epochs + 1):
+        if stopped:
+            break
+        t0 = time.perf_counter()
+        order, params = epoch_plan(settings.seed, epoch, train.n_slices, settings.augment)
+        model.train()
+        total, count = 0.0, 0
+        for start in range(0, len(order), settings.batch_size):
+            idx = order[start:start + settings.batch_size]
+            pairs = [apply_augment(*train.slice(i), params[i]) for i in idx]
+            x = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None].to(settings.device)
+            y = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None].to(settings.device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.binary_cross_entropy_with_logits(model(x), y)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        val_loss, val_dc = _evaluate(model, val, settings)
+        seconds = time.perf_counter() - t0
+        history.append({"epoch": epoch, "train_loss": total / max(count, 1),
+                        "val_loss": val_loss, "val_dc": val_dc, "seconds": seconds})
+        if val_dc > best_dc:
+            best_dc, best_epoch, bad_epochs = val_dc, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+        stopped = bad_epochs >= settings.patience
+        save_checkpoint(ckpt_path, {
+            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "best_model": best_state, "best_val_dc": best_dc, "best_epoch": best_epoch,
+            "bad_epochs": bad_epochs, "stopped": stopped, "history": history,
+            "rng": _rng_state(), "settings": asdict(settings)})
+        write_history(fold_dir, history)
+        mean_epoch = float(np.mean([row["seconds"] for row in history]))
+        eta = 0.0 if stopped else mean_epoch * (settings.epochs - epoch)
+        log(f"{label} epoch {epoch}/{settings.epochs}: loss {history[-1]['train_loss']:.4f}, "
+            f"val loss {val_loss:.4f}, val DC {val_dc:.4f} (best {best_dc:.4f} @ {best_epoch}), "
+            f"{seconds:.1f} s, ETA ≤ {_fmt_seconds(eta)}"
+            + (f"; early stop: no improvement for {bad_epochs} epochs" if stopped else ""))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+    model.load_state_dict(best_state)
+    save_checkpoint(fold_dir / "model.pt", {"model": best_state, "best_epoch": best_epoch,
+                                            "best_val_dc": best_dc})
+    write_history(fold_dir, history)
+    fig = plot_learning_curve(history, f"{label}: learning curve")
+    with atomic_path(fold_dir / "learning_curve.png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    result = FoldResult(best_epoch=best_epoch, best_val_dc=float(best_dc),
+                        epochs_run=len(history), stopped_early=bool(stopped),
+                        seconds=time.perf_counter() - t_fold)
+    write_json(fold_dir / "result.json", asdict(result))
+    return result
+
+
+def read_fold_result(fold_dir: Path) -> FoldResult | None:
+    """The finished fold's result, or None if the fold has not finished."""
+    path = fold_dir / "result.json"
+    if not (path.exists() and (fold_dir / "model.pt").exists()):
+        return None
+    return FoldResult(**json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,114 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from ichbench.baselines.coarse import PRESETS, build_model, train_settings
+from ichbench.baselines.training import (
+    AugmentParams,
+    AugmentSettings,
+    SliceSet,
+    apply_augment,
+    epoch_plan,
+    read_fold_result,
+    train_fold,
+)
+
+
+def _slices(ids, seed):
+    rng = np.random.default_rng(seed)
+    images = rng.random((len(ids), 4, 32, 32)).astype(np.float32)
+    labels = np.zeros_like(images)
+    labels[:, 1:3, 10:20, 12:22] = 1.0
+    images[labels > 0] += 0.5
+    return SliceSet(case_ids=tuple(ids), images=np.clip(images, 0, 1), labels=labels)
+
+
+TRAIN, VAL = _slices(["001", "002"], 0), _slices(["003"], 1)
+
+
+def _settings(epochs=4, patience=10):
+    from dataclasses import replace
+
+    cfg = replace(PRESETS["smoke"], epochs=epochs, patience=patience, grid_zyx=(4, 32, 32))
+    return cfg, train_settings(cfg, seed=7, device="cpu")
+
+
+class Killed(Exception):
+    pass
+
+
+def test_apply_augment_flips_image_and_label_together_and_gamma_only_the_image():
+    image = np.arange(6, dtype=np.float32).reshape(2, 3) / 10
+    label = (image > 0.25).astype(np.float32)
+    img, lab = apply_augment(image, label, AugmentParams(hflip=True, vflip=True, gamma=2.0))
+    np.testing.assert_allclose(img, (image[::-1, ::-1]) ** 2)
+    np.testing.assert_array_equal(lab, label[::-1, ::-1])
+
+
+def test_epoch_plan_is_a_function_of_seed_and_epoch_only():
+    s = AugmentSettings()
+    a, pa = epoch_plan(3, 5, 20, s)
+    b, pb = epoch_plan(3, 5, 20, s)
+    c, _ = epoch_plan(3, 6, 20, s)
+    assert a.tolist() == b.tolist() and pa == pb
+    assert a.tolist() != c.tolist()
+    gammas = [p.gamma for p in epoch_plan(0, 1, 2000, s)[1]]
+    used = [g for g in gammas if g is not None]
+    assert 0.75 < len(used) / 2000 < 0.85 and min(used) >= 0.8 and max(used) <= 1.2
+
+
+def test_killed_and_resumed_training_gives_exactly_the_uninterrupted_weights(tmp_path):
+    cfg, settings = _settings(epochs=4)
+    straight = build_model(cfg, 7)
+    res_a = train_fold(straight, TRAIN, VAL, settings, tmp_path / "a", log=lambda s: None)
+
+    def kill_after_two(epoch):
+        if epoch == 2:
+            raise Killed
+
+    first = build_model(cfg, 7)
+    with pytest.raises(Killed):
+        train_fold(first, TRAIN, VAL, settings, tmp_path / "b", log=lambda s: None,
+                   on_epoch_end=kill_after_two)
+    assert read_fold_result(tmp_path / "b") is None
+    lines = []
+    resumed = build_model(cfg, 7)
+    res_b = train_fold(resumed, TRAIN, VAL, settings, tmp_path / "b", log=lines.append)
+    assert any("resuming after epoch 2" in line for line in lines)
+    for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values(),
+                            strict=True):
+        assert torch.equal(p, q), name
+    a_ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    b_ckpt = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    for p, q in zip(a_ckpt["model"].values(), b_ckpt["model"].values(), strict=True):
+        assert torch.equal(p, q)
+    assert (res_a.best_epoch, res_a.best_val_dc) == (res_b.best_epoch, res_b.best_val_dc)
+    hist = [[r[k] for k in ("epoch", "train_loss", "val_loss", "val_dc")]
+            for r in a_ckpt["history"]]
+    assert hist == [[r[k] for k in ("epoch", "train_loss", "val_loss", "val_dc")]
+                    for r in b_ckpt["history"]]
+
+
+def test_fold_stops_after_patience_epochs_without_improvement_and_writes_its_files(
+        tmp_path, monkeypatch):
+    from ichbench.baselines import training
+
+    monkeypatch.setattr(training, "_evaluate", lambda model, val, settings: (0.3, 0.5))
+    cfg, settings = _settings(epochs=30, patience=2)
+    result = train_fold(build_model(cfg, 7), TRAIN, VAL, settings, tmp_path, log=lambda s: None)
+    assert (result.best_epoch, result.epochs_run, result.stopped_early) == (1, 3, True)
+    with open(tmp_path / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "val_dc", "seconds"]
+    assert len(rows) == 3
+    assert (tmp_path / "learning_curve.png").stat().st_size > 0
+    assert (tmp_path / "model.pt").exists() and read_fold_result(tmp_path) == result
+
+
+def test_train_fold_refuses_a_case_in_both_training_and_validation(tmp_path):
+    cfg, settings = _settings(epochs=1)
+    with pytest.raises(ValueError, match="both the training and the validation"):
+        train_fold(build_model(cfg, 7), TRAIN, _slices(["002"], 3), settings, tmp_path,
+                   log=lambda s: None)
