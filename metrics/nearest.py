@@ -15,7 +15,11 @@ the search runs in two stages:
    exact distance. Shared points (offset 0) cost one look-up.
 2. *k-d tree.* The few points farther than :math:`r` (e.g. a far false positive) query a
    k-d tree of the target points; the distance is recomputed from the integer offset to
-   the point found.
+   the point found. Points with no target point in the neighbouring cells of a coarse
+   grid (cell = the reach) skip stage 1. When there are many far points and a large
+   target (a lesion inside a huge prediction, where a k-d tree degrades), an EDT over
+   the box of both sets is used instead, which costs what ``surface-distance`` pays for
+   every case.
 
 Both stages give the minimum over all target points, as an EDT over the bounding box of
 both masks would, at a cost that follows the number of surface points, not the box.
@@ -25,10 +29,17 @@ import itertools
 from functools import lru_cache
 
 import numpy as np
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 _MAX_OFFSETS = 1000
 """Lattice offsets tried before falling back to the k-d tree."""
+
+_MAX_LOOKUPS = 1 << 22
+"""Grid look-ups per vectorised step (32 MiB of int64 indices), whatever the surface size."""
+
+_MAX_TREE_WORK = 20_000_000
+"""Above this (far points × target points), far points use an EDT instead of a k-d tree."""
 
 _CHUNKS = (1, 4, 8, 16, 32, 64, 128, 256)
 """Offsets tried per vectorised step, doubling (the rest go in one last step)."""
@@ -110,21 +121,52 @@ def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
     source_flat = (source - low) @ strides
     offsets_flat = offsets @ strides
 
+    # cells of the size of the reach: a point none of whose 27 neighbouring cells holds a
+    # target point is out of reach of every offset and goes straight to the tree
+    cell = np.maximum(reach, 1)
+    occupied = np.zeros(tuple(int(n) for n in extent // cell + 1), bool)
+    occupied[tuple(((target - low) // cell).T)] = True
+    near = ndimage.binary_dilation(occupied, structure=np.ones((3, 3, 3), bool))
+    in_reach = near[tuple(((source - low) // cell).T)]
+
     distances_mm = np.full(source.shape[0], np.inf)
-    pending = np.arange(source.shape[0])
+    pending = np.flatnonzero(in_reach)
     bounds = np.cumsum((0, *_CHUNKS, max(0, lengths.size - sum(_CHUNKS))))
     for start, stop in itertools.pairwise(bounds):
         if pending.size == 0 or start >= lengths.size:
             break
-        hits = flat_grid[source_flat[pending, None] + offsets_flat[None, start:stop]]
-        first = hits.argmax(axis=1)  # the shortest offset that reaches the target
-        found = hits[np.arange(pending.size), first]
-        distances_mm[pending[found]] = lengths[start + first[found]]
-        pending = pending[~found]
+        unresolved = []
+        rows = max(1, _MAX_LOOKUPS // (stop - start))  # bounds the temporary arrays
+        for block in np.array_split(pending, -(-pending.size // rows)):
+            hits = flat_grid[source_flat[block, None] + offsets_flat[None, start:stop]]
+            first = hits.argmax(axis=1)  # the shortest offset that reaches the target
+            found = hits[np.arange(block.size), first]
+            distances_mm[block[found]] = lengths[start + first[found]]
+            unresolved.append(block[~found])
+        pending = np.concatenate(unresolved)
+    pending = np.concatenate((pending, np.flatnonzero(~in_reach)))
     if pending.size:
+        distances_mm[pending] = _far_distances_mm(source[pending], target, spacing)
+    return distances_mm
+
+
+def _far_distances_mm(source: np.ndarray, target: np.ndarray,
+                      spacing: np.ndarray) -> np.ndarray:
+    """Exact distances for points beyond the offsets' reach: k-d tree or, when large, EDT.
+
+    A k-d tree answers a few far points (a false positive) at once, but slows down badly
+    when many points see many target points at similar distances (a lesion inside a huge
+    prediction); then a Euclidean distance transform over the box of these points and
+    the target (what ``surface-distance`` does for every case) is cheaper and bounded.
+    """
+    if source.shape[0] * target.shape[0] <= _MAX_TREE_WORK:
         tree = cKDTree(target * spacing, leafsize=32, balanced_tree=False,
                        compact_nodes=False)
-        _, nearest = tree.query(source[pending] * spacing, k=1)
-        distances_mm[pending] = lattice_distance_mm(source[pending] - target[nearest],
-                                                    spacing)
-    return distances_mm
+        _, nearest = tree.query(source * spacing, k=1)
+        return lattice_distance_mm(source - target[nearest], spacing)
+    low = np.minimum(source.min(axis=0), target.min(axis=0))
+    high = np.maximum(source.max(axis=0), target.max(axis=0)) + 1
+    background = np.ones(tuple(int(n) for n in high - low), bool)
+    background[tuple((target - low).T)] = False
+    distance_map_mm = ndimage.distance_transform_edt(background, sampling=spacing)
+    return distance_map_mm[tuple((source - low).T)]

@@ -55,3 +55,17 @@ def test_offsets_are_sorted_and_complete_up_to_their_longest():
     shorter = grid[lattice_distance_mm(grid, np.array(spacing_mm)) <= longest]
     assert {tuple(o) for o in shorter.tolist()} == {tuple(o) for o in offsets.tolist()}
     assert 5.0 in lengths  # one slice is within reach, so caps need no tree search
+
+
+@pytest.mark.parametrize("tree_work", [0, 10**12])  # EDT branch, k-d tree branch
+def test_far_points_equal_brute_force_with_either_search(monkeypatch, tree_work):
+    import ichbench.metrics.nearest as nearest
+
+    monkeypatch.setattr(nearest, "_MAX_TREE_WORK", tree_work)
+    rng = np.random.default_rng(11)
+    spacing_mm = (5.0, 0.45, 0.45)
+    source = _unique_points(rng, 200, 60)
+    target = _unique_points(rng, 20, 60)
+    expected = cdist(source * np.array(spacing_mm), target * np.array(spacing_mm)).min(axis=1)
+    got = nearest.nearest_distances_mm(source, target, spacing_mm=spacing_mm)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
