@@ -1,0 +1,377 @@
+"""nnU-Net v2 as a library inside an ichbench run: configure, plan, train folds, predict.
+
+Shared by the ``fine`` (CT alone) and ``cascade`` (CT + coarse mask) methods. Everything
+nnU-Net writes lives in ``run_dir/nnunet/{raw,preprocessed,results,trainers}`` (see
+:mod:`ichbench.baselines.nnunet_env`); ichbench's own outputs follow the run-folder
+contract:
+
+* ``run_dir/folds/<k>/history.csv`` — per-epoch losses and pseudo Dice of fold ``k``;
+* ``run_dir/folds/<k>/oof/<id>.nii.gz`` — fold ``k``'s model on its validation cases;
+* ``run_dir/predictions/<split>/<id>.nii.gz`` — the ensemble of the trained folds.
+
+Every mask is written by :func:`ichbench.nifti.write_volume` with the CT's geometry (not by
+nnU-Net's writer), so predictions sit exactly on the CT grid. Prediction runs in this
+process, case by case (no worker pools).
+
+Resume: a fold with ``checkpoint_final.pth`` is not trained again; one with
+``checkpoint_latest.pth`` (written after every epoch) continues from it; masks already
+written are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ichbench.atomic import write_json
+from ichbench.baselines.nnunet_env import NnunetPaths, augmentation_workers, nnunet_environment
+from ichbench.baselines.nnunet_plans import CONFIGURATION, PLANS_NAME, adjust_plans
+from ichbench.baselines.nnunet_raw import (
+    DATASET_ID,
+    DATASET_NAME,
+    RawDataset,
+    convert_dataset,
+    write_splits,
+)
+from ichbench.nifti import Geometry, read_geometry, write_volume
+
+if TYPE_CHECKING:
+    from ichbench.methods import RunContext
+
+TRAINER_NAME = "IchbenchTrainer"
+
+PATCH_NOTE = (
+    "paper: nnU-Net 3d_fullres with a 128x128x128 patch. On 5 mm slices a head has 20-70 "
+    "slices, so 128 along z would be mostly padding; ichbench keeps 128x128 in-plane (as the "
+    "paper) and nnU-Net's own planned extent along z (null = planned; <= the median slice "
+    "count). The patch actually used is in nnunet/preprocessed/Dataset001_ICH/"
+    "ichbenchPlans.json (key 'ichbench') and in the log."
+)
+
+
+@dataclass(frozen=True)
+class NnunetConfig:
+    """Settings of an nnU-Net stage (one preset = one instance; variants via ``replace``).
+
+    Attributes
+    ----------
+    num_epochs, num_iterations_per_epoch, num_val_iterations_per_epoch
+        Training budget (nnU-Net defaults: 1000, 250, 50).
+    initial_lr
+        SGD learning rate at epoch 0 (poly decay), nnU-Net's 0.01.
+    patch_size_zyx
+        Patch edges (z, y, x) in voxels of nnU-Net's target spacing; ``None`` = nnU-Net's plan.
+    features_per_stage, max_stages, batch_size
+        Network size and batch; ``None`` = nnU-Net's plan (smaller values: smoke only).
+    use_mirroring
+        Test-time mirroring (nnU-Net's default; 8× slower prediction in 3D).
+    tile_step_size
+        Sliding-window overlap (0.5 = nnU-Net's default).
+    perturb_masks
+        Cascade only: nnU-Net-cascade-style random morphology on the coarse-mask channel.
+    num_processes
+        Worker processes for fingerprinting/preprocessing.
+    patch_note
+        Why the patch is what it is (recorded in config.json).
+    """
+
+    num_epochs: int
+    num_iterations_per_epoch: int
+    num_val_iterations_per_epoch: int
+    initial_lr: float = 0.01
+    patch_size_zyx: tuple[int | None, int | None, int | None] = (None, None, None)
+    features_per_stage: tuple[int, ...] | None = None
+    max_stages: int | None = None
+    batch_size: int | None = None
+    use_mirroring: bool = True
+    tile_step_size: float = 0.5
+    perturb_masks: bool = True
+    num_processes: int = 2
+    patch_note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON form (tuples as lists)."""
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> NnunetConfig:
+        """Build from a resolved config dict; unknown keys (e.g. a cascade's ``coarse``) ignored.
+
+        Raises
+        ------
+        ValueError
+            If a required key is missing or a value has the wrong shape.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in config.items() if k in names}
+        for key in ("patch_size_zyx", "features_per_stage"):
+            if values.get(key) is not None:
+                values[key] = tuple(None if v is None else int(v) for v in values[key])
+        patch = values.get("patch_size_zyx")
+        if patch is not None and len(patch) != 3:
+            raise ValueError(f"patch_size_zyx must have 3 entries (z, y, x), got {list(patch)}")
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(f"nnU-Net config: {exc}") from None
+
+
+PRESETS: dict[str, NnunetConfig] = {
+    # The paper's budget: 3d_fullres, 500 epochs (nnU-Net's 250 iterations each), patch
+    # 128 in-plane (see PATCH_NOTE), nnU-Net's network and batch size.
+    "paper": NnunetConfig(num_epochs=500, num_iterations_per_epoch=250,
+                          num_val_iterations_per_epoch=50, patch_size_zyx=(None, 128, 128),
+                          use_mirroring=True, patch_note=PATCH_NOTE),
+    # CPU minutes: a tiny patch and network, a few short epochs, no test-time mirroring.
+    "smoke": NnunetConfig(num_epochs=3, num_iterations_per_epoch=4,
+                          num_val_iterations_per_epoch=1, patch_size_zyx=(8, 48, 48),
+                          features_per_stage=(8, 16, 32), max_stages=3, batch_size=2,
+                          use_mirroring=False, tile_step_size=0.5, perturb_masks=True,
+                          num_processes=2,
+                          patch_note="smoke: tiny patch and network for a CPU check, not a result"),
+}
+
+
+def preset_config(preset: str) -> NnunetConfig:
+    """The preset's config; raises ValueError naming the presets for an unknown one."""
+    try:
+        return PRESETS[preset]
+    except KeyError:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}") from None
+
+
+@contextlib.contextmanager
+def _quiet(log_file: Path) -> Iterator[None]:
+    """Send nnU-Net's console chatter (stdout) to ``log_file`` while the block runs."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as handle, contextlib.redirect_stdout(handle):
+        yield
+        sys.stdout.flush()
+
+
+def _loud(log: Callable[[str], None], stdout: Any) -> Callable[[str], None]:
+    """``log`` that writes to the real console even inside :func:`_quiet`."""
+    def say(message: str) -> None:
+        with contextlib.redirect_stdout(stdout):
+            log(message)
+    return say
+
+
+def _model_dir(paths: NnunetPaths) -> Path:
+    return paths.results / DATASET_NAME / f"{TRAINER_NAME}__{PLANS_NAME}__{CONFIGURATION}"
+
+
+def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  # type: ignore[no-untyped-def]
+            *, mask_channels: tuple[int, ...], log: Callable[[str], None]) -> dict[str, Any]:
+    """Fingerprint, plan, adjust the plans to ``cfg``, preprocess, write splits and settings.
+
+    Returns the ``"ichbench"`` record of the adjusted plans (patch, stages, ...). Steps whose
+    output exists are skipped (resume).
+    """
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprints,
+        plan_experiments,
+        preprocess,
+    )
+
+    from ichbench.baselines.nnunet_trainers import TRAINER_CONFIG_FILE, trainer_settings
+
+    pre = paths.preprocessed / DATASET_NAME
+    n_proc = max(1, cfg.num_processes)
+    with augmentation_workers(max(1, n_proc)):
+        if not (pre / "dataset_fingerprint.json").is_file():
+            extract_fingerprints([DATASET_ID], num_processes=n_proc,
+                                 check_dataset_integrity=True, show_progress_bar=False)
+        if not (pre / "nnUNetPlans.json").is_file():
+            plan_experiments([DATASET_ID])
+    plans = json.loads((pre / "nnUNetPlans.json").read_text(encoding="utf-8"))
+    adjusted = adjust_plans(plans, patch_size_zyx=cfg.patch_size_zyx,
+                            features_per_stage=cfg.features_per_stage,
+                            max_stages=cfg.max_stages, batch_size=cfg.batch_size)
+    plans_file = pre / f"{PLANS_NAME}.json"
+    old = json.loads(plans_file.read_text(encoding="utf-8")) if plans_file.is_file() else None
+    if old is not None and old != json.loads(json.dumps(adjusted)):
+        raise ValueError(f"{plans_file}: existing plans differ from this run's configuration; "
+                         "resume with the same config or start a new run folder")
+    write_json(plans_file, adjusted)
+    write_splits(protocol, pre)
+    write_json(pre / TRAINER_CONFIG_FILE, trainer_settings(
+        num_epochs=cfg.num_epochs, num_iterations_per_epoch=cfg.num_iterations_per_epoch,
+        num_val_iterations_per_epoch=cfg.num_val_iterations_per_epoch,
+        initial_lr=cfg.initial_lr, mask_channels=mask_channels,
+        perturb_masks=cfg.perturb_masks and bool(mask_channels)))
+    data_dir = pre / adjusted["configurations"][CONFIGURATION]["data_identifier"]
+    n_train = len(tuple(protocol.train))
+    done = data_dir.is_dir() and sum(1 for p in data_dir.glob("*.pkl")) >= n_train
+    if not done:
+        with augmentation_workers(max(1, n_proc)):
+            preprocess([DATASET_ID], plans_identifier=PLANS_NAME, configurations=(CONFIGURATION,),
+                       num_processes=(n_proc,), show_progress_bar=False)
+    info = adjusted["ichbench"]
+    log(f"nnU-Net plan: spacing {info['spacing']} mm (z, y, x), median size "
+        f"{info['median_image_size_in_voxels']}, nnU-Net patch {info['planned_patch_size']} -> "
+        f"used {info['patch_size']}, {info['n_stages']} stages {info['features_per_stage']}, "
+        f"batch {info['batch_size']}")
+    return dict(info)
+
+
+def train_fold(paths: NnunetPaths, fold: int, *, device: str, history_to: Path,
+               log: Callable[[str], None]) -> None:
+    """Train (or resume, or skip when finished) fold ``fold`` with :class:`IchbenchTrainer`.
+
+    nnU-Net finds the trainer by name through ``nnUNet_extTrainer``, exactly as
+    ``nnUNetv2_train ... -tr IchbenchTrainer`` would.
+    """
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args, maybe_load_checkpoint
+
+    fold_out = _model_dir(paths) / f"fold_{fold}"
+    history = fold_out / "history.csv"
+    if (fold_out / "checkpoint_final.pth").is_file():
+        log(f"fold {fold}: nnU-Net training already finished, kept")
+    else:
+        resume = (fold_out / "checkpoint_latest.pth").is_file()
+        start = time.monotonic()
+        with augmentation_workers(0):
+            trainer = get_trainer_from_args(str(DATASET_ID), CONFIGURATION, fold, TRAINER_NAME,
+                                            PLANS_NAME, resume, device=torch.device(device))
+            maybe_load_checkpoint(trainer, resume, False)
+            if resume:
+                log(f"fold {fold}: resuming nnU-Net at epoch {trainer.current_epoch}")
+            trainer.run_training()
+        log(f"fold {fold}: nnU-Net trained {trainer.num_epochs} epochs in "
+            f"{time.monotonic() - start:.0f} s")
+    if history.is_file():
+        history_to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(history, history_to)
+
+
+@dataclass(frozen=True)
+class PredictionJob:
+    """One case to predict: its nnU-Net input files, CT geometry and output mask path."""
+
+    case_id: str
+    inputs: tuple[Path, ...]
+    geometry: Geometry
+    output: Path
+
+
+def predict(paths: NnunetPaths, folds: Sequence[int], jobs: Sequence[PredictionJob], *,
+            device: str, cfg: NnunetConfig, mask_channels: tuple[int, ...]) -> None:
+    """Predict ``jobs`` with the ensemble of ``folds`` (mean of softmax logits, nnU-Net's way).
+
+    Runs nnU-Net's preprocessing and sliding window in this process; mask channels are
+    thresholded at 0.5 after preprocessing (as the trainer does after augmentation);
+    the segmentation is brought back to the CT grid by nnU-Net and written by ichbench
+    with the CT's geometry.
+    """
+    import torch
+    from nnunetv2.inference.export_prediction import (
+        convert_predicted_logits_to_segmentation_with_correct_shape,
+    )
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    todo = [j for j in jobs if not j.output.is_file()]
+    if not todo:
+        return
+    dev = torch.device(device)
+    predictor = nnUNetPredictor(tile_step_size=cfg.tile_step_size, use_gaussian=True,
+                                use_mirroring=cfg.use_mirroring,
+                                perform_everything_on_device=dev.type == "cuda", device=dev,
+                                verbose=False, verbose_preprocessing=False, allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(_model_dir(paths)),
+                                                   use_folds=tuple(folds),
+                                                   checkpoint_name="checkpoint_final.pth")
+    preprocessor = predictor.configuration_manager.preprocessor_class(verbose=False)
+    for job in todo:
+        data, _, properties = preprocessor.run_case(
+            [str(p) for p in job.inputs], None, predictor.plans_manager,
+            predictor.configuration_manager, predictor.dataset_json)
+        for c in mask_channels:
+            data[c] = (data[c] >= 0.5).astype(data.dtype)
+        logits = predictor.predict_logits_from_preprocessed_data(
+            torch.from_numpy(np.ascontiguousarray(data))).cpu()
+        seg = convert_predicted_logits_to_segmentation_with_correct_shape(
+            logits, predictor.plans_manager, predictor.configuration_manager,
+            predictor.label_manager, properties, return_probabilities=False)
+        seg = np.asarray(seg)
+        if seg.shape != job.geometry.shape:
+            raise RuntimeError(f"case {job.case_id}: nnU-Net returned shape {seg.shape}, the CT "
+                               f"is {job.geometry.shape} (z, y, x)")
+        write_volume((seg > 0).astype(np.uint8), job.geometry, job.output)
+
+
+def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
+               masks: Mapping[str, Path] | None = None) -> dict[str, Any]:
+    """Run an nnU-Net stage for ``ctx``: convert, plan, train ``ctx.folds``, OOF, ensemble.
+
+    Parameters
+    ----------
+    ctx
+        The run context; outputs go to ``ctx.run_dir`` per the run-folder contract.
+    cfg
+        The stage's settings.
+    masks
+        Cascade: case id → coarse mask (out-of-fold for training cases). None: CT alone.
+
+    Returns
+    -------
+    dict
+        The plan record (patch, stages, features, batch) also written to
+        ``run_dir/nnunet/plan_used.json``.
+    """
+    paths = NnunetPaths(ctx.run_dir / "nnunet")
+    log = _loud(ctx.log, sys.stdout)
+    mask_channels = (1,) if masks is not None else ()
+    protocol = ctx.protocol
+    nn_log = paths.root / "nnunet_console.txt"
+    with nnunet_environment(paths, n_proc=cfg.num_processes, augmentation_workers=0):
+        raw = convert_dataset(ctx.dataset, protocol, paths.raw, masks=masks, log=log)
+        with _quiet(nn_log):
+            info = prepare(paths, raw, protocol, cfg, mask_channels=mask_channels,
+                           log=log)
+        write_json(paths.root / "plan_used.json", info)
+        for k in ctx.folds:
+            with _quiet(nn_log):
+                train_fold(paths, k, device=ctx.device, history_to=ctx.fold_dir(k) / "history.csv",
+                           log=log)
+            jobs = [_job(ctx, raw, cid, training=True, out=ctx.oof_dir(k) / f"{cid}.nii.gz")
+                    for cid in protocol.fold_val(k)]
+            start = time.monotonic()
+            with _quiet(nn_log):
+                predict(paths, (k,), jobs, device=ctx.device, cfg=cfg,
+                        mask_channels=mask_channels)
+            log(f"fold {k}: out-of-fold masks of {len(jobs)} cases in "
+                    f"{time.monotonic() - start:.0f} s")
+        for split in protocol.predict_splits():
+            ids = tuple(getattr(protocol, split))
+            jobs = [_job(ctx, raw, cid, training=False,
+                         out=ctx.prediction_dir(split) / f"{cid}.nii.gz") for cid in ids]
+            start = time.monotonic()
+            with _quiet(nn_log):
+                predict(paths, tuple(ctx.folds), jobs, device=ctx.device, cfg=cfg,
+                        mask_channels=mask_channels)
+            log(f"{split}: ensemble of folds {list(ctx.folds)} predicted {len(jobs)} cases "
+                    f"in {time.monotonic() - start:.0f} s")
+    return info
+
+
+def _job(ctx: RunContext, raw: RawDataset, case_id: str, *, training: bool,
+         out: Path) -> PredictionJob:
+    return PredictionJob(case_id=case_id,
+                         inputs=tuple(raw.channel_files(case_id, training=training)),
+                         geometry=read_geometry(ctx.dataset.case(case_id).image), output=out)

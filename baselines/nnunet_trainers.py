@@ -1,0 +1,284 @@
+"""ichbench's nnU-Net v2 trainer: budgets from a JSON file, mask channels kept binary.
+
+One trainer class serves every preset and both methods. Its settings are data, not
+subclasses: :class:`IchbenchTrainer` reads ``ichbench_trainer.json`` from the nnU-Net
+preprocessed dataset folder (written by :mod:`ichbench.baselines.nnunet`), next to the plans
+but not inside them. nnU-Net finds the class by name through ``nnUNet_extTrainer`` (see
+:mod:`ichbench.baselines.nnunet_env`) both for training and when a predictor rebuilds the
+network from a checkpoint.
+
+Differences from ``nnUNetTrainer`` (nnunetv2 2.8.1):
+
+* epochs, iterations per epoch, validation iterations, learning rate from the JSON file;
+* a checkpoint (``checkpoint_latest.pth``) after EVERY epoch, written atomically, so an
+  interrupted run resumes where it stopped;
+* ``history.csv`` (epoch, train_loss, val_loss, val_dc, seconds) in the fold's output
+  folder after every epoch; ``val_dc`` is nnU-Net's pseudo Dice on validation patches;
+* mask channels (the cascade's coarse mask): intensity augmentations (noise, blur,
+  brightness, contrast, low resolution, gamma) act on the other channels only; the mask is
+  re-binarised (>= 0.5) after the spatial transform, whose interpolation and nnU-Net's
+  resampling to the target spacing would otherwise blur it; optionally the perturbations
+  nnU-Net's own cascade applies to previous-stage masks (random dilation/erosion/opening/
+  closing, removal of a connected component).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
+from batchgeneratorsv2.transforms.intensity.brightness import MultiplicativeBrightnessTransform
+from batchgeneratorsv2.transforms.intensity.contrast import ContrastTransform
+from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
+from batchgeneratorsv2.transforms.intensity.gaussian_noise import GaussianNoiseTransform
+from batchgeneratorsv2.transforms.nnunet.random_binary_operator import (
+    ApplyRandomBinaryOperatorTransform,
+)
+from batchgeneratorsv2.transforms.nnunet.remove_connected_components import (
+    RemoveRandomConnectedComponentFromOneHotEncodingTransform,
+)
+from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
+from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResolutionTransform
+from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
+from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
+from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import (
+    DownsampleSegForDSTransform,
+)
+from batchgeneratorsv2.transforms.utils.pseudo2d import Convert2DTo3DTransform
+from batchgeneratorsv2.transforms.utils.random import RandomTransform
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from ichbench.atomic import atomic_path, write_text
+
+#: File in the preprocessed dataset folder holding the trainer's settings.
+TRAINER_CONFIG_FILE = "ichbench_trainer.json"
+
+#: nnU-Net intensity transforms (2.8.1 default pipeline) that must not touch a mask channel.
+INTENSITY_TRANSFORMS: tuple[type, ...] = (
+    GaussianNoiseTransform, GaussianBlurTransform, MultiplicativeBrightnessTransform,
+    ContrastTransform, SimulateLowResolutionTransform, GammaTransform,
+)
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dc", "seconds")
+
+
+class OnImageChannels(BasicTransform):
+    """Apply an image-only transform to a subset of the image channels.
+
+    Used to keep the coarse-mask channel out of intensity augmentation: the wrapped
+    transform sees an image made of ``channels`` only, and its result is written back.
+    """
+
+    def __init__(self, transform: BasicTransform, channels: tuple[int, ...]):
+        super().__init__()
+        self.transform = transform
+        self.channels = tuple(channels)
+
+    def get_parameters(self, **data_dict: Any) -> dict:
+        """No parameters of its own; the wrapped transform samples its own."""
+        return {}
+
+    def apply(self, data_dict: dict, **params: Any) -> dict:
+        """Run the wrapped transform on the selected channels."""
+        image = data_dict["image"]
+        if not self.channels:
+            return data_dict
+        index = list(self.channels)
+        out = self.transform(image=image[index].clone())
+        image[index] = out["image"].to(image.dtype)
+        data_dict["image"] = image
+        return data_dict
+
+    def __repr__(self) -> str:
+        return f"OnImageChannels(channels={self.channels}, transform={self.transform!r})"
+
+
+class BinarizeChannels(BasicTransform):
+    """Set image channels ``channels`` to ``value >= threshold`` (0/1), e.g. after warping."""
+
+    def __init__(self, channels: tuple[int, ...], threshold: float = 0.5):
+        super().__init__()
+        self.channels = tuple(channels)
+        self.threshold = threshold
+
+    def get_parameters(self, **data_dict: Any) -> dict:
+        """Deterministic: no parameters."""
+        return {}
+
+    def apply(self, data_dict: dict, **params: Any) -> dict:
+        """Threshold the selected channels in place."""
+        image = data_dict["image"]
+        for c in self.channels:
+            image[c] = (image[c] >= self.threshold).to(image.dtype)
+        return data_dict
+
+    def __repr__(self) -> str:
+        return f"BinarizeChannels(channels={self.channels}, threshold={self.threshold})"
+
+
+def restrict_intensity_transforms(pipeline: ComposeTransforms, n_channels: int,
+                                  mask_channels: tuple[int, ...], *,
+                                  perturb_masks: bool) -> ComposeTransforms:
+    """Adapt nnU-Net's training pipeline to inputs with binary mask channels.
+
+    Parameters
+    ----------
+    pipeline
+        ``nnUNetTrainer.get_training_transforms(...)``'s result.
+    n_channels
+        Number of input channels.
+    mask_channels
+        Indices of the binary mask channels (empty: the pipeline is returned unchanged).
+    perturb_masks
+        Add nnU-Net-cascade-style random morphology and component removal on the masks.
+
+    Returns
+    -------
+    ComposeTransforms
+        A new pipeline: intensity transforms wrapped in :class:`OnImageChannels` over the
+        other channels, a :class:`BinarizeChannels` right after the spatial transform (and
+        after the pseudo-2D conversion back to 3D, if present), perturbations last before
+        the deep-supervision downsampling.
+    """
+    if not mask_channels:
+        return pipeline
+    image_channels = tuple(c for c in range(n_channels) if c not in mask_channels)
+    out: list[BasicTransform] = []
+    transforms = list(pipeline.transforms)
+    spatial_at = max(i for i, t in enumerate(transforms) if isinstance(t, SpatialTransform))
+    if spatial_at + 1 < len(transforms) and isinstance(transforms[spatial_at + 1],
+                                                       Convert2DTo3DTransform):
+        spatial_at += 1
+    for i, t in enumerate(transforms):
+        inner = t.transform if isinstance(t, RandomTransform) else t
+        if isinstance(inner, INTENSITY_TRANSFORMS):
+            t = OnImageChannels(t, image_channels)
+        if isinstance(t, DownsampleSegForDSTransform) and perturb_masks:
+            out.extend(_mask_perturbations(mask_channels))
+            perturb_masks = False
+        out.append(t)
+        if i == spatial_at:
+            out.append(BinarizeChannels(mask_channels))
+    if perturb_masks:
+        out.extend(_mask_perturbations(mask_channels))
+    return ComposeTransforms(out)
+
+
+def _mask_perturbations(mask_channels: tuple[int, ...]) -> list[BasicTransform]:
+    # The same perturbations and probabilities as nnU-Net's 3d_cascade_fullres applies to
+    # the one-hot previous-stage segmentation.
+    channels = list(mask_channels)
+    return [
+        RandomTransform(ApplyRandomBinaryOperatorTransform(
+            channel_idx=channels, strel_size=(1, 8), p_per_label=0.5), apply_probability=0.4),
+        RandomTransform(RemoveRandomConnectedComponentFromOneHotEncodingTransform(
+            channel_idx=channels, fill_with_other_class_p=0,
+            dont_do_if_covers_more_than_x_percent=0.15, p_per_label=0.5),
+            apply_probability=0.2),
+    ]
+
+
+class IchbenchTrainer(nnUNetTrainer):
+    """nnU-Net's default trainer with ichbench's budgets, checkpoints and mask channels."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):  # noqa: B008 (nnU-Net's signature)
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        settings = self.read_settings(self.preprocessed_dataset_folder_base)
+        self.num_epochs = int(settings.get("num_epochs", self.num_epochs))
+        self.num_iterations_per_epoch = int(settings.get("num_iterations_per_epoch",
+                                                         self.num_iterations_per_epoch))
+        self.num_val_iterations_per_epoch = int(settings.get(
+            "num_val_iterations_per_epoch", self.num_val_iterations_per_epoch))
+        self.initial_lr = float(settings.get("initial_lr", self.initial_lr))
+        self.save_every = 1
+        self.mask_channels = tuple(int(c) for c in settings.get("mask_channels", ()))
+        self.perturb_masks = bool(settings.get("perturb_masks", False))
+
+    @staticmethod
+    def read_settings(preprocessed_dataset_folder: str | None) -> dict[str, Any]:
+        """The JSON settings, or ``{}`` (nnU-Net defaults) when there is no such file."""
+        if preprocessed_dataset_folder is None:
+            return {}
+        path = Path(preprocessed_dataset_folder) / TRAINER_CONFIG_FILE
+        if not path.is_file():
+            return {}
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def get_training_transforms(  # type: ignore[no-untyped-def,override]
+            self, patch_size, rotation_for_DA, deep_supervision_scales,
+                                mirror_axes, do_dummy_2d_data_aug, use_mask_for_norm=None,
+                                is_cascaded=False, foreground_labels=None, regions=None,
+                                ignore_label=None):
+        """nnU-Net's pipeline with the mask channels protected (see module docstring)."""
+        pipeline = nnUNetTrainer.get_training_transforms(
+            patch_size, rotation_for_DA, deep_supervision_scales, mirror_axes,
+            do_dummy_2d_data_aug, use_mask_for_norm=use_mask_for_norm, is_cascaded=is_cascaded,
+            foreground_labels=foreground_labels, regions=regions, ignore_label=ignore_label)
+        n_channels = len(self.dataset_json["channel_names"])
+        return restrict_intensity_transforms(pipeline, n_channels, self.mask_channels,
+                                             perturb_masks=self.perturb_masks)
+
+    def get_validation_transforms(  # type: ignore[no-untyped-def,override]
+            self, deep_supervision_scales, is_cascaded=False,
+                                  foreground_labels=None, regions=None, ignore_label=None):
+        """nnU-Net's validation pipeline, with mask channels thresholded first."""
+        pipeline = nnUNetTrainer.get_validation_transforms(
+            deep_supervision_scales, is_cascaded=is_cascaded, foreground_labels=foreground_labels,
+            regions=regions, ignore_label=ignore_label)
+        if not self.mask_channels:
+            return pipeline
+        return ComposeTransforms([BinarizeChannels(self.mask_channels),
+                                  *pipeline.transforms])
+
+    def save_checkpoint(self, filename: str) -> None:
+        """nnU-Net's checkpoint, written to a temporary file and renamed (atomic)."""
+        if self.local_rank != 0 or self.disable_checkpointing:
+            super().save_checkpoint(filename)
+            return
+        with atomic_path(filename) as tmp:
+            super().save_checkpoint(str(tmp))
+
+    def on_epoch_end(self) -> None:
+        """nnU-Net's epoch end (checkpoints every epoch), then ``history.csv``."""
+        super().on_epoch_end()
+        if self.local_rank == 0:
+            # The final epoch's checkpoint_latest is skipped by nnU-Net (checkpoint_final
+            # follows); every other epoch has one.
+            self.write_history(Path(self.output_folder) / "history.csv")
+
+    def write_history(self, path: Path) -> None:
+        """Write the per-epoch history logged so far as CSV (atomically)."""
+        log = self.logger.get_checkpoint()
+        n = min(len(log.get(k, [])) for k in ("train_losses", "val_losses", "mean_fg_dice",
+                                                "epoch_start_timestamps",
+                                                "epoch_end_timestamps"))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(HISTORY_COLUMNS)
+        for e in range(n):
+            seconds = log["epoch_end_timestamps"][e] - log["epoch_start_timestamps"][e]
+            writer.writerow([e, f"{float(log['train_losses'][e]):.6g}",
+                             f"{float(log['val_losses'][e]):.6g}",
+                             f"{float(log['mean_fg_dice'][e]):.6g}", f"{seconds:.3f}"])
+        write_text(path, buffer.getvalue())
+
+
+def trainer_settings(*, num_epochs: int, num_iterations_per_epoch: int,
+                     num_val_iterations_per_epoch: int, initial_lr: float,
+                     mask_channels: tuple[int, ...], perturb_masks: bool) -> dict[str, Any]:
+    """The JSON document :class:`IchbenchTrainer` reads (kept in one place)."""
+    return {"num_epochs": num_epochs, "num_iterations_per_epoch": num_iterations_per_epoch,
+            "num_val_iterations_per_epoch": num_val_iterations_per_epoch,
+            "initial_lr": initial_lr, "mask_channels": list(mask_channels),
+            "perturb_masks": perturb_masks}
+
+
+__all__ = ["TRAINER_CONFIG_FILE", "BinarizeChannels", "IchbenchTrainer", "OnImageChannels",
+           "restrict_intensity_transforms", "trainer_settings"]
+
