@@ -129,6 +129,9 @@ def _check_inputs(gt: np.ndarray, pred: np.ndarray, spacing_mm: object,
             found = f"{array.ndim}D array" if isinstance(array, np.ndarray) else type(array)
             raise ValueError(f"evaluate_case: {name} must be a 3D numpy array, found {found}; "
                              "pass one volume (z, y, x)")
+    if gt.size == 0:
+        raise ValueError(f"evaluate_case: gt has no voxels (shape {gt.shape}); pass a volume "
+                         "with at least one voxel along each axis")
     if gt.shape != pred.shape:
         raise ValueError(f"evaluate_case: gt shape {gt.shape} != pred shape {pred.shape}; "
                          "resample the prediction onto the truth grid")

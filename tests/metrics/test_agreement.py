@@ -122,3 +122,23 @@ def test_far_apart_blobs_agree_with_surface_distance(surface_distance, shape, se
     gt[0, 0, 0] = pred[-1, -1, -1] = True
     pred |= rng.random(shape) < 0.02  # scattered false positives
     _assert_agrees(surface_distance, gt, pred, spacing_mm)
+
+
+@pytest.mark.parametrize("empty", ["gt", "pred"])
+def test_one_empty_mask_agrees_with_surface_distance(surface_distance, empty):
+    mask = _lesion_pair()[0]
+    none = np.zeros_like(mask)
+    gt, pred = (none, mask) if empty == "gt" else (mask, none)
+    m = evaluate_case(gt, pred, spacing_mm=(5.0, 0.45, 0.45))
+    expected = _reference(surface_distance, gt, pred, (5.0, 0.45, 0.45), 0.42)
+    assert (m.nsd, m.hd, m.hd95) == (expected["nsd"], expected["hd"], expected["hd95"])
+
+
+def test_both_empty_is_where_ichbench_chooses_differently(surface_distance):
+    none = np.zeros((3, 4, 5), bool)
+    m = evaluate_case(none, none, spacing_mm=(5.0, 0.45, 0.45))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0 / 0 in the library's NSD
+        expected = _reference(surface_distance, none, none, (5.0, 0.45, 0.45), 0.42)
+    assert np.isnan(expected["nsd"]) and expected["hd"] == np.inf  # the library
+    assert (m.nsd, m.hd, m.hd95) == (1.0, 0.0, 0.0)  # ichbench: a perfect match

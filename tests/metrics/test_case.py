@@ -97,6 +97,7 @@ def test_case_metrics_is_frozen_and_as_dict_keeps_field_order():
     ({"gt": np.zeros((2, 2)), "pred": np.zeros((2, 2))}, "gt must be a 3D numpy array"),
     ({"gt": np.zeros((2, 2, 2)), "pred": [0]}, "pred must be a 3D numpy array"),
     ({"gt": np.zeros((2, 2, 2)), "pred": np.zeros((2, 2, 3))}, "shape"),
+    ({"gt": np.zeros((0, 2, 2)), "pred": np.zeros((0, 2, 2))}, "gt has no voxels"),
     ({"spacing_mm": (1.0, 1.0)}, "spacing_mm must be 3 positive"),
     ({"spacing_mm": (1.0, 0.0, 1.0)}, "spacing_mm must be 3 positive"),
     ({"spacing_mm": (1.0, float("nan"), 1.0)}, "spacing_mm must be 3 positive"),
@@ -109,3 +110,16 @@ def test_bad_arguments_raise_value_error_naming_the_argument(kwargs, message):
     gt, pred = arguments.pop("gt"), arguments.pop("pred")
     with pytest.raises(ValueError, match=message):
         evaluate_case(gt, pred, **arguments)
+
+
+def test_any_memory_layout_gives_the_same_metrics():
+    rng = np.random.default_rng(2)
+    gt, pred = rng.random((2, 5, 6, 7)) < 0.3
+    spacing_mm = (5.0, 0.45, 0.45)
+    reference = evaluate_case(gt, pred, spacing_mm=spacing_mm)
+    fortran = evaluate_case(np.asfortranarray(gt), np.asfortranarray(pred),
+                            spacing_mm=spacing_mm)
+    flipped = evaluate_case(gt[::-1, ::-1, ::-1].copy()[::-1, ::-1, ::-1],
+                            pred[::-1, ::-1, ::-1].copy()[::-1, ::-1, ::-1],
+                            spacing_mm=spacing_mm)
+    assert reference == fortran == flipped
