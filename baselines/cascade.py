@@ -20,6 +20,7 @@ out-of-fold mask, even when the fine stage trains only some folds.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,29 @@ def coarse_mask_sources(protocol: Protocol, coarse_ctx: RunContext) -> dict[str,
     return sources
 
 
+def _coarse_config(config: Mapping[str, Any], preset: str) -> dict[str, Any]:
+    """The coarse stage's config: preset values updated by the ``coarse`` entry.
+
+    The entry is a dict (from config.json) or JSON text (from ``--set coarse=...``).
+    """
+    from ichbench.methods import get_method
+
+    value = config.get(COARSE_KEY)
+    if value is None:
+        return dict(get_method("coarse").default_config(preset))
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--set {COARSE_KEY}=...: expected a JSON object such as "
+                             f"'{{\"epochs\": 2}}' ({exc})") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"config {COARSE_KEY!r}: expected a mapping of the coarse method's "
+                         f"settings, got {type(value).__name__}")
+    # Keys not given keep the coarse preset's values (``--set coarse='{"epochs": 2}'``).
+    return {**get_method("coarse").default_config(preset), **value}
+
+
 class CascadeMethod:
     """Coarse 2D DenseNet, then nnU-Net on CT + coarse mask."""
 
@@ -71,12 +95,17 @@ class CascadeMethod:
         config[COARSE_KEY] = dict(get_method("coarse").default_config(preset))
         return config
 
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        """Raise ValueError (one line) if the fine part or the ``coarse`` entry is invalid."""
+        NnunetConfig.from_mapping({k: v for k, v in config.items() if k != COARSE_KEY})
+        _coarse_config(config, "smoke")
+
     def run(self, ctx: RunContext) -> None:
         """Run the coarse stage, then the two-channel nnU-Net."""
         from ichbench.methods import get_method
 
         coarse = get_method("coarse")
-        coarse_config = ctx.config.get(COARSE_KEY) or coarse.default_config(ctx.preset)
+        coarse_config = _coarse_config(ctx.config, ctx.preset)
         all_folds = tuple(range(ctx.protocol.n_folds))
         coarse_ctx = dataclasses.replace(
             ctx.with_run_dir(ctx.run_dir / "coarse", dict(coarse_config)), folds=all_folds)

@@ -27,6 +27,10 @@ class FineMethod:
         """The preset's nnU-Net settings as a plain dict (written to config.json)."""
         return preset_config(preset).to_dict()
 
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        """Raise ValueError (one line) if ``config`` is not a valid nnU-Net stage config."""
+        NnunetConfig.from_mapping(config)
+
     def run(self, ctx: RunContext) -> None:
         """Train ``ctx.folds``, write out-of-fold masks and ensemble predictions."""
         cfg = NnunetConfig.from_mapping(ctx.config)

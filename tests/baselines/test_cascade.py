@@ -1,0 +1,108 @@
+"""``cascade``: coarse masks in, out-of-fold for training cases, nnU-Net on two channels.
+
+The coarse stage is replaced by a stub that writes a DIFFERENT mask pattern per fold, so the
+test can tell which coarse model's mask each training case received. nnU-Net itself runs
+for real (tiny, CPU, one fold).
+"""
+
+import json
+
+import numpy as np
+import pytest
+from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
+
+import ichbench.methods
+from ichbench.baselines.cascade import CascadeMethod
+from ichbench.baselines.nnunet_raw import DATASET_NAME
+from ichbench.nifti import read_geometry, read_volume, write_volume
+
+ENSEMBLE = 99
+
+
+def pattern(shape, fold):
+    """A binary mask that identifies the fold (ENSEMBLE for the coarse fold ensemble)."""
+    mask = np.zeros(shape, np.uint8)
+    start = 2 + 3 * (fold % 8)
+    mask[2:6, start:start + 3, 4:12] = 1
+    return mask
+
+
+class StubCoarse:
+    name = "coarse"
+
+    def __init__(self):
+        self.folds_run = None
+
+    def default_config(self, preset):
+        return {"epochs": 1}
+
+    def run(self, ctx):
+        self.folds_run = ctx.folds
+        for k in ctx.folds:
+            for cid in ctx.protocol.fold_val(k):
+                assert cid not in ctx.protocol.fold_train(k)
+                geom = read_geometry(ctx.dataset.case(cid).image)
+                write_volume(pattern(geom.shape, k), geom, ctx.oof_dir(k) / f"{cid}.nii.gz")
+        for split in ctx.protocol.predict_splits():
+            for cid in getattr(ctx.protocol, split):
+                geom = read_geometry(ctx.dataset.case(cid).image)
+                write_volume(pattern(geom.shape, ENSEMBLE), geom,
+                             ctx.prediction_dir(split) / f"{cid}.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def cascade_run(tmp_path_factory):
+    stub = StubCoarse()
+    patcher = pytest.MonkeyPatch()
+    patcher.setattr(ichbench.methods, "get_method",
+                    lambda name: stub if name == "coarse" else None)
+    try:
+        data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
+        method = CascadeMethod()
+        config = tiny_nnunet_config(dict(method.default_config("smoke")))
+        ctx = make_context(data, tmp_path_factory.mktemp("run") / "cascade", config,
+                           n_folds=3, folds=(0,))
+        method.run(ctx)
+    finally:
+        patcher.undo()
+    return ctx, stub
+
+
+def test_cascade_config_nests_the_coarse_preset(monkeypatch):
+    stub = StubCoarse()
+    monkeypatch.setattr(ichbench.methods, "get_method", lambda name: stub)
+    config = CascadeMethod().default_config("smoke")
+    assert config["coarse"] == {"epochs": 1}
+    assert "num_epochs" in config
+
+
+@pytest.mark.slow
+def test_cascade_training_cases_get_their_out_of_fold_coarse_mask(cascade_run):
+    ctx, stub = cascade_run
+    assert stub.folds_run == (0, 1, 2)  # every fold, although the fine stage trains fold 0
+    raw = ctx.run_dir / "nnunet" / "raw" / DATASET_NAME
+    for cid in ctx.protocol.train:
+        (fold,) = [k for k in range(ctx.protocol.n_folds) if cid in ctx.protocol.fold_val(k)]
+        mask = read_volume(raw / "imagesTr" / f"{cid}_0001.nii.gz").array
+        np.testing.assert_array_equal(mask, pattern(mask.shape, fold))
+    for split in ctx.protocol.predict_splits():
+        for cid in getattr(ctx.protocol, split):
+            mask = read_volume(raw / "imagesTs" / f"{cid}_0001.nii.gz").array
+            np.testing.assert_array_equal(mask, pattern(mask.shape, ENSEMBLE))
+
+
+@pytest.mark.slow
+def test_cascade_trains_nnunet_on_ct_plus_nonorm_mask_and_predicts_on_ct_grid(cascade_run):
+    ctx, _ = cascade_run
+    pre = ctx.run_dir / "nnunet" / "preprocessed" / DATASET_NAME
+    assert json.loads((pre / "dataset.json").read_text())["channel_names"] == {
+        "0": "CT", "1": "noNorm"}
+    settings = json.loads((pre / "ichbench_trainer.json").read_text())
+    assert settings["mask_channels"] == [1] and settings["perturb_masks"] is True
+    assert sorted(p.name for p in ctx.oof_dir(0).iterdir()) == sorted(
+        f"{cid}.nii.gz" for cid in ctx.protocol.fold_val(0))
+    for split in ctx.protocol.predict_splits():
+        for cid in getattr(ctx.protocol, split):
+            pred = read_volume(ctx.prediction_dir(split) / f"{cid}.nii.gz")
+            assert read_geometry(ctx.dataset.case(cid).image).mismatch(pred.geometry) is None
+            assert set(np.unique(pred.array)) <= {0, 1}

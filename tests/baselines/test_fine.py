@@ -1,0 +1,101 @@
+"""``fine``: a real nnU-Net v2 plan/preprocess/train/predict on a tiny dataset (CPU, slow)."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
+
+from ichbench.baselines.fine import FineMethod
+from ichbench.baselines.nnunet import NnunetConfig
+from ichbench.baselines.nnunet_raw import DATASET_NAME
+from ichbench.nifti import read_geometry, read_volume
+
+MODEL = "IchbenchTrainer__ichbenchPlans__3d_fullres"
+
+
+@pytest.fixture(scope="module")
+def fine_run(tmp_path_factory):
+    data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
+    method = FineMethod()
+    config = tiny_nnunet_config(dict(method.default_config("smoke")))
+    ctx = make_context(data, tmp_path_factory.mktemp("run") / "fine", config, n_folds=2)
+    env_before = {k: os.environ.get(k) for k in ("nnUNet_raw", "nnUNet_results")}
+    method.run(ctx)
+    return ctx, env_before
+
+
+def test_presets_are_valid_configs():
+    for preset in ("smoke", "paper"):
+        cfg = NnunetConfig.from_mapping(FineMethod().default_config(preset))
+        assert cfg.num_epochs > 0
+    paper = FineMethod().default_config("paper")
+    assert paper["num_epochs"] == 500 and paper["patch_size_zyx"] == [None, 128, 128]
+
+
+@pytest.mark.slow
+def test_fine_predictions_sit_exactly_on_the_ct_grid(fine_run):
+    ctx, _ = fine_run
+    for split in ctx.protocol.predict_splits():
+        for cid in getattr(ctx.protocol, split):
+            path = ctx.prediction_dir(split) / f"{cid}.nii.gz"
+            ct = read_geometry(ctx.dataset.case(cid).image)
+            pred = read_volume(path)
+            assert ct.mismatch(pred.geometry) is None
+            assert pred.geometry.size_xyz == ct.size_xyz
+            np.testing.assert_allclose(pred.geometry.direction, ct.direction, atol=1e-6)
+            np.testing.assert_allclose(pred.geometry.origin_mm, ct.origin_mm, atol=1e-4)
+            np.testing.assert_allclose(pred.geometry.spacing_xyz_mm, ct.spacing_xyz_mm,
+                                       rtol=1e-6)
+            assert set(np.unique(pred.array)) <= {0, 1}
+
+
+@pytest.mark.slow
+def test_fine_writes_oof_history_and_protocol_splits(fine_run):
+    ctx, env_before = fine_run
+    for k in ctx.folds:
+        written = sorted(p.name for p in ctx.oof_dir(k).iterdir())
+        assert written == sorted(f"{cid}.nii.gz" for cid in ctx.protocol.fold_val(k))
+        for cid in ctx.protocol.fold_val(k):
+            oof = read_volume(ctx.oof_dir(k) / f"{cid}.nii.gz")
+            assert read_geometry(ctx.dataset.case(cid).image).mismatch(oof.geometry) is None
+        with open(ctx.fold_dir(k) / "history.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "val_dc", "seconds"]
+        assert len(rows) == 1
+    pre = ctx.run_dir / "nnunet" / "preprocessed" / DATASET_NAME
+    splits = json.loads((pre / "splits_final.json").read_text())
+    assert [tuple(s["val"]) for s in splits] == [ctx.protocol.fold_val(k)
+                                                 for k in range(ctx.protocol.n_folds)]
+    plan = json.loads((ctx.run_dir / "nnunet" / "plan_used.json").read_text())
+    assert plan["patch_size"] == [8, 32, 32] and plan["features_per_stage"] == [4, 8, 16]
+    # the trainer nnU-Net used is ichbench's, found through nnUNet_extTrainer
+    ckpt = torch.load(ctx.run_dir / "nnunet" / "results" / DATASET_NAME / MODEL / "fold_0" /
+                      "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert ckpt["trainer_name"] == "IchbenchTrainer"
+    # the nnU-Net environment is restored after the run
+    assert {k: os.environ.get(k) for k in env_before} == env_before
+
+
+@pytest.mark.slow
+def test_fine_resumes_from_checkpoint_latest(fine_run):
+    ctx, _ = fine_run
+    fold_dir = ctx.run_dir / "nnunet" / "results" / DATASET_NAME / MODEL / "fold_0"
+    (fold_dir / "checkpoint_final.pth").rename(fold_dir / "checkpoint_latest.pth")
+    for k in ctx.folds:  # force the OOF masks of fold 0 to be predicted again
+        for path in ctx.oof_dir(k).iterdir():
+            if k == 0:
+                path.unlink()
+    lines = []
+    resumed = ctx.__class__(**{**ctx.__dict__, "config": dict(ctx.config, num_epochs=2),
+                               "log": lines.append})
+    FineMethod().run(resumed)
+    assert any("fold 0: resuming nnU-Net at epoch 1" in line for line in lines), lines
+    assert any("fold 1: nnU-Net training already finished" in line for line in lines), lines
+    with open(ctx.fold_dir(0) / "history.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 2
+    assert sorted(p.name for p in ctx.oof_dir(0).iterdir()) == sorted(
+        f"{cid}.nii.gz" for cid in ctx.protocol.fold_val(0))

@@ -1,0 +1,113 @@
+"""IchbenchTrainer's augmentation: the coarse-mask channel stays binary and out of intensity
+augmentation; settings come from the JSON file beside the plans."""
+
+import numpy as np
+import pytest
+import torch
+from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform
+from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
+from batchgeneratorsv2.transforms.utils.random import RandomTransform
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from ichbench.baselines.nnunet_trainers import (
+    INTENSITY_TRANSFORMS,
+    TRAINER_CONFIG_FILE,
+    BinarizeChannels,
+    IchbenchTrainer,
+    OnImageChannels,
+    restrict_intensity_transforms,
+    trainer_settings,
+)
+
+PATCH = (8, 32, 32)
+
+
+def nnunet_pipeline(*, dummy_2d: bool):
+    rotation = (-np.pi, np.pi) if dummy_2d else (-np.pi / 6, np.pi / 6)
+    return nnUNetTrainer.get_training_transforms(
+        PATCH, rotation, None, (0, 1, 2), dummy_2d, use_mask_for_norm=[False, False],
+        is_cascaded=False, foreground_labels=[1], regions=None, ignore_label=None)
+
+
+def always(pipeline):
+    """Make every random transform fire (probabilities 1) to test the worst case."""
+    for t in pipeline.transforms:
+        inner = t.transform if isinstance(t, OnImageChannels) else t
+        if isinstance(inner, RandomTransform):
+            inner.apply_probability = 1.0
+            if hasattr(inner.transform, "p_per_channel"):
+                inner.transform.p_per_channel = 1.0
+        if isinstance(t, SpatialTransform):
+            t.p_rotation, t.p_scaling = 1.0, 1.0
+    return pipeline
+
+
+def sample(rng):
+    ct = torch.from_numpy(rng.normal(0, 1, (1, *PATCH)).astype(np.float32))
+    mask = torch.zeros((1, *PATCH))
+    mask[0, 2:6, 8:20, 10:24] = 1
+    seg = mask.clone().to(torch.int16)
+    return torch.cat([ct, mask]), seg
+
+
+def test_every_intensity_transform_is_restricted_to_the_ct_channel():
+    pipeline = restrict_intensity_transforms(nnunet_pipeline(dummy_2d=True), 2, (1,),
+                                             perturb_masks=True)
+    for t in pipeline.transforms:
+        inner = t.transform if isinstance(t, RandomTransform) else t
+        assert not isinstance(inner, INTENSITY_TRANSFORMS), f"{t} can touch the mask"
+        if isinstance(t, OnImageChannels):
+            assert t.channels == (0,)
+    wrapped = [t for t in pipeline.transforms if isinstance(t, OnImageChannels)]
+    assert len(wrapped) == 7  # noise, blur, brightness, contrast, low-res, 2x gamma
+    kinds = [type(t) for t in pipeline.transforms]
+    assert kinds.index(BinarizeChannels) > kinds.index(SpatialTransform)
+
+
+def test_no_mask_channels_keeps_nnunet_pipeline():
+    pipeline = nnunet_pipeline(dummy_2d=False)
+    assert restrict_intensity_transforms(pipeline, 1, (), perturb_masks=True) is pipeline
+
+
+@pytest.mark.parametrize("dummy_2d", [True, False])
+@pytest.mark.parametrize("perturb", [True, False])
+def test_mask_channel_stays_binary_through_training_augmentation(dummy_2d, perturb):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    pipeline = always(restrict_intensity_transforms(nnunet_pipeline(dummy_2d=dummy_2d), 2, (1,),
+                                                    perturb_masks=perturb))
+    for _ in range(4):
+        image, seg = sample(rng)
+        out = pipeline(image=image, segmentation=seg)
+        mask = out["image"][1]
+        assert out["image"].shape == (2, *PATCH)
+        values = set(torch.unique(mask).tolist())
+        assert values <= {0.0, 1.0}, values
+
+
+def test_intensity_augmentation_leaves_mask_channel_untouched():
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    pipeline = always(restrict_intensity_transforms(nnunet_pipeline(dummy_2d=True), 2, (1,),
+                                                    perturb_masks=False))
+    pipeline.transforms = [t for t in pipeline.transforms
+                           if not isinstance(t, SpatialTransform | MirrorTransform)
+                           and type(t).__name__ not in ("Convert3DTo2DTransform",
+                                                        "Convert2DTo3DTransform")]
+    image, seg = sample(rng)
+    before = image.clone()
+    out = pipeline(image=image, segmentation=seg)
+    assert torch.equal(out["image"][1], before[1])
+    assert not torch.allclose(out["image"][0], before[0])
+
+
+def test_trainer_settings_read_from_json_beside_the_plans(tmp_path):
+    import json
+
+    settings = trainer_settings(num_epochs=3, num_iterations_per_epoch=4,
+                                num_val_iterations_per_epoch=1, initial_lr=0.01,
+                                mask_channels=(1,), perturb_masks=True)
+    (tmp_path / TRAINER_CONFIG_FILE).write_text(json.dumps(settings))
+    assert IchbenchTrainer.read_settings(str(tmp_path)) == settings
+    assert IchbenchTrainer.read_settings(str(tmp_path / "nothing")) == {}
+    assert IchbenchTrainer.read_settings(None) == {}
