@@ -224,13 +224,13 @@ def case_overlays(panels: Sequence[Mapping], *, title: str = "") -> Figure:
             mask = np.asarray(panel[key]) != 0
             if mask.any() and not mask.all():
                 ax.contour(mask.astype(float), levels=[0.5], colors=[colour], linewidths=1.2)
-        ax.set_title(panel["title"], fontsize=9)
+        ax.set_title(panel["title"], fontsize=13)
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in axes[len(panels):]:
         ax.axis("off")
     fig.suptitle((title + "  " if title else "") +
-                 "(CT W80/L40; green = truth, red = prediction)", fontsize=10)
+                 "(CT W80/L40; green = truth, red = prediction)", fontsize=13)
     return fig
 
 
@@ -299,7 +299,7 @@ def leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[st
     series = {n: (g["gt_volume_ml"], g["pred_volume_ml"]) for n, g in groups.items()
               if "gt_volume_ml" in g and "pred_volume_ml" in g}
     if series:
-        abc2 = truth_abc2(analysis.teams, analysis.case_ids, groups)
+        abc2 = truth_abc2(analysis.teams, analysis.case_ids)
         figures["volumes"] = volume_agreement(series, abc2=abc2)
     winner = analysis.team(order[0])
     panels = overlay_panels(winner, images=images)

@@ -9,7 +9,7 @@ found returns None: those figures are then left out, never an error.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,30 +69,27 @@ def image_files(team: TeamResults, images: object = None) -> dict[str, Path] | N
 
 
 @functools.lru_cache(maxsize=4)
-def _abc2_cached(items: tuple[tuple[str, str], ...]) -> dict[str, float]:
+def _abc2_cached(items: tuple[tuple[str, str], ...]) -> dict[str, tuple[float, float]]:
     from ichbench.reports.volumes import abc2_for_cases
 
     truth = {case: Path(path) for case, path in items}
     return abc2_for_cases(truth, list(truth))
 
 
-def truth_abc2(teams: Sequence[TeamResults], case_ids: Sequence[str],
-               groups: Mapping[str, Mapping[str, np.ndarray]]
+def truth_abc2(teams: Sequence[TeamResults], case_ids: Sequence[str]
                ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(true volume, ABC/2 volume) in mL for the cases whose truth mask can be read."""
+    """(true volume, ABC/2 volume) in mL, both from the truth masks that can be read."""
     for team in teams:
         truth = truth_files(team)
-        if not truth or team.name not in groups:
+        if not truth:
             continue
         wanted = tuple((c, str(truth[c])) for c in case_ids if c in truth)
         if not wanted:
             continue
         estimates = _abc2_cached(wanted)
-        gt = groups[team.name]["gt_volume_ml"]
-        index = [i for i, c in enumerate(case_ids) if c in estimates]
-        if index:
-            return (np.asarray(gt)[index],
-                    np.array([estimates[case_ids[i]] for i in index]))
+        if estimates:
+            pairs = np.array([estimates[c] for c in case_ids if c in estimates])
+            return pairs[:, 0], pairs[:, 1]
     return None
 
 

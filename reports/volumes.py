@@ -74,14 +74,16 @@ def abc2_ml(mask: np.ndarray, *, spacing_mm: tuple[float, float, float]) -> floa
 
 
 def abc2_for_cases(truth: Mapping[str, Path], case_ids: list[str] | tuple[str, ...]
-                   ) -> dict[str, float]:
-    """ABC/2 in mL for every case of ``case_ids`` found in ``truth`` (unreadable ones skipped).
+                   ) -> dict[str, tuple[float, float]]:
+    """(true volume, ABC/2) in mL per case of ``case_ids`` found in ``truth``.
 
-    Reads each label once through :mod:`ichbench.nifti`; spacing comes from its header.
+    Reads each label once through :mod:`ichbench.nifti` (spacing from its header); the
+    true volume is the label's voxel count times the voxel volume. Unreadable labels are
+    skipped.
     """
     from ichbench.nifti import NiftiError, read_volume
 
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     for case in case_ids:
         path = truth.get(case)
         if path is None:
@@ -90,5 +92,6 @@ def abc2_for_cases(truth: Mapping[str, Path], case_ids: list[str] | tuple[str, .
             volume = read_volume(path)
         except NiftiError:
             continue
-        out[case] = abc2_ml(volume.array, spacing_mm=volume.geometry.spacing_zyx_mm)
+        true_ml = float(np.count_nonzero(volume.array)) * volume.geometry.voxel_volume_ml
+        out[case] = (true_ml, abc2_ml(volume.array, spacing_mm=volume.geometry.spacing_zyx_mm))
     return out

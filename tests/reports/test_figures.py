@@ -1,0 +1,61 @@
+"""Figure functions return Figures, handle inf/nan, and leave pyplot alone."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ichbench.reports import figures
+
+
+def _groups():
+    rng = np.random.default_rng(0)
+    out = {}
+    for name in ("a", "a very long team name that must be shortened"):
+        hd = rng.uniform(2, 40, 10)
+        hd[0] = math.inf
+        rvd = rng.uniform(0, 1, 10)
+        rvd[-1] = math.nan
+        out[name] = {"dc": rng.uniform(0, 1, 10), "nsd": rng.uniform(0, 1, 10), "hd": hd,
+                     "rvd": rvd}
+    return out
+
+
+def test_metric_distributions_marks_inf_and_counts_undefined():
+    fig = figures.metric_distributions(_groups())
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("2 inf" in t for t in titles)
+    assert any("2 undefined left out" in t for t in titles)
+    hd_axis = next(ax for ax in fig.axes if ax.get_title().startswith("HD"))
+    assert "∞" in [t.get_text() for t in hd_axis.get_yticklabels()]
+
+
+def test_rank_stability_volume_overlay_and_learning_curves_build():
+    counts = np.array([[8, 2], [2, 8]])
+    assert isinstance(figures.rank_stability(["a", "b"], counts, observed={"a": 1}), Figure)
+    gt = np.array([1.0, 10.0, 30.0, 0.0])
+    vol = figures.volume_agreement({"a": (gt, gt * 1.1)}, abc2=(gt, gt * 1.3))
+    assert any("ABC/2" in t.get_text() for t in vol.axes[0].get_legend().get_texts())
+    ct = np.full((20, 20), 40.0)
+    mask = np.zeros((20, 20))
+    mask[5:10, 5:10] = 1
+    panels = [{"title": "best", "ct": ct, "truth": mask, "pred": np.roll(mask, 2),
+               "aspect": 1.0}]
+    assert isinstance(figures.case_overlays(panels), Figure)
+    history = {"epoch": np.arange(3), "train_loss": np.ones(3), "val_dc": np.zeros(3)}
+    assert isinstance(figures.learning_curves({"coarse": {"0": history}}), Figure)
+
+
+def test_brain_window_maps_w80_l40():
+    assert figures.window(np.array([0.0, 40.0, 80.0, -1000.0])).tolist() == [0, 0.5, 1, 0]
+
+
+def test_figures_do_not_touch_pyplot():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    figures.metric_distributions(_groups())
+    assert plt.get_fignums() == before

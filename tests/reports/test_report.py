@@ -1,0 +1,78 @@
+"""PDF reports: page counts, no overflow on any page, rendering, and the run harness hook."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from ichbench.reports import build_run_report
+from ichbench.reports.inputs import ReportInputError
+from ichbench.reports.leaderboard import build_leaderboard
+from ichbench.reports.pages import layout_problems
+from ichbench.reports.report import build_report, leaderboard_pages, run_pages, save_pdf
+
+
+def _render_count(pdf, tmp_path) -> int | None:
+    if shutil.which("pdftoppm") is None:
+        return None
+    subprocess.run(["pdftoppm", "-r", "20", "-png", str(pdf), str(tmp_path / "page")],
+                   check=True, capture_output=True)
+    return len(list(tmp_path.glob("page-*.png")))
+
+
+@pytest.mark.slow
+def test_run_report_has_every_page_and_nothing_overflows(tiny_run):
+    figures, rows = run_pages(tiny_run)
+    # protocol, split table, distributions, volumes, overlays, learning curves,
+    # per-case test, per-case train_oof
+    assert len(figures) == 8
+    assert [r["split"] for r in rows] == ["test", "train_oof"]
+    for i, fig in enumerate(figures):
+        assert layout_problems(fig) == [], f"page {i + 1}"
+
+
+@pytest.mark.slow
+def test_build_run_report_writes_pdf_summary_md_and_png(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    pdf = build_run_report(run)
+    assert pdf == run / "report.pdf" and pdf.stat().st_size > 10_000
+    assert (run / "summary.png").stat().st_size > 10_000
+    summary = (run / "summary.md").read_text(encoding="utf-8")
+    assert "| test | 3 |" in summary and "report.pdf (8 pages)" in summary
+    rendered = _render_count(pdf, tmp_path)
+    if rendered is not None:
+        assert rendered == 8
+
+
+def test_run_report_without_history_images_or_scores_still_builds(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("folds", "coarse",
+                                                                 "predictions"))
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    config["data"] = str(tmp_path / "gone")
+    (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    figures, _ = run_pages(run)
+    assert len(figures) == 6  # no overlays, no learning curves
+    shutil.rmtree(run / "scores")
+    assert build_run_report(run).is_file()
+
+
+@pytest.mark.slow
+def test_leaderboard_report_pages_and_layout(team_folders, tmp_path):
+    build_leaderboard(team_folders, tmp_path / "lb", n_bootstrap=100, figures=False)
+    figures = leaderboard_pages(tmp_path / "lb")
+    # protocol, leaderboard, CIs, stability, rank-then-aggregate, pairwise,
+    # 3 figures (no images: no overlays), 4 per-case pages
+    assert len(figures) == 13
+    for i, fig in enumerate(figures):
+        assert layout_problems(fig) == [], f"page {i + 1}"
+    assert save_pdf(figures, tmp_path / "lb.pdf") == 13
+
+
+def test_build_report_refuses_other_folders(tmp_path):
+    with pytest.raises(ReportInputError, match="neither a run folder"):
+        build_report(tmp_path, tmp_path / "x.pdf")
