@@ -10,19 +10,20 @@ Most surface points of a prediction lie within a few voxels of the truth's surfa
 the search runs in two stages:
 
 1. *Lattice offsets.* The offsets :math:`o` with :math:`\lVert o \cdot s \rVert \le r`
-   (a few hundred, sorted by length) are tried in increasing length against a boolean
+   (up to 1000, sorted by length) are tried in increasing length against a boolean
    grid of the target points: the first offset that lands on a target point gives the
    exact distance. Shared points (offset 0) cost one look-up.
 2. *k-d tree.* The few points farther than :math:`r` (e.g. a far false positive) query a
    k-d tree of the target points; the distance is recomputed from the integer offset to
    the point found. Points with no target point in the neighbouring cells of a coarse
-   grid (cell = the reach) skip stage 1. When there are many far points and a large
-   target (a lesion inside a huge prediction, where a k-d tree degrades), an EDT over
-   the box of both sets is used instead, which costs what ``surface-distance`` pays for
-   every case.
+   grid (cell = the reach) skip stage 1. When many far points lie inside the target's
+   bounding box (a lesion inside a huge prediction, where a k-d tree degrades), those
+   get an EDT over that box instead, which costs at most what ``surface-distance`` pays
+   for every case.
 
 Both stages give the minimum over all target points, as an EDT over the bounding box of
-both masks would, at a cost that follows the number of surface points, not the box.
+both masks would, at a cost that mostly follows the number of surface points, not the
+box.
 """
 
 import itertools
@@ -39,7 +40,7 @@ _MAX_LOOKUPS = 1 << 22
 """Grid look-ups per vectorised step (32 MiB of int64 indices), whatever the surface size."""
 
 _MAX_TREE_WORK = 20_000_000
-"""Above this (far points × target points), far points use an EDT instead of a k-d tree."""
+"""Above this (far points inside the target's box × target points), those use an EDT."""
 
 _CHUNKS = (1, 4, 8, 16, 32, 64, 128, 256)
 """Offsets tried per vectorised step, doubling (the rest go in one last step)."""
@@ -152,21 +153,28 @@ def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
 
 def _far_distances_mm(source: np.ndarray, target: np.ndarray,
                       spacing: np.ndarray) -> np.ndarray:
-    """Exact distances for points beyond the offsets' reach: k-d tree or, when large, EDT.
+    """Exact distances for points beyond the offsets' reach: k-d tree or EDT.
 
-    A k-d tree answers a few far points (a false positive) at once, but slows down badly
-    when many points see many target points at similar distances (a lesion inside a huge
-    prediction); then a Euclidean distance transform over the box of these points and
-    the target (what ``surface-distance`` does for every case) is cheaper and bounded.
+    A k-d tree answers points outside the target's bounding box quickly (a far false
+    positive), but slows down badly for points that the target surrounds at similar
+    distances (a lesion inside a huge prediction). When there are many of those, they
+    get a Euclidean distance transform over the target's bounding box instead (what
+    ``surface-distance`` does over the box of both masks for every case).
     """
-    if source.shape[0] * target.shape[0] <= _MAX_TREE_WORK:
+    distances_mm = np.empty(source.shape[0])
+    low, high = target.min(axis=0), target.max(axis=0) + 1
+    surrounded = np.all((source >= low) & (source < high), axis=1)
+    use_edt = surrounded if surrounded.sum() * target.shape[0] > _MAX_TREE_WORK else None
+    if use_edt is not None:
+        background = np.ones(tuple(int(n) for n in high - low), bool)
+        background[tuple((target - low).T)] = False
+        distance_map_mm = ndimage.distance_transform_edt(background, sampling=spacing)
+        distances_mm[use_edt] = distance_map_mm[tuple((source[use_edt] - low).T)]
+    by_tree = ~use_edt if use_edt is not None else np.ones(source.shape[0], bool)
+    if by_tree.any():
         tree = cKDTree(target * spacing, leafsize=32, balanced_tree=False,
                        compact_nodes=False)
-        _, nearest = tree.query(source * spacing, k=1)
-        return lattice_distance_mm(source - target[nearest], spacing)
-    low = np.minimum(source.min(axis=0), target.min(axis=0))
-    high = np.maximum(source.max(axis=0), target.max(axis=0)) + 1
-    background = np.ones(tuple(int(n) for n in high - low), bool)
-    background[tuple((target - low).T)] = False
-    distance_map_mm = ndimage.distance_transform_edt(background, sampling=spacing)
-    return distance_map_mm[tuple((source - low).T)]
+        _, nearest = tree.query(source[by_tree] * spacing, k=1)
+        distances_mm[by_tree] = lattice_distance_mm(source[by_tree] - target[nearest],
+                                                    spacing)
+    return distances_mm
