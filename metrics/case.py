@@ -18,13 +18,14 @@ measure against):
 =====================  ==========  ===  =====  =====  =====
 case                   DC          NSD  HD     HD95   RVD
 =====================  ==========  ===  =====  =====  =====
-G non-empty, P empty   ≈0 (ε/|G|)  0    inf    inf    1
-G empty, P non-empty   ≈0 (ε/|P|)  0    inf    inf    nan (|G| = 0: undefined)
+G non-empty, P empty   0           0    inf    inf    1
+G empty, P non-empty   0           0    inf    inf    nan (|G| = 0: undefined)
 both empty             1 (ε/ε)     1    0      0      0
 =====================  ==========  ===  =====  =====  =====
 
-DC keeps the ε formula in every cell, so one-empty DC is ε/(|G|+|P|+ε) < 1e-5, not an
-exact 0. ``surface-distance`` gives NSD NaN and HD inf when both masks are empty; ichbench
+When exactly one mask is empty DC is exactly 0, the challenge's stated rule for an empty
+prediction; the ε formula would give ε/(|G|+|P|+ε) < 1e-5 there, a difference that no
+mean can show but that would make "scored as empty" rows unequal to 0. ``surface-distance`` gives NSD NaN and HD inf when both masks are empty; ichbench
 scores two empty masks as a perfect match. The challenge's conversion of missing or
 unreadable predictions is the caller's (score them as an empty prediction).
 """
@@ -98,8 +99,11 @@ def dice_coefficient(gt_voxels: int, pred_voxels: int, tp_voxels: int) -> float:
     -------
     float
         :math:`(2|P \cap G| + \varepsilon) / (|P| + |G| + \varepsilon)`,
-        :math:`\varepsilon = 10^{-5}`. Both empty -> 1.0; one empty -> ≈0 (below 1e-5).
+        :math:`\varepsilon = 10^{-5}`. Both empty -> 1.0; exactly one empty -> 0.0
+        (the challenge's rule for an empty prediction, instead of the formula's ~1e-8).
     """
+    if tp_voxels == 0 and (gt_voxels == 0) != (pred_voxels == 0):
+        return 0.0
     return (2.0 * tp_voxels + DICE_EPSILON) / (gt_voxels + pred_voxels + DICE_EPSILON)
 
 
