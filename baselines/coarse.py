@@ -61,8 +61,10 @@ class CoarseConfig:
         Also save each out-of-fold case's probabilities on the model grid
         (``folds/<k>/oof_prob/<id>.npy``, float16).
     cpu_threads
-        ``torch.set_num_threads`` on the CPU (0: torch's default, one per core). On a busy
-        machine 1 can be many times faster than 2: OpenMP threads spin while they wait.
+        ``torch.set_num_threads`` while training on the CPU (0: torch's default, one per
+        core). ``smoke`` uses 1: its tiny convolutions gain little from a second thread,
+        and on a busy 2-core machine two spinning OpenMP threads made a step 12× slower
+        (1.76 s against 0.14 s, measured with load average 8).
     """
 
     hu_window: tuple[float, float] = (-100.0, 200.0)
@@ -129,7 +131,8 @@ PRESETS: dict[str, CoarseConfig] = {
     "paper": CoarseConfig(),
     "smoke": CoarseConfig(grid_zyx=(8, 64, 64), growth_rate=8, bn_size=2,
                           block_layers=(2, 2, 2, 2, 2), init_features=16,
-                          decoder_channels=(32, 32, 16, 16, 16), epochs=8, patience=4),
+                          decoder_channels=(32, 32, 16, 16, 16), epochs=8, patience=4,
+                          cpu_threads=1),
 }
 
 
@@ -245,14 +248,18 @@ class CoarseMethod:
 
     def run(self, ctx: Any) -> None:
         """Train ``ctx.folds``, write out-of-fold masks, predict the non-training splits."""
-        config = CoarseConfig.from_mapping(ctx.config)
-        if config.cpu_threads > 0 and ctx.device == "cpu":
-            import torch
+        import torch
 
+        config = CoarseConfig.from_mapping(ctx.config)
+        threads = torch.get_num_threads()
+        if config.cpu_threads > 0 and ctx.device == "cpu":
             torch.set_num_threads(config.cpu_threads)
-        cache = GridCache(ctx.dataset, config)
-        models = {k: self.train_fold(ctx, config, cache, k) for k in ctx.folds}
-        self.predict_splits(ctx, config, cache, models)
+        try:
+            cache = GridCache(ctx.dataset, config)
+            models = {k: self.train_fold(ctx, config, cache, k) for k in ctx.folds}
+            self.predict_splits(ctx, config, cache, models)
+        finally:
+            torch.set_num_threads(threads)
 
     # -- the two halves, public so that a cascade can reuse them --------------------------
     def train_fold(self, ctx: Any, config: CoarseConfig, cache: GridCache, fold: int):  # type: ignore[no-untyped-def]

@@ -236,7 +236,7 @@ def run_method(method: str | None = None, *, data: Path | None = None,
                folds: Sequence[int] | None = None, out: Path = Path("runs"),
                resume: Path | None = None, overrides: Sequence[str] = (),
                seed: int | None = None, echo: Callable[[str], None] | None = None,
-               score_jobs: int | None = None) -> RunResult:
+               score_jobs: int | None = None, report: bool = True) -> RunResult:
     """Run (or resume) one method and score it; see the module docstring for the steps.
 
     Parameters
@@ -265,6 +265,8 @@ def run_method(method: str | None = None, *, data: Path | None = None,
         Console writer (default: stdout).
     score_jobs
         Scoring processes (``score_folder``'s ``jobs``; default all cores).
+    report
+        Build the run's report at the end (``ichbench.reports.build_run_report``).
 
     Raises
     ------
@@ -344,7 +346,8 @@ def run_method(method: str | None = None, *, data: Path | None = None,
         "means": {s: _means(summ) for s, summ in summaries.items()}})
     log(format_table([result]))
     log(f"run folder: {run_dir}")
-    build_report(run_dir, log)
+    if report:
+        build_report(run_dir, log)
     return result
 
 
@@ -416,7 +419,7 @@ def score_run(run_dir: Path, dataset: Any, protocol: Any, folds: Sequence[int],
         summaries[split] = result.summary
         counts = result.summary.get("status_counts", {})
         log(f"scored {split}: {len(truth)} cases in {time.perf_counter() - t0:.1f} s "
-            f"({', '.join(f'{k} {v}' for k, v in counts.items())})")
+            f"({', '.join(f'{k} {v}' for k, v in counts.items() if v)})")
     return summaries
 
 
@@ -482,7 +485,7 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
             folds: Sequence[int] | None = None, out: Path = Path("runs"),
             resume: Path | None = None, overrides: Sequence[str] = (),
             seed: int | None = None, methods: Sequence[str] = ALL_METHODS,
-            echo: Callable[[str], None] | None = None) -> AllResult:
+            echo: Callable[[str], None] | None = None, report: bool = True) -> AllResult:
     """Run every method of ``methods`` on one protocol and print their scores side by side.
 
     Each method gets its own run folder under ``out/all-<timestamp>/``.
@@ -528,12 +531,12 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
             continue
         existing = runs.get(name)
         if existing:
-            result = run_method(resume=Path(existing), device=device, echo=echo)
+            result = run_method(resume=Path(existing), device=device, echo=echo, report=report)
         else:
             before = set(parent.iterdir())
             try:
                 result = run_method(name, data=data, preset=preset, device=device, folds=folds,
-                                    out=parent, seed=seed, echo=echo)
+                                    out=parent, seed=seed, echo=echo, report=report)
             finally:
                 made = [p for p in set(parent.iterdir()) - before if p.is_dir()]
                 if made:

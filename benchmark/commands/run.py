@@ -43,9 +43,11 @@ def _parse_folds(ctx: click.Context, param: click.Parameter, value: str | None
               help="Override a setting of the method's preset (repeatable), e.g. "
                    "--set epochs=20 --set grid_zyx=16,128,128.")
 @click.option("--seed", type=int, default=None, help="Training seed [default: 0].")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Build summary.md and report.pdf in the run folder at the end.")
 def run(method: str | None, data: Path | None, preset: str | None, device: str,
         folds: tuple[int, ...] | None, out: Path, resume: Path | None,
-        overrides: tuple[str, ...], seed: int | None) -> None:
+        overrides: tuple[str, ...], seed: int | None, report: bool) -> None:
     """Train a method with 5-fold cross-validation, predict and score it.
 
     Writes runs/<method>-<timestamp>/ (config.json, protocol.json, log.txt, folds/,
@@ -60,12 +62,14 @@ def run(method: str | None, data: Path | None, preset: str | None, device: str,
         if method == "all" or (method is None and resume is not None
                                and (resume / "all.json").exists()):
             result = run_all(data=data, preset=preset, device=device, folds=folds, out=out,
-                             resume=resume, overrides=overrides, seed=seed, echo=click.echo)
+                             resume=resume, overrides=overrides, seed=seed, echo=click.echo,
+                             report=report)
             if not result.results:
                 raise click.ClickException("no method could run; see the lines above")
             return
         # The run logs its progress, the score table and the run folder as it goes.
         run_method(method, data=data, preset=preset, device=device, folds=folds, out=out,
-                   resume=resume, overrides=overrides, seed=seed, echo=click.echo)
+                   resume=resume, overrides=overrides, seed=seed, echo=click.echo,
+                   report=report)
     except RunError as exc:
         raise click.ClickException(str(exc)) from None

@@ -46,12 +46,12 @@ def test_paper_densenet_has_five_blocks_of_six_dense_layers_and_full_resolution_
 
 
 def test_densenet_rejects_input_not_divisible_by_32():
-    model = DenseNet2D(PRESETS_SMOKE_ARCH())
+    model = DenseNet2D(_smoke_arch())
     with pytest.raises(ValueError, match="divisible by 32"):
         model(torch.zeros(1, 1, 48, 40))
 
 
-def PRESETS_SMOKE_ARCH() -> DenseNetConfig:  # noqa: N802
+def _smoke_arch() -> DenseNetConfig:
     smoke = PRESETS["smoke"]
     return DenseNetConfig(growth_rate=smoke.growth_rate, bn_size=smoke.bn_size,
                           block_layers=smoke.block_layers, init_features=smoke.init_features,

@@ -28,6 +28,15 @@ def _slices(ids, seed):
 TRAIN, VAL = _slices(["001", "002"], 0), _slices(["003"], 1)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convolutions: one thread is as fast and immune to a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _settings(epochs=4, patience=10):
     from dataclasses import replace
 

@@ -1,0 +1,124 @@
+import json
+
+import pytest
+import tiny_ich_data
+
+from ichbench import runner
+from ichbench.runner import RunError, apply_overrides, config_hash, run_all, run_method
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    return tiny_ich_data.build(tmp_path_factory.mktemp("tiny"))
+
+
+THRESHOLD_FAST = ("hu_low=[55]", "hu_high=[100]", "smooth_sigma_vox=[0]")
+
+
+def test_overrides_are_typed_like_the_defaults():
+    base = {"epochs": 200, "lr": 4e-4, "flag": True, "grid_zyx": [16, 256, 256],
+            "hu_window": [-100.0, 200.0], "keep": ["largest"], "name": "x"}
+    out = apply_overrides(base, ["epochs=3", "lr=1e-3", "flag=false", "grid_zyx=8,64,64",
+                                 "hu_window=[0, 80]", "keep=all", "name=y"])
+    assert out == {"epochs": 3, "lr": 1e-3, "flag": False, "grid_zyx": [8, 64, 64],
+                   "hu_window": [0.0, 80.0], "keep": ["all"], "name": "y"}
+    assert base["epochs"] == 200
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("epochs", "expected key=value"), ("epoch=3", "not a setting"),
+    ("epochs=three", "cannot read as int")])
+def test_bad_overrides_are_one_line_errors(item, message):
+    with pytest.raises(RunError, match=message) as info:
+        apply_overrides({"epochs": 200}, [item])
+    assert "\n" not in str(info.value)
+
+
+def test_config_hash_ignores_key_order_and_sees_values():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_config_and_protocol_are_written_before_the_method_runs(tiny_root, tmp_path,
+                                                                 monkeypatch):
+    from ichbench.baselines.threshold import ThresholdMethod
+
+    def boom(self, ctx):
+        assert (ctx.run_dir / "config.json").exists()
+        assert (ctx.run_dir / "protocol.json").exists()
+        raise RuntimeError("method failed")
+
+    monkeypatch.setattr(ThresholdMethod, "run", boom)
+    with pytest.raises(RuntimeError, match="method failed"):
+        run_method("threshold", data=tiny_root, out=tmp_path, echo=lambda s: None,
+                   report=False)
+    (run_dir,) = tmp_path.iterdir()
+    record = json.loads((run_dir / "config.json").read_text())
+    for key in ("method", "preset", "ichbench_version", "seed", "device", "folds", "data",
+                "config", "config_hash"):
+        assert key in record
+    assert (run_dir / "log.txt").read_text().count("method threshold") == 1
+
+
+def test_threshold_run_writes_a_complete_scored_run_folder(tiny_root, tmp_path):
+    lines: list[str] = []
+    result = run_method("threshold", data=tiny_root, out=tmp_path, overrides=THRESHOLD_FAST,
+                        echo=lines.append, score_jobs=1, report=False)
+    rd = result.run_dir
+    assert rd.parent == tmp_path and rd.name.startswith("threshold-")
+    for name in ("config.json", "protocol.json", "log.txt", "run.json"):
+        assert (rd / name).is_file()
+    assert sorted(p.name for p in (rd / "predictions").iterdir()) == [
+        "test", "train_oof", "validation"]
+    assert len(list((rd / "predictions" / "train_oof").glob("*.nii.gz"))) == 10
+    for split in ("validation", "test", "train_oof"):
+        summary = json.loads((rd / "scores" / split / "summary.json").read_text())
+        assert summary["status_counts"]["ok"] == summary["n_cases"]
+        assert summary["metrics"]["dc"]["mean"] > 0.9
+    assert set(result.summaries) == {"validation", "test", "train_oof"}
+    assert any(line.startswith("split") and "HD95" in line for line in lines)
+    assert any(str(rd) in line for line in lines)
+
+
+def test_resume_refuses_changed_options_and_reuses_the_recorded_config(tiny_root, tmp_path):
+    first = run_method("threshold", data=tiny_root, out=tmp_path, overrides=THRESHOLD_FAST,
+                       echo=lambda s: None, score_jobs=1, report=False, folds=[0, 1])
+    with pytest.raises(RunError, match="--seed 5 differs"):
+        run_method(resume=first.run_dir, seed=5, echo=lambda s: None)
+    with pytest.raises(RunError, match="--set cannot change"):
+        run_method(resume=first.run_dir, overrides=["keep=all"], echo=lambda s: None)
+    with pytest.raises(RunError, match=r"no config\.json"):
+        run_method(resume=tmp_path, echo=lambda s: None)
+    again = run_method(resume=first.run_dir, echo=lambda s: None, score_jobs=1,
+                       report=False)
+    assert again.run_dir == first.run_dir
+    assert again.summaries["train_oof"]["n_cases"] == 4  # folds 0 and 1 only
+    assert "resuming" in (first.run_dir / "log.txt").read_text()
+
+
+def test_bad_fold_method_preset_and_device_are_run_errors(tiny_root, tmp_path):
+    with pytest.raises(RunError, match="--folds 7"):
+        run_method("threshold", data=tiny_root, out=tmp_path, folds=[7], echo=lambda s: None)
+    with pytest.raises(RunError, match="--method 'nope'"):
+        run_method("nope", data=tiny_root, out=tmp_path, echo=lambda s: None)
+    with pytest.raises(RunError, match="--preset 'huge'"):
+        run_method("threshold", preset="huge", data=tiny_root, out=tmp_path)
+    with pytest.raises(RunError, match="--device"):
+        run_method("threshold", device="tpu", data=tiny_root, out=tmp_path)
+
+
+def test_run_all_skips_a_method_that_cannot_be_imported(tiny_root, tmp_path, monkeypatch):
+    from ichbench import methods
+
+    monkeypatch.setitem(methods.REGISTRY, "fine", "ichbench.baselines.no_such_module:X")
+    monkeypatch.setattr(runner, "score_run", lambda *a, **k: {})
+    monkeypatch.setattr(runner, "build_report", lambda *a, **k: None)
+    lines: list[str] = []
+    result = run_all(data=tiny_root, out=tmp_path, methods=("threshold", "fine"),
+                     echo=lines.append)
+    assert [r.method for r in result.results] == ["threshold"]
+    assert "no_such_module" in result.skipped["fine"]
+    assert any(line.startswith("fine: SKIPPED") for line in lines)
+    record = json.loads((result.parent_dir / "all.json").read_text())
+    assert record["runs"]["threshold"].startswith(str(result.parent_dir))
+    assert (result.parent_dir / "comparison.txt").exists()
