@@ -78,7 +78,9 @@ def show_cases(dataset: Dataset | str | os.PathLike[str], case_ids: Sequence[str
             vol_ml = float(lab.sum()) * vol.geometry.voxel_volume_ml
         else:
             k, vol_ml = nz // 2, 0.0
-        k_base = max(0, min(nz - 1, int(np.argmax((ct > 1200).sum(axis=(1, 2))))))
+        # Skull base: the boniest slice below the slice with the largest head section.
+        k_wide = int(np.argmax((ct > -500).sum(axis=(1, 2))))
+        k_base = int(np.argmax((ct[: k_wide + 1] > 1200).sum(axis=(1, 2))))
         sx, sy, sz = vol.geometry.spacing_xyz_mm
         extent = (0, ct.shape[2] * sx, ct.shape[1] * sy, 0)
         panels = [(ct[k], BRAIN_WINDOW, None, f"{cid} slice {k + 1}/{nz} brain"),

@@ -25,6 +25,10 @@ from ichbench.phantom.lattice import Lattice
 AIR = -1000.0
 #: Tissue codes returned with the HU (used by the hemorrhage shapes).
 OUTSIDE, CSF, BRAIN, VENTRICLE = 0, 1, 2, 3
+#: Region codes of the ground-truth tissue map (for HU statistics per tissue).
+REGIONS = {0: "air", 1: "soft tissue", 2: "bone", 3: "CSF", 4: "grey matter",
+           5: "white matter", 6: "ventricle", 7: "calcification", 8: "blood", 9: "edema",
+           10: "fat", 11: "dura", 12: "venous sinus"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class AnatomyParams:
     falx_calc_hu: float
     bg_calc_hu: float
     frontal_sinus: bool
+    sinus_hu: float          # dural venous sinuses (dense with a high haematocrit)
 
 
 def sample_anatomy(rng: np.random.Generator) -> AnatomyParams:
@@ -59,6 +64,7 @@ def sample_anatomy(rng: np.random.Generator) -> AnatomyParams:
         falx_calc_hu=float(rng.uniform(250, 800)) if rng.random() < 0.25 else 0.0,
         bg_calc_hu=float(rng.uniform(120, 300)) if rng.random() < 0.1 else 0.0,
         frontal_sinus=bool(rng.random() < 0.8),
+        sinus_hu=float(rng.uniform(44.0, 64.0)),
     )
 
 
@@ -138,7 +144,7 @@ class Head:
         """
         s = self.s
         ax = np.abs(x)
-        anterior = (-24.0 + 5.0 * np.exp(-((ax - 27 * s) / (13 * s)) ** 2)
+        anterior = (-25.0 + 9.0 * np.exp(-((ax - 27 * s) / (12 * s)) ** 2)
                     - 4.0 * np.exp(-(ax / (7 * s)) ** 2)) * s
         middle_lat = (-48.0 + 0.028 / s * (ax - 38 * s) ** 2 + 0.02 / s * (y + 2 * s) ** 2) * s
         sella = (-30.0 - 6.0 * np.exp(-((ax / 6) ** 2 + ((y + 6 * s) / 6) ** 2))) * s
@@ -169,8 +175,8 @@ class Head:
         return head | neck
 
     # -- rendering -------------------------------------------------------------------------
-    def render(self, lat: Lattice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """HU, tissue code and depth below the inner table at every lattice point.
+    def render(self, lat: Lattice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """HU, tissue code, depth below the inner table and region code at every point.
 
         Brain structures are read at the displaced positions ``lat.src`` (mass effect);
         skull, scalp and the cavity outline at the true positions.
@@ -179,6 +185,7 @@ class Head:
         x, y, z = lat.x, lat.y, lat.z
         hu = np.full(x.shape, AIR, np.float32)
         tissue = np.zeros(x.shape, np.int8)
+        region = np.zeros(x.shape, np.uint8)
         depth = self.depth(lat)
         out = -depth
         thick = p.skull_mm * (1.0 + 0.25 * lat.field(self.thick_field))
@@ -190,40 +197,51 @@ class Head:
         neck = (((x / (58 * s)) ** 2 + ((y - 8 * s) / (62 * s)) ** 2) < 1) & (z < -70 * s)
         env = (out < thick + scalp) | neck
         fz = self.floor_z(x, y)
+        # The face (orbits, nose, sinuses) lies in front of and below the anterior fossa:
+        # no vault there, the face renderer fills it.
+        face = (y < -34 * s) & (z < -30 * s) & (out >= -1.0)
         # Scalp: skin, a thin fat layer, galea and muscle.
         from_skin = thick + scalp - out
-        in_scalp = env & (out >= thick)
+        in_scalp = env & (out >= thick) & ~face
         hu[in_scalp] = np.where(from_skin[in_scalp] < 1.2, 40.0,
                                 np.where(from_skin[in_scalp] < 1.2 + 0.3 * scalp[in_scalp]
                                          * (1 - temporalis[in_scalp]), -60.0, 45.0))
+        region[in_scalp] = np.where(hu[in_scalp] < 0, 10, 1)
         # Vault: outer table, diploe, inner table.
-        in_bone = env & (out >= 0) & (out < thick)
+        in_bone = env & (out >= 0) & (out < thick) & ~face
         tb = np.clip(0.25 * thick, 0.9, 2.2)
         dip = 700.0 + 220.0 * lat.field(self.diploe_field)
         hu[in_bone] = np.where((out < tb) | (out > thick - tb), 1800.0, dip)[in_bone]
+        region[in_bone] = 2
         inside = env & (depth > 0)
         cavity = inside & (z > fz)
         below = env & ~cavity & ~in_bone & ~in_scalp
         hu[below] = 45.0
         # Skull base: floor bone, dense petrous ridges / clivus, pneumatised parts.
-        floor_bone = below & (z > fz - 3.0 * s) & (depth > -2)
+        floor_bone = below & (z > fz - 2.2 * s) & (depth > -2)
         sy = self.step_y(x)
         petrous = (below & (np.abs(y - sy) < 5.5 * s) & (z > -82 * s) & (z < -36 * s)
                    & (np.abs(x) > 9 * s) & (np.abs(x) < 58 * s))
         clivus = below & (np.abs(x) < 10 * s) & (np.abs(y - (sy + 2 * s) + 0.35 * (z + 40 * s))
                                                   < 6 * s) & (z > -95 * s) & (z < -32 * s)
-        hu[floor_bone] = 1300.0 + 300.0 * lat.field(self.diploe_field)[floor_bone]
+        hu[floor_bone] = 1100.0 + 350.0 * lat.field(self.diploe_field)[floor_bone]
         hu[petrous | clivus] = 1950.0
-        self._face(lat, hu, below & ~floor_bone & ~petrous & ~clivus)
+        region[below] = 2
+        self._face(lat, hu, below & ~floor_bone & ~petrous & ~clivus,
+                   (out > thick + scalp - 3.0) & (out < thick + scalp))
+        region[below] = np.select([hu[below] <= -500, hu[below] < -30, hu[below] >= 300],
+                                  [0, 10, 2], 1)
         if p.frontal_sinus:
             fs = in_bone & (ellipsoid(x, y, z, (0, -80 * s, -12 * s), (20 * s, 10 * s, 13 * s))
                             < 1) & (out > 1.0) & (out < thick - 1.0)
             hu[fs] = AIR
+            region[fs] = 0
         if cavity.any():
-            self._brain(lat, np.flatnonzero(cavity), depth, fz, hu, tissue)
-        return hu, tissue, depth
+            self._brain(lat, np.flatnonzero(cavity), depth, fz, hu, tissue, region)
+        return hu, tissue, depth, region
 
-    def _face(self, lat: Lattice, hu: np.ndarray, region: np.ndarray) -> None:
+    def _face(self, lat: Lattice, hu: np.ndarray, region: np.ndarray,
+              skin: np.ndarray) -> None:
         s = self.s
         if not region.any():
             return
@@ -243,7 +261,7 @@ class Head:
                              (11 * s, 13 * s, 13 * s))
             v[(mast < 1) & (cells > 0.1)] = AIR
             v[(mast < 1) & (cells <= 0.1)] = 900.0
-        sinus = ((ellipsoid(xi, yi, zi, (0, -55 * s, -78 * s), (32 * s, 22 * s, 24 * s)) < 1)
+        sinus = ((ellipsoid(xi, yi, zi, (0, -50 * s, -80 * s), (27 * s, 16 * s, 20 * s)) < 1)
                  | (ellipsoid(xi, yi, zi, (0, -20 * s, -48 * s), (13 * s, 11 * s, 9 * s)) < 1)
                  | (ellipsoid(xi, yi, zi, (0, -52 * s, -40 * s), (9 * s, 18 * s, 10 * s)) < 1))
         v[sinus] = AIR
@@ -253,10 +271,11 @@ class Head:
         v[(vert < 1) & (vert > 0.82)] = 1200.0
         airway = ellipsoid(xi, yi, zi, (0, -18 * s, -130 * s), (9 * s, 7 * s, 45 * s))
         v[airway < 1] = AIR
+        v[skin[idx]] = 45.0                                     # cheeks and nose close it
         hu[idx] = v
 
     def _brain(self, lat: Lattice, idx: np.ndarray, depth: np.ndarray, fz: np.ndarray,
-               hu: np.ndarray, tissue: np.ndarray) -> None:
+               hu: np.ndarray, tissue: np.ndarray, region: np.ndarray) -> None:
         p, s = self.p, self.s
         X, Y, Z = (c[idx] for c in lat.src)
         dsurf = np.minimum(depth[idx], lat.z[idx] - fz[idx])
@@ -286,12 +305,14 @@ class Head:
         ins_x = (36.0 + 0.08 * Y / s) * s
         insular = zband & (np.abs(ax_ - ins_x) < 0.7 + 1.8 * p.atrophy) & (Y > -24 * s) & (
             Y < 12 * s)
-        stem_d = np.abs((ax_ - 36 * s) * 0.35 + (Y + 16 * s) * 0.94)   # line towards front
-        stem = (Z > -14 * s) & (Z < 2 * s) & (ax_ > 36 * s) & (stem_d < 0.8 + 2.0 * p.atrophy)
+        wobble = 2.5 * lat.field(self.sulcus_depth_field, src=True)[idx]
+        stem_d = np.abs((ax_ - 36 * s) * 0.35 + (Y + 16 * s) * 0.94 + wobble)
+        stem = (Z > -14 * s) & (Z < 2 * s) & (ax_ > 36 * s) & (stem_d < 0.5 + 1.4 * p.atrophy)
         sylvian = insular | stem
         grey |= zband & (np.abs(ax_ - ins_x) < 4.5) & (Y > -26 * s) & (Y < 14 * s)
         grey |= (Z > -16 * s) & (Z < 4 * s) & (ax_ > 34 * s) & (stem_d < 4.0)
         v[grey] = p.grey_hu
+        r = np.where(grey, 4, 5).astype(np.uint8)
         # Deep grey nuclei: caudate head, lentiform nucleus, thalamus.
         for side in (-1.0, 1.0):
             for c, a, dv in (((11, -16, 10), (5, 11, 9), -1.5), ((22, -4, 0), (6, 15, 9), -2.5),
@@ -299,14 +320,17 @@ class Head:
                 q = ellipsoid(X, Y, Z, (side * c[0] * s, c[1] * s, c[2] * s),
                               (a[0] * s, a[1] * s, a[2] * s))
                 v[q < 1] = p.grey_hu + dv
+                r[q < 1] = 4
         # Posterior fossa: cerebellum with folia; brainstem.
         post = (Z < tent) & (Y > self.step_y(X))
-        folia = np.abs(lat.field(self.folia_field, src=True)[idx]) < 0.09 + 0.1 * p.atrophy
+        folia = np.abs(lat.field(self.folia_field, src=True)[idx]) < 0.05 + 0.07 * p.atrophy
         v[post] = p.grey_hu - 2.0
+        r[post] = 4
         v[post & (np.abs(lat.field(self.folia_field, src=True)[idx]) > 1.1)] = p.white_hu + 2
         stem = ellipsoid(X, Y, Z, (0, 14 * s, -50 * s), (14 * s, 12 * s, 40 * s)) < 1
         midbrain = ellipsoid(X, Y, Z, (0, 8 * s, -18 * s), (13 * s, 12 * s, 10 * s)) < 1
         v[stem | midbrain] = p.white_hu + 4.0
+        r[stem | midbrain] = 5
         csf = (post & folia & ~stem & (bd > 2)) | ((sulcus | fissure | sylvian) & ~post)
         csf |= bd <= 0
         # Cisterns: perimesencephalic ring, suprasellar, prepontine, cisterna magna.
@@ -337,10 +361,23 @@ class Head:
         v[csf] = p.csf_hu
         t[csf] = CSF
         t[vent] = VENTRICLE
+        r[csf] = 3
+        r[vent] = 6
         # Dura: falx and tentorium (thin dense sheets).
         falx = upper & (np.abs(X) < 0.5)
         tentor = (np.abs(Z - tent) < 0.5) & (Y > self.step_y(X))
         v[falx | tentor] = 62.0
+        r[falx | tentor] = 11
+        # Dural venous sinuses: superior sagittal (a triangle under the vertex midline),
+        # transverse (along the tentorium's occipital attachment), straight sinus.
+        near = dsurf < 7.0
+        sss = upper & near & (np.abs(X) < 0.6 * (7.0 - dsurf)) & (Y > -60 * s)
+        transverse = near & (np.abs(Z - tent) < 3.5) & (Y > 45 * s)
+        straight = (np.abs(X) < 2.5) & (np.abs(Z - tent - 2.0) < 2.5) & (Y > 22 * s) & (
+            Y < 62 * s)
+        venous = sss | transverse | straight
+        v[venous] = p.sinus_hu
+        r[venous] = 12
         # Calcifications (hyperdense distractors).
         calc = []
         if p.choroid_calc_hu > 0:
@@ -355,7 +392,10 @@ class Head:
             calc += [((side * 18 * s, -3 * s, -1 * s), (2.5, 4.0, 2.5), p.bg_calc_hu)
                      for side in (-1.0, 1.0)]
         for c, a, value in calc:
-            v[ellipsoid(X, Y, Z, c, a) < 1] = value
+            inside_calc = ellipsoid(X, Y, Z, c, a) < 1
+            v[inside_calc] = value
+            r[inside_calc] = 7
         v += (1.3 * mottle + cup) * (t == BRAIN)
         hu[idx] = v
         tissue[idx] = t
+        region[idx] = r

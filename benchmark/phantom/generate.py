@@ -17,7 +17,7 @@ from ichbench.nifti import Geometry, write_volume
 from ichbench.phantom.scan import PRESETS, CaseParams, render_case, sample_case
 
 #: Bumped whenever generated data changes; part of the cache folder name.
-PHANTOM_VERSION = 1
+PHANTOM_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def generate_case(case_id: str, *, seed: int = 0, preset: str = "small") -> Synt
         raise ValueError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")
     start = time.perf_counter()
     params, render_seed = sample_case(case_seed(seed, case_id))
-    ct, label, geom, volumes = render_case(params, render_seed, preset)
+    ct, label, geom, volumes, _ = render_case(params, render_seed, preset)
     return SyntheticCase(case_id, ct, label, geom, params, volumes,
                          time.perf_counter() - start)
 

@@ -53,7 +53,8 @@ def _unit(v: np.ndarray) -> tuple[float, float, float]:
     return (float(v[0]), float(v[1]), float(v[2]))
 
 
-def sample_lesions(rng: np.random.Generator, scale: float) -> list[LesionParams]:
+def sample_lesions(rng: np.random.Generator, scale: float,
+                   atrophy: float = 0.3) -> list[LesionParams]:
     """Draw one to three hemorrhages with a log-normal total volume (median ~11 mL)."""
     total = float(np.clip(rng.lognormal(np.log(11.0), 1.15), 0.3, 160.0))
     n = int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))
@@ -71,15 +72,16 @@ def sample_lesions(rng: np.random.Generator, scale: float) -> list[LesionParams]
     out = []
     for kind, share in zip(chosen, shares, strict=True):
         vol = max(float(total * share), 0.2)
-        out.append(_sample_one(rng, kind, vol, scale, side))
+        out.append(_sample_one(rng, kind, vol, scale, side, atrophy))
     return out
 
 
 def _sample_one(rng: np.random.Generator, kind: str, vol_ml: float, s: float,
-                side: float) -> LesionParams:
-    hu = float(rng.uniform(60.0, 85.0))
-    swirl = bool(rng.random() < 0.25)
-    r_eq = (3.0 * vol_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
+                side: float, atrophy: float) -> LesionParams:
+    hu = float(rng.uniform(60.0, 85.0) if rng.random() < 0.8 else rng.uniform(50.0, 62.0))
+    swirl = bool(rng.random() < 0.35)
+    # The rough outline adds ~30% on average: aim the smooth ellipsoid lower.
+    r_eq = (3.0 * vol_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0) / 1.09
     if kind == "IPH":
         site = rng.choice(["putamen", "thalamus", "lobar", "cerebellum"], p=[0.35, 0.2, 0.35, 0.1])
         if site == "putamen":
@@ -95,15 +97,21 @@ def _sample_one(rng: np.random.Generator, kind: str, vol_ml: float, s: float,
             d = np.array([np.cos(el) * np.cos(az) * 0.8, np.cos(el) * np.sin(az), np.sin(el)])
             c = d / np.linalg.norm(d) * max(55.0 * s - r_eq - 12.0, 25.0)
         c = c + rng.normal(0, 3.0, 3)
-        ratios = rng.uniform(0.75, 1.3, 3)
+        ratios = rng.uniform(0.65, 1.45, 3)
         ratios /= np.prod(ratios) ** (1 / 3)
         axes = tuple(float(a) for a in r_eq * ratios)
         return LesionParams("IPH", tuple(float(v) for v in c), axes, vol_ml, hu, swirl,  # type: ignore[arg-type]
                             float(rng.uniform(0.15, 0.5)) if rng.random() < 0.6 else 0.0,
                             0.0, side, float(min(0.55 * r_eq, 13.0)) if vol_ml > 3 else 0.0)
     if kind == "IVH":
-        level = float(rng.uniform(-10.0, 40.0) * s)
         both = rng.random() < 0.35
+        # Blood settles posteriorly (patient supine): pick the fluid level that leaves about
+        # the target volume behind it (a lateral ventricle holds ~9 mL × size³, most of it
+        # in the atrium and occipital horn).
+        vs = 0.75 + 0.9 * atrophy
+        frac = min(vol_ml / ((2 if both else 1) * 9.0 * vs ** 3 * s ** 3), 1.0)
+        level = float((48.0 - 80.0 * frac ** 0.75) * s)
+        hu = float(rng.uniform(45.0, 75.0))   # mixed with CSF
         return LesionParams("IVH", (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), vol_ml, hu, False, 0.0,
                             level, 0.0 if both else side, 0.0)
     if kind in ("SDH", "EDH"):
@@ -129,7 +137,11 @@ def _sample_one(rng: np.random.Generator, kind: str, vol_ml: float, s: float,
             if t_max <= limit or theta >= max_theta:
                 break
             theta = min(theta * 1.08, max_theta)
-        t_max = float(np.clip(t_max, 2.0 if kind == "SDH" else 4.0, limit))
+        t_min = 2.5 if kind == "SDH" else 4.0
+        if t_max < t_min:  # small collection: thin and narrow, not thin and wide
+            cos_theta = 1 - vol_ml * 1000.0 / (mean_frac * t_min * 2 * np.pi * radius ** 2)
+            theta = float(max(np.arccos(np.clip(cos_theta, -1, 1)), 0.12))
+        t_max = float(np.clip(t_max, t_min, limit))
         return LesionParams(kind, _unit(d), (float(theta), t_max, 0.0), vol_ml, hu, swirl,
                             0.0, 0.0, side, float(min(0.7 * t_max, 14.0)) if t_max > 4 else 0.0)
     # SAH
@@ -189,8 +201,8 @@ class Lesion:
         edema = np.zeros(x.shape, bool)
         if p.kind == "IPH":
             q = ellipsoid(x, y, z, p.center, p.axes)
-            rough = (1.0 + 0.2 * lat.field(self.shape_field)
-                     + 0.12 * lat.field(self.lobe_field))
+            rough = (1.0 + 0.22 * lat.field(self.shape_field)
+                     + 0.16 * lat.field(self.lobe_field))
             blood = cavity & (q < rough)
             if p.edema > 0:
                 edema = (tissue == BRAIN) & ~blood & (q < rough * (1.0 + p.edema))
@@ -219,7 +231,7 @@ class Lesion:
 
     def hu(self, lat: Lattice, mask: np.ndarray) -> np.ndarray:
         """Blood HU at the masked points (heterogeneous; a 'swirl' of fresher, darker blood)."""
-        v = self.p.hu + 5.0 * lat.field(self.hu_field)[mask]
+        v = self.p.hu + 7.0 * lat.field(self.hu_field)[mask]
         if self.p.swirl:
             v = np.where(lat.field(self.lobe_field)[mask] > 0.8, v - 22.0, v)
         return v

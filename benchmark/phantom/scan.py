@@ -61,7 +61,8 @@ def sample_scan(rng: np.random.Generator, scale: float) -> ScanParams:
     thick = rng.random() < 0.08
     slice_mm = float(rng.uniform(5.5, 7.5) if thick else rng.uniform(4.3, 5.4))
     long_scan = rng.random() < 0.08
-    coverage = rng.uniform(230, 340) if long_scan else rng.normal(165, 22)
+    # Coverage from above the vertex to below the foramen magnum; a few scans go further.
+    coverage = rng.uniform(230, 340) if long_scan else max(rng.normal(178, 12), 150.0)
     n = int(np.clip(round(coverage / slice_mm), 20, 70))
     spacing = float(rng.uniform(0.37, 0.6))
     spacing = max(spacing, 190.0 * scale / 512.0 * 1.02)   # keep the head in the field
@@ -84,7 +85,7 @@ def sample_case(seed: np.random.SeedSequence) -> tuple[CaseParams, np.random.See
     params_seed, render_seed = seed.spawn(2)
     rng = np.random.default_rng(params_seed)
     anatomy = sample_anatomy(rng)
-    lesions = tuple(sample_lesions(rng, anatomy.scale))
+    lesions = tuple(sample_lesions(rng, anatomy.scale, anatomy.atrophy))
     scan = sample_scan(rng, anatomy.scale)
     return CaseParams(anatomy, lesions, scan), render_seed
 
@@ -127,8 +128,9 @@ def case_geometry(scan: ScanParams, preset: str,
     return geom, rot, head_origin
 
 
-def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset: str,
-                ) -> tuple[np.ndarray, np.ndarray, Geometry, dict[str, float]]:
+def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset: str, *,
+                regions: bool = False,
+                ) -> tuple[np.ndarray, np.ndarray, Geometry, dict[str, float], np.ndarray | None]:
     """Render one case.
 
     Returns
@@ -138,6 +140,9 @@ def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset:
     geometry : Geometry
     volumes_ml : dict
         Label volume per hemorrhage kind (overlaps counted in each) and ``"total"``.
+    region_map : np.ndarray of uint8 or None
+        With ``regions``: the tissue of each voxel (codes in
+        :data:`ichbench.phantom.anatomy.REGIONS`), 255 where a voxel mixes tissues.
     """
     fields_seed, noise_seed = render_seed.spawn(2)
     frng = np.random.default_rng(fields_seed)
@@ -161,6 +166,7 @@ def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset:
     coarse = (2 if n_sub >= 4 else 1, d_xy, d_xy)
     ct = np.empty((nz, ny, nx), np.int16)
     label = np.empty((nz, ny, nx), np.uint8)
+    region_map = np.full((nz, ny, nx), 255, np.uint8) if regions else None
     kind_vox = dict.fromkeys((les.p.kind for les in lesions), 0)
     first = 0.5 / ss - 0.5
     for k in range(nz):
@@ -168,26 +174,35 @@ def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset:
                       (1.0 / n_sub, 1.0 / ss, 1.0 / ss), (n_sub, ny * ss, nx * ss), coarse)
         lat.coarse_mask = head.envelope(lat.cx, lat.cy, lat.cz)
         if lat.coarse_mask.any():
-            hu, blood, per_kind = _render_points(head, lesions, lat)
+            hu, blood, per_kind, reg = _render_points(head, lesions, lat)
         else:  # above the vertex or beside the head: air only
             hu = np.full(lat.x.shape, -1000.0, np.float32)
             blood = np.zeros(lat.x.shape, bool)
             per_kind = {les.p.kind: blood for les in lesions}
+            reg = np.zeros(lat.x.shape, np.uint8)
         pooled = (n_sub, ny, ss, nx, ss)
         hu_slice = hu.reshape(pooled).mean(axis=(0, 2, 4))
-        label[k] = blood.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5
+        # Hemorrhage = half the voxel or more is blood and almost none is bone (an
+        # annotator does not outline the inner table's partial volume).
+        clean = (reg == 2).reshape(pooled).mean(axis=(0, 2, 4)) < 0.15
+        label[k] = (blood.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5) & clean
+        if region_map is not None:
+            r5 = reg.reshape(pooled)
+            lo, hi = r5.min(axis=(0, 2, 4)), r5.max(axis=(0, 2, 4))
+            region_map[k] = np.where(lo == hi, lo, 255)
         for kind, occ in per_kind.items():
-            kind_vox[kind] += int((occ.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5).sum())
+            kind_vox[kind] += int(((occ.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5)
+                                   & clean).sum())
         hu_slice = _artifacts(hu_slice, spacing[0], scan, preset, nrng)
         ct[k] = np.clip(np.rint(hu_slice), -1024, 3071).astype(np.int16)
     vml = geom.voxel_volume_ml
     volumes = {kind: n * vml for kind, n in kind_vox.items()}
     volumes["total"] = float(label.sum()) * vml
-    return ct, label, geom, volumes
+    return ct, label, geom, volumes, region_map
 
 
 def _render_points(head: Head, lesions: list[Lesion], lat: Lattice,
-                   ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     def push(x, y, z):  # type: ignore[no-untyped-def]
         total = [np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)]
         for les in lesions:
@@ -196,17 +211,19 @@ def _render_points(head: Head, lesions: list[Lesion], lat: Lattice,
         return total[0], total[1], total[2]
 
     lat.set_displacement(push)
-    hu, tissue, depth = head.render(lat)
+    hu, tissue, depth, region = head.render(lat)
     blood = np.zeros(hu.shape, bool)
     per_kind = {les.p.kind: np.zeros(hu.shape, bool) for les in lesions}
     for les in lesions:
         b, edema = les.render(lat, tissue, depth)
         hu[edema & ~blood] = head.p.white_hu - EDEMA_DROP_HU
+        region[edema & ~blood] = 9
         if b.any():
             hu[b] = les.hu(lat, b)
+            region[b] = 8
         blood |= b
         per_kind[les.p.kind] |= b
-    return hu, blood, per_kind
+    return hu, blood, per_kind, region
 
 
 def _artifacts(sl: np.ndarray, spacing_mm: float, scan: ScanParams, preset: str,
@@ -215,10 +232,10 @@ def _artifacts(sl: np.ndarray, spacing_mm: float, scan: ScanParams, preset: str,
     head_mask = sl > -500
     dense = sl > 1300
     if dense.any() and head_mask.any():
-        inner = ndimage.distance_transform_edt(head_mask) * spacing_mm > 18.0
+        inner = ndimage.distance_transform_edt(head_mask) * spacing_mm > 28.0
         seeds = np.argwhere(dense & inner)
         if len(seeds) > 3:
-            strength = min(1.0, len(seeds) * spacing_mm ** 2 / 150.0)
+            strength = min(1.0, len(seeds) * spacing_mm ** 2 / 250.0)
             yy, xx = np.mgrid[0:sl.shape[0], 0:sl.shape[1]].astype(np.float32)
             streak = np.zeros_like(sl)
             for _ in range(int(rng.integers(2, 6))):
@@ -228,14 +245,14 @@ def _artifacts(sl: np.ndarray, spacing_mm: float, scan: ScanParams, preset: str,
                 ang += rng.normal(0, 0.15)
                 nvec = np.array([np.cos(ang), -np.sin(ang)])
                 dist = np.abs((yy - a[0]) * nvec[0] + (xx - a[1]) * nvec[1]) * spacing_mm
-                amp = rng.uniform(-55, -15) if rng.random() < 0.7 else rng.uniform(10, 30)
-                streak += amp * strength * np.exp(-0.5 * (dist / rng.uniform(0.8, 2.5)) ** 2)
+                amp = rng.uniform(-45, -12) if rng.random() < 0.7 else rng.uniform(8, 25)
+                streak += amp * strength * np.exp(-0.5 * (dist / rng.uniform(0.6, 1.6)) ** 2)
             sl = sl + streak * (head_mask & (sl < 300))
     sl = ndimage.gaussian_filter(sl, scan.blur_mm / spacing_mm)
     if preset == "full":
         sigma_n, corr = scan.noise_hu, 0.9
     else:
-        sigma_n, corr = scan.noise_hu * 0.5, 0.6
+        sigma_n, corr = scan.noise_hu * 0.8, 0.6
     noise = ndimage.gaussian_filter(rng.standard_normal(sl.shape).astype(np.float32), corr)
     noise *= sigma_n / max(float(noise.std()), 1e-6)
     return sl + noise

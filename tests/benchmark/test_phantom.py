@@ -100,3 +100,18 @@ def test_acquisition_ranges_follow_instance(params_300):
     dz = np.array([s.slice_mm for s in scans])
     assert dz.min() >= 4.3 and np.mean((dz >= 4.3) & (dz <= 5.4)) > 0.85 and dz.max() > 5.4
     assert {s.direction for s in scans} == {"identity", "tilt", "flip"}
+
+
+def test_threshold_floor_masks_stay_inside_the_skull(case001):
+    from ichbench.phantom.measure import dice, intracranial, threshold_floor
+
+    spacing = case001.geometry.spacing_zyx_mm
+    inside = intracranial(case001.ct, spacing)
+    assert not (inside & (case001.ct > 300)).any()
+    masks = threshold_floor(case001.ct, spacing)
+    assert set(masks) == {"threshold", "largest", "min_0.5ml"}
+    for mask in masks.values():
+        assert mask.shape == case001.ct.shape
+        assert not (mask & ~inside).any()
+        assert 0.0 <= dice(case001.label > 0, mask) <= 1.0
+    assert dice(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
