@@ -194,7 +194,7 @@ def volume_agreement(series: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
     for ax in (ax_sc, ax_ba):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="upper left")
+            ax.legend(fontsize=9, loc="upper left")
     if title:
         fig.suptitle(title)
     return fig
@@ -260,13 +260,13 @@ def learning_curves(histories: Mapping[str, Mapping[str, Mapping[str, np.ndarray
                              label=f"fold {fold} val")
             if "val_dc" in cols:
                 ax_dc.plot(epoch, cols["val_dc"], color=colour, lw=1, label=f"fold {fold}")
-        ax_loss.set_title(f"{stage}: loss (solid train, dashed validation)", fontsize=10)
-        ax_dc.set_title(f"{stage}: validation DC", fontsize=10)
+        ax_loss.set_title(f"{stage}: loss (solid train, dashed validation)", fontsize=12)
+        ax_dc.set_title(f"{stage}: validation DC", fontsize=12)
         for ax in (ax_loss, ax_dc):
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7, ncol=2)
+                ax.legend(fontsize=9, ncol=2)
     if title:
         fig.suptitle(title)
     return fig
@@ -301,9 +301,10 @@ def leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[st
     if series:
         abc2 = truth_abc2(analysis.teams, analysis.case_ids)
         figures["volumes"] = volume_agreement(series, abc2=abc2)
-    winner = analysis.team(order[0])
-    panels = overlay_panels(winner, images=images)
-    if panels:
-        figures["overlays"] = case_overlays(panels, title=f"{winner.name}: best, median, "
-                                                          "worst case by DC")
+    for name in order:  # the best-ranked team whose images and masks can be found
+        panels = overlay_panels(analysis.team(name), images=images)
+        if panels:
+            figures["overlays"] = case_overlays(panels, title=f"{name}: best, median, "
+                                                              "worst case by DC")
+            break
     return figures

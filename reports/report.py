@@ -291,7 +291,7 @@ def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], li
                 continue
             figure_page(pages, f"{name.replace('_', ' ').capitalize()} ({main.name} split)",
                         fig, caption=FIGURE_CAPTIONS.get(name, ""))
-    histories = run_histories(run_dir)
+    histories = run_histories(run_dir, method)
     if histories:
         figure_page(pages, "Learning curves", learning_curves(histories),
                     caption="Per fold: training and validation loss and validation DC per "

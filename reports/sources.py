@@ -161,8 +161,13 @@ def read_history(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def run_histories(run_dir: Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """Learning curves of a run: {stage: {fold: columns}}; a cascade has ``coarse`` too."""
+def run_histories(run_dir: Path, method: str = "model"
+                  ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Learning curves of a run: {stage: {fold: columns}}.
+
+    The stage of ``folds/`` is called ``method``; a cascade also has ``coarse/folds/``, and
+    then its own stage is called ``fine``.
+    """
     stages = {}
     for stage, base in (("coarse", run_dir / "coarse" / "folds"), ("model", run_dir / "folds")):
         folds = {}
@@ -173,6 +178,6 @@ def run_histories(run_dir: Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
                     folds[fold_dir.name] = history
         if folds:
             stages[stage] = folds
-    if "coarse" in stages and "model" in stages:
-        stages["fine"] = stages.pop("model")
+    if "model" in stages:
+        stages["fine" if "coarse" in stages else method] = stages.pop("model")
     return stages
