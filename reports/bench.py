@@ -1,10 +1,10 @@
 """Synthetic score folders and a timing of the leaderboard on them.
 
-``python -m ichbench.reports.bench [--teams 10] [--cases 70] [--bootstrap 1000]`` writes
-``--teams`` score folders of ``--cases`` cases each (plausible DC/NSD/HD/RVD, a few empty
-predictions with ``inf`` HD and one empty truth with ``nan`` RVD) into a temporary folder,
-builds the leaderboard with the bootstrap and prints the wall time of each step. The same
-generator makes the fixtures of the tests.
+``python -m ichbench.reports.bench [--teams 10] [--cases 70] [--bootstrap 1000] [--report]``
+writes ``--teams`` score folders of ``--cases`` cases each (plausible DC/NSD/HD/RVD, a few
+empty predictions with ``inf`` HD and one empty truth with ``nan`` RVD) into a temporary
+folder, builds the leaderboard with the bootstrap (and with ``--report`` the PDF) and prints
+the wall time of each step. The same generator makes the fixtures of the tests.
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", type=int, default=70)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--report", action="store_true", help="also time the PDF report")
     args = parser.parse_args(argv)
     from ichbench.reports.inputs import load_inputs
     from ichbench.reports.leaderboard import analyse, write_outputs
@@ -101,6 +102,11 @@ def main(argv: list[str] | None = None) -> None:
         t2 = time.perf_counter()
         write_outputs(analysis, Path(tmp) / "out", figures=not args.no_figures)
         t3 = time.perf_counter()
+        if args.report:
+            from ichbench.reports.report import build_report
+
+            _, n_pages = build_report(Path(tmp) / "out", Path(tmp) / "report.pdf")
+            print(f"report.pdf: {n_pages} pages in {time.perf_counter() - t3:.2f} s")
     print(f"{args.teams} teams x {args.cases} cases, bootstrap {args.bootstrap}: "
           f"read {t1 - t0:.2f} s, ranking+bootstrap+Wilcoxon {t2 - t1:.2f} s, "
           f"tables{'' if args.no_figures else '+figures'} {t3 - t2:.2f} s, "
