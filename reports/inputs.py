@@ -190,8 +190,8 @@ def read_score_folder(folder: Path, name: str | None = None) -> TeamResults:
     cases = read_cases_csv(folder / "cases.csv")
     summary = _read_json(folder / "summary.json") if (folder / "summary.json").is_file() else {}
     means, n_excluded = case_means(cases)
-    return TeamResults(name or folder.resolve().name, "score", str(folder), means, cases,
-                       n_excluded, summary)
+    return TeamResults(name or folder.resolve().name, "score", str(folder.resolve()), means,
+                       cases, n_excluded, summary)
 
 
 def is_run_folder(path: Path) -> bool:
@@ -208,6 +208,7 @@ def read_run_folder(folder: Path, split: str = "test", name: str | None = None) 
         raise ReportInputError(f"{folder}: no scores for split {split!r} (found "
                                f"{', '.join(found) or 'none'}); choose one with --split")
     team = read_score_folder(scores, name)
+    folder = folder.resolve()
     return TeamResults(name or str(config.get("method") or folder.name), "run", str(folder),
                        team.means, team.cases, team.n_rvd_excluded, team.summary, config,
                        str(folder), split)
@@ -239,7 +240,8 @@ def read_published_csv(path: Path) -> list[TeamResults]:
                                        "expected a number or 'inf'") from None
         if not row["team"].strip():
             raise ReportInputError(f"{path}:{line}: empty team name")
-        teams.append(TeamResults(row["team"].strip(), "published", str(path), means))
+        teams.append(TeamResults(row["team"].strip(), "published", str(path.resolve()),
+                                 means))
     return teams
 
 

@@ -288,7 +288,8 @@ def _meta(analysis: Analysis, split: str, images: Path | None) -> dict:
     return {"ichbench_version": __version__,
             "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "ranking": analysis.ranking, "bootstrap": analysis.n_bootstrap,
-            "seed": analysis.seed, "split": split, "images": str(images) if images else None,
+            "seed": analysis.seed, "split": split,
+            "images": str(images.resolve()) if images else None,
             "paired_teams": list(analysis.paired), "paired_cases": len(analysis.case_ids),
             "notes": analysis.notes, "inputs": inputs}
 
