@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -201,7 +202,7 @@ def table_pages(pages: PageSet, title: str, header: Sequence[str],
         blocks = max(1, min(int((width + gap) // (table_w + gap)), 4,
                             -(-len(rows) // per_block)))
     per_page = per_block * blocks
-    align = list(align or ["left"] * len(header))
+    align = list(align or [_column_align([r[c] for r in rows]) for c in range(len(header))])
     w, h = PAGE_IN
     n_pages = 0
     chunks = [rows[i:i + per_page] for i in range(0, len(rows), per_page)] or [[]]
@@ -222,7 +223,7 @@ def table_pages(pages: PageSet, title: str, header: Sequence[str],
                 x = x0
                 for c, cell in enumerate(cells):
                     text = fit_text(str(cell), widths[c] - pad_pt, size, bold=(r == 0))
-                    right = align[c] == "right" and r > 0
+                    right = align[c] == "right"
                     xpos = (x + widths[c] / 72 - pad_pt / 2 / 72) if right else \
                         x + pad_pt / 2 / 72
                     fig.text(xpos / w, y / h, text, fontsize=size, va="center",
@@ -236,6 +237,15 @@ def table_pages(pages: PageSet, title: str, header: Sequence[str],
             y = top - n_lines * row_h - 0.1 - (i + 0.5) * 8 * 1.45 / 72
             fig.text(left / w, y / h, line, fontsize=8, color="0.3", va="center")
     return n_pages
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?([eE][-+]?\d+)?|inf|–)$")
+
+
+def _column_align(cells: Sequence[str]) -> str:
+    """``right`` for a column of numbers (``inf`` and ``–`` count), else ``left``."""
+    values = [str(c).strip() for c in cells if str(c).strip()]
+    return "right" if values and all(_NUMBER.match(v) for v in values) else "left"
 
 
 def _band(fig: Figure, y_in: float, h_in: float, left_in: float, width_in: float):  # type: ignore[no-untyped-def]

@@ -47,8 +47,8 @@ HEADS = {"dc": "DC", "nsd": "NSD", "hd": "HD (mm)", "hd95": "HD95 (mm)", "rvd": 
 
 def heads(columns: Sequence[str]) -> list[str]:
     """Display names of table columns."""
-    return [HEADS.get(c, c.replace("mean_rank_", "mean rank ").replace("_", " "))
-            for c in columns]
+    return [HEADS.get(c) or (f"mean rank {HEADS[c[10:]]}" if c.startswith("mean_rank_")
+                             else c.replace("_", " ")) for c in columns]
 CASE_HEADER = ["case", "status", "DC", "NSD", "HD (mm)", "HD95 (mm)", "RVD", "true mL",
                "pred mL"]
 CASE_ALIGN = ["left", "left", *["right"] * 7]
