@@ -302,12 +302,27 @@ def leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[st
     series = {n: (g["gt_volume_ml"], g["pred_volume_ml"]) for n, g in groups.items()
               if "gt_volume_ml" in g and "pred_volume_ml" in g}
     if series:
-        abc2 = truth_abc2(analysis.teams, analysis.case_ids)
+        abc2 = _optional(lambda: truth_abc2(analysis.teams, analysis.case_ids), "ABC/2",
+                         analysis.notes)
         figures["volumes"] = volume_agreement(series, abc2=abc2)
     for name in order:  # the best-ranked team whose images and masks can be found
-        panels = overlay_panels(analysis.team(name), images=images)
+        panels = _optional(lambda n=name: overlay_panels(analysis.team(n), images=images),
+                           "overlays", analysis.notes)
         if panels:
             figures["overlays"] = case_overlays(panels, title=f"{name}: best, median, "
                                                               "worst case by DC")
             break
     return figures
+
+
+def _optional(build, what: str, notes: list[str]):  # type: ignore[no-untyped-def]
+    """Run ``build`` for a figure that reads NIfTI files; on any error note it and go on.
+
+    These figures read truth, prediction and CT files found through paths recorded
+    elsewhere; a stale path or an odd file must not cost the run its report.
+    """
+    try:
+        return build()
+    except Exception as exc:  # the note carries the reason
+        notes.append(f"{what} left out: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return None

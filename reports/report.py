@@ -213,11 +213,21 @@ def leaderboard_pages(folder: Path) -> list[Figure]:
     return pages.finish()
 
 
-def _split_teams(run_dir: Path) -> list[TeamResults]:
+def _split_teams(run_dir: Path, notes: list[str] | None = None) -> list[TeamResults]:
+    """One team per scored split of a run; unreadable splits are noted and skipped."""
     scores = run_dir / "scores"
+    if not scores.is_dir():
+        return []
     names = sorted((p.name for p in scores.iterdir() if (p / "cases.csv").is_file()),
                    key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 9, s))
-    return [read_run_folder(run_dir, split, name=split) for split in names]
+    teams = []
+    for split in names:
+        try:
+            teams.append(read_run_folder(run_dir, split, name=split))
+        except ReportInputError as exc:
+            if notes is not None:
+                notes.append(f"split {split} left out: {exc}")
+    return teams
 
 
 def _split_rows(analysis: Analysis, teams: Sequence[TeamResults]) -> list[dict]:
@@ -257,7 +267,8 @@ def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], li
     from ichbench.reports.sources import run_histories
 
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    teams = _split_teams(run_dir) if (run_dir / "scores").is_dir() else []
+    notes: list[str] = []
+    teams = _split_teams(run_dir, notes)
     method = str(config.get("method", run_dir.name))
     pages = PageSet(f"ichbench {__version__} — run {run_dir.name}", [])
     settings = ", ".join(f"{k}={v}" for k, v in (config.get("config") or {}).items())
@@ -269,10 +280,20 @@ def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], li
              ("Method configuration", settings or "–")]
     if not teams:
         extra.append(("Scores", "No scores/<split>/cases.csv in this run folder."))
-    text_pages(pages, f"Run report: {method}", _protocol_blocks(
-        [read_team_meta(run_dir, teams, config)], extra) if teams else extra)
+    main = next((t for t in teams if t.name == "test"), teams[0] if teams else None)
+    split_figures: dict[str, Figure] = {}
+    if main is not None:
+        from ichbench.reports.figures import leaderboard_figures
+
+        single = analyse([main], n_bootstrap=0)
+        split_figures = leaderboard_figures(single, images=images)
+        notes += single.notes
+    if notes:
+        extra.append(("Notes", "\n".join(notes)))
+    text_pages(pages, f"Run report: {method}",
+               _protocol_blocks([read_team_meta(run_dir, teams, config)], extra))
     rows: list[dict] = []
-    if teams:
+    if teams and main is not None:
         merged = _merge_ci(_split_analysis(teams))
         rows = _split_rows(merged, teams)
         table_pages(pages, "Scores per split (mean [bootstrap 95% CI])", heads(SPLIT_COLUMNS),
@@ -282,11 +303,7 @@ def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], li
         groups = {t.name: t.cases.values for t in teams if t.cases is not None}
         figure_page(pages, "Per-case metrics by split", metric_distributions(groups),
                     caption=FIGURE_CAPTIONS["distributions"])
-        main = next((t for t in teams if t.name == "test"), teams[0])
-        single = analyse([main], n_bootstrap=0)
-        from ichbench.reports.figures import leaderboard_figures
-
-        for name, fig in leaderboard_figures(single, images=images).items():
+        for name, fig in split_figures.items():
             if name == "distributions":
                 continue
             figure_page(pages, f"{name.replace('_', ' ').capitalize()} ({main.name} split)",
@@ -304,6 +321,9 @@ def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], li
 
 def read_team_meta(run_dir: Path, teams: list[TeamResults], config: dict) -> TeamResults:
     """The team carrying the run's protocol and summary (for the protocol page)."""
+    if not teams:
+        return TeamResults(str(config.get("method", run_dir.name)), "run", str(run_dir), {},
+                           run_config=config, run_dir=str(run_dir))
     team = teams[0]
     return TeamResults(team.name, team.kind, team.source, team.means, team.cases,
                        team.n_rvd_excluded, team.summary, config, str(run_dir), team.split)
@@ -401,7 +421,7 @@ def build_run_report(run_dir: Path) -> Path:
     else:
         lines.append("No scores in this run folder.\n")
     write_text(run_dir / "summary.md", "\n".join(lines))
-    teams = _split_teams(run_dir) if (run_dir / "scores").is_dir() else []
+    teams = _split_teams(run_dir)
     groups = {t.name: t.cases.values for t in teams if t.cases is not None}
     fig = summary_figure(rows, groups, f"{method} — {run_dir.name}")
     with atomic_path(run_dir / "summary.png") as tmp:

@@ -23,7 +23,7 @@ def _dataset(root: str):  # type: ignore[no-untyped-def]
         from ichbench.dataset import open_dataset
 
         return open_dataset(root)
-    except Exception:
+    except Exception:  # any failure means "no dataset": the figures that need it are skipped
         return None
 
 
@@ -34,7 +34,7 @@ def _folder_cases(folder: object) -> dict[str, Path] | None:
 
     try:
         cases = list_cases(folder)
-    except Exception:
+    except Exception:  # an unreadable folder: the figures that need it are skipped
         return None
     return cases or None
 
