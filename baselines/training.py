@@ -142,6 +142,7 @@ class TrainSettings:
     device: str
     threshold: float = 0.5
     predict_batch_size: int = 16
+    pos_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,10 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
                on_epoch_end: Callable[[int], None] | None = None) -> FoldResult:
     """Train ``model`` with early stopping on validation Dice, resuming if possible.
 
+    An epoch improves when its validation Dice is higher than the best so far, or equal
+    with a lower validation loss (so a run whose Dice is still 0 keeps the model that is
+    learning, not its first epoch).
+
     Parameters
     ----------
     model
@@ -300,6 +305,7 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     ckpt_path = fold_dir / "checkpoint.pt"
     start_epoch, best_dc, best_epoch, bad_epochs = 1, -math.inf, 0, 0
+    best_loss = math.inf
     history: list[dict[str, float]] = []
     best_state: dict[str, torch.Tensor] = copy.deepcopy(model.state_dict())
     stopped = False
@@ -309,11 +315,14 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
         optimizer.load_state_dict(ckpt["optimizer"])
         best_state = ckpt["best_model"]
         best_dc, best_epoch = ckpt["best_val_dc"], ckpt["best_epoch"]
+        best_loss = ckpt["best_val_loss"]
         bad_epochs, history, stopped = ckpt["bad_epochs"], ckpt["history"], ckpt["stopped"]
         start_epoch = ckpt["epoch"] + 1
         _set_rng_state(ckpt["rng"])
         log(f"{label}: resuming after epoch {ckpt['epoch']} (best DC {best_dc:.4f} at epoch "
             f"{best_epoch})")
+    pos_weight = (None if settings.pos_weight == 1.0 else
+                  torch.tensor(settings.pos_weight, device=settings.device))
     t_fold = time.perf_counter()
     for epoch in range(start_epoch, settings.epochs + 1):
         if stopped:
@@ -328,7 +337,7 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
             x = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None].to(settings.device)
             y = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None].to(settings.device)
             optimizer.zero_grad(set_to_none=True)
-            loss = F.binary_cross_entropy_with_logits(model(x), y)
+            loss = F.binary_cross_entropy_with_logits(model(x), y, pos_weight=pos_weight)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(idx)
@@ -337,15 +346,16 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
         seconds = time.perf_counter() - t0
         history.append({"epoch": epoch, "train_loss": total / max(count, 1),
                         "val_loss": val_loss, "val_dc": val_dc, "seconds": seconds})
-        if val_dc > best_dc:
-            best_dc, best_epoch, bad_epochs = val_dc, epoch, 0
+        if val_dc > best_dc or (val_dc == best_dc and val_loss < best_loss):
+            best_dc, best_loss, best_epoch, bad_epochs = val_dc, val_loss, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad_epochs += 1
         stopped = bad_epochs >= settings.patience
         save_checkpoint(ckpt_path, {
             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "best_model": best_state, "best_val_dc": best_dc, "best_epoch": best_epoch,
+            "best_model": best_state, "best_val_dc": best_dc, "best_val_loss": best_loss,
+            "best_epoch": best_epoch,
             "bad_epochs": bad_epochs, "stopped": stopped, "history": history,
             "rng": _rng_state(), "settings": asdict(settings)})
         write_history(fold_dir, history)
