@@ -55,8 +55,13 @@ def test_run_report_without_history_images_or_scores_still_builds(tiny_run, tmp_
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
     config["data"] = str(tmp_path / "gone")
     (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (run / "scores" / "validation").mkdir()
+    (run / "scores" / "validation" / "cases.csv").write_text("case,dc,nsd,hd,rvd\n",
+                                                             encoding="utf-8")
     figures, _ = run_pages(run)
-    assert len(figures) == 6  # no overlays, no learning curves
+    assert len(figures) == 6  # no overlays, no learning curves, empty split left out
+    first_page = " ".join(t.get_text() for t in figures[0].texts)
+    assert "split validation left out" in first_page
     shutil.rmtree(run / "scores")
     assert build_run_report(run).is_file()
 
