@@ -221,8 +221,6 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
                                 ["metric", "team_a", "team_b", "n", "median_diff",
                                  "statistic", "p", "p_holm", "better"],
                                 caption="Wilcoxon signed-rank, Holm-corrected per metric")
-    written.append(out_dir / "leaderboard.json")
-    write_json(written[-1], _meta(analysis, split, images))
     if figures:
         from ichbench.reports.figures import leaderboard_figures
 
@@ -232,6 +230,8 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
             path = fig_dir / f"{name}.png"
             fig.savefig(path, dpi=110)
             written.append(path)
+    written.append(out_dir / "leaderboard.json")  # last: it carries the figures' notes too
+    write_json(written[-1], _meta(analysis, split, images))
     return written
 
 

@@ -182,7 +182,8 @@ def pairwise_wilcoxon(teams: Sequence[str], values: np.ndarray,
     Returns
     -------
     list of dict
-        ``metric, team_a, team_b, n, median_diff`` (a − b, ``inf`` kept out), ``statistic,
+        ``metric, team_a, team_b, n, median_diff`` (a − b, ``inf`` replaced as for the
+        test), ``statistic,
         p, p_holm, better`` (the better team where ``p_holm < alpha``, by the sign of the
         signed-rank sum, else empty).
     """
