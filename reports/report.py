@@ -325,8 +325,9 @@ def read_team_meta(run_dir: Path, teams: list[TeamResults], config: dict) -> Tea
         return TeamResults(str(config.get("method", run_dir.name)), "run", str(run_dir), {},
                            run_config=config, run_dir=str(run_dir))
     team = teams[0]
-    return TeamResults(team.name, team.kind, team.source, team.means, team.cases,
-                       team.n_rvd_excluded, team.summary, config, str(run_dir), team.split)
+    return TeamResults(str(config.get("method", run_dir.name)), team.kind, team.source,
+                       team.means, team.cases, team.n_rvd_excluded, team.summary, config,
+                       str(run_dir), team.split)
 
 
 def _merge_ci(analyses: list[Analysis]) -> Analysis:
