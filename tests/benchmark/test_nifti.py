@@ -3,6 +3,7 @@ import struct
 
 import numpy as np
 import pytest
+
 from ichbench.nifti import (
     Geometry,
     NiftiError,
@@ -98,3 +99,59 @@ def test_case_id_and_listing(tmp_path):
     write_volume(np.zeros((3, 5, 7), np.uint8), TILTED, tmp_path / "001.nii")
     with pytest.raises(NiftiError, match="twice"):
         list_cases(tmp_path)
+
+
+def _itk_array(path):
+    import SimpleITK as sitk
+
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32, np.float32,
+                                   np.float64])
+def test_read_volume_gives_the_same_array_as_simpleitk(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    array = (rng.random(TILTED.shape) * 100).astype(dtype)
+    flipped = Geometry(TILTED.size_xyz, TILTED.spacing_xyz_mm, TILTED.origin_mm,
+                       (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))
+    path = tmp_path / "x.nii.gz"
+    write_volume(array, flipped, path)
+    volume = read_volume(path)
+    assert volume.array.dtype == _itk_array(path).dtype
+    np.testing.assert_array_equal(volume.array, _itk_array(path))
+    assert volume.array.flags.writeable
+
+
+def test_read_volume_applies_scaling_like_simpleitk(tmp_path):
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(np.arange(3 * 5 * 7, dtype=np.int16).reshape(3, 5, 7))
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(image, str(path))
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    struct.pack_into("<2f", raw, 112, 2.0, -1024.0)  # scl_slope, scl_inter
+    path.write_bytes(gzip.compress(bytes(raw)))
+    np.testing.assert_array_equal(read_volume(path).array, _itk_array(path))
+    assert read_volume(path).array.min() == -1024.0
+
+
+def test_gzip_with_wrong_crc_is_refused_although_itk_reads_it(tmp_path):
+    """ITK does not check the gzip CRC; a damaged stream must not score as a mask."""
+    path = tmp_path / "damaged.nii.gz"
+    large = Geometry((256, 256, 20), TILTED.spacing_xyz_mm, TILTED.origin_mm, TILTED.direction)
+    array = np.random.default_rng(0).integers(0, 2, large.shape, dtype=np.uint8)
+    write_volume(array, large, path)  # big enough that ITK's header read stops early
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 0xFF  # the stored CRC-32 no longer matches the content
+    path.write_bytes(bytes(data))
+    with pytest.raises(NiftiError, match="corrupt"):
+        read_volume(path)
+
+
+def test_gzip_with_trailing_members_is_read_by_the_full_check(tmp_path):
+    path = tmp_path / "two.nii.gz"
+    write_volume(np.ones(TILTED.shape, np.uint8), TILTED, path)
+    raw = gzip.decompress(path.read_bytes())
+    half = len(raw) // 2
+    path.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))
+    np.testing.assert_array_equal(read_volume(path).array, np.ones(TILTED.shape, np.uint8))
