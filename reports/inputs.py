@@ -215,8 +215,11 @@ def read_run_folder(folder: Path, split: str = "test", name: str | None = None) 
 
 
 def read_published_csv(path: Path) -> list[TeamResults]:
-    """Read per-team means (``team,dc,nsd,hd,rvd`` and optionally ``hd95``)."""
-    with open(path, newline="", encoding="utf-8") as handle:
+    """Read per-team means (``team,dc,nsd,hd,rvd`` and optionally ``hd95``).
+
+    A UTF-8 byte-order mark (as spreadsheet programs write) is accepted.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in PUBLISHED_COLUMNS if c not in columns]

@@ -52,7 +52,7 @@ def test_cases_csv_bad_number_names_line_and_column(tmp_path):
 def test_published_csv_reads_inf_and_optional_hd95(tmp_path):
     path = tmp_path / "pub.csv"
     path.write_text("team,dc,nsd,hd,rvd\nA,0.69,0.53,inf,0.21\nB,0.72,0.5,30,0.3\n",
-                    encoding="utf-8")
+                    encoding="utf-8-sig")  # with a byte-order mark, as Excel writes
     teams = read_published_csv(path)
     assert [t.name for t in teams] == ["A", "B"] and math.isinf(teams[0].means["hd"])
     assert teams[0].cases is None and teams[0].kind == "published"
