@@ -146,6 +146,11 @@ def _parse_value(key: str, text: str, default: Any) -> Any:
             kind = type(default[0]) if default else str
             return [_parse_value(key, str(v), kind()) if kind is not str else str(v).strip()
                     for v in raw]
+        if isinstance(default, dict):
+            raw = json.loads(text)
+            if not isinstance(raw, dict):
+                raise ValueError("expected a JSON object like {\"epochs\": 2}")
+            return raw
         if default is None:
             return json.loads(text)
         return text
@@ -154,8 +159,12 @@ def _parse_value(key: str, text: str, default: Any) -> Any:
                        f"like the default {default!r} ({exc})") from None
 
 
-def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str], *,
+                    prefix: str = "") -> dict[str, Any]:
     """Apply ``key=value`` overrides to a method config, typed like the defaults.
+
+    A dotted key changes one entry of a nested settings dict (``coarse.epochs=2`` for the
+    cascade's coarse stage); a nested dict can also be given whole as a JSON object.
 
     Raises
     ------
@@ -168,10 +177,15 @@ def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str]) -> dict
         key = key.strip()
         if not sep or not key:
             raise RunError(f"--set {item!r}: expected key=value, e.g. --set epochs=10")
+        head, dot, rest = key.partition(".")
+        if dot and isinstance(out.get(head), dict):
+            out[head] = apply_overrides(out[head], [f"{rest}={text}"],
+                                        prefix=f"{prefix}{head}.")
+            continue
         if key not in out:
-            raise RunError(f"--set {key}: not a setting of this method; known: "
-                           f"{', '.join(sorted(out))}")
-        out[key] = _parse_value(key, text, out[key])
+            raise RunError(f"--set {prefix}{key}: not a setting of this method; known: "
+                           f"{', '.join(prefix + k for k in sorted(out))}")
+        out[key] = _parse_value(prefix + key, text, out[key])
     return out
 
 

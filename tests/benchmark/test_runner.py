@@ -25,6 +25,15 @@ def test_overrides_are_typed_like_the_defaults():
     assert base["epochs"] == 200
 
 
+def test_nested_settings_take_a_dotted_key_or_a_json_object():
+    base = {"epochs": 5, "coarse": {"epochs": 200, "grid_zyx": [16, 256, 256]}}
+    out = apply_overrides(base, ["coarse.epochs=2", "coarse.grid_zyx=8,64,64"])
+    assert out["coarse"] == {"epochs": 2, "grid_zyx": [8, 64, 64]} and out["epochs"] == 5
+    assert apply_overrides(base, ['coarse={"epochs": 3}'])["coarse"] == {"epochs": 3}
+    with pytest.raises(RunError, match=r"coarse\.epoch"):
+        apply_overrides(base, ["coarse.epoch=2"])
+
+
 @pytest.mark.parametrize(("item", "message"), [
     ("epochs", "expected key=value"), ("epoch=3", "not a setting"),
     ("epochs=three", "cannot read as int")])
