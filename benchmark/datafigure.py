@@ -36,6 +36,18 @@ def display_axes(array: np.ndarray, geometry: Geometry) -> np.ndarray:
     return out
 
 
+def _skull_base_slice(ct: np.ndarray) -> int:
+    """A slice a quarter of the way up the head: temporal lobes and posterior fossa.
+
+    That is where the petrous bones, partial volume of the skull base and beam-hardening
+    streaks are.
+    """
+    rows = np.flatnonzero((ct > -500).any(axis=(1, 2)))
+    if rows.size == 0:
+        return ct.shape[0] // 2
+    return int(rows[0] + 0.25 * (rows[-1] - rows[0]))
+
+
 def _window(img: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     level, width = window
     return np.clip((img - (level - width / 2)) / width, 0, 1)
@@ -78,10 +90,8 @@ def show_cases(dataset: Dataset | str | os.PathLike[str], case_ids: Sequence[str
             vol_ml = float(lab.sum()) * vol.geometry.voxel_volume_ml
         else:
             k, vol_ml = nz // 2, 0.0
-        # Skull base: the boniest slice below the slice with the largest head section.
-        k_wide = int(np.argmax((ct > -500).sum(axis=(1, 2))))
-        k_base = int(np.argmax((ct[: k_wide + 1] > 1200).sum(axis=(1, 2))))
         sx, sy, sz = vol.geometry.spacing_xyz_mm
+        k_base = _skull_base_slice(ct)
         extent = (0, ct.shape[2] * sx, ct.shape[1] * sy, 0)
         panels = [(ct[k], BRAIN_WINDOW, None, f"{cid} slice {k + 1}/{nz} brain"),
                   (ct[k], BRAIN_WINDOW, None if lab is None else lab[k],

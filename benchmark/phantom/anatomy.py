@@ -144,7 +144,8 @@ class Head:
         """
         s = self.s
         ax = np.abs(x)
-        anterior = (-25.0 + 9.0 * np.exp(-((ax - 27 * s) / (12 * s)) ** 2)
+        anterior = (-25.0 + 9.0 * np.exp(-((ax - 27 * s) / (12 * s)) ** 2
+                            - ((y + 45 * s) / (24 * s)) ** 2)
                     - 4.0 * np.exp(-(ax / (7 * s)) ** 2)) * s
         middle_lat = (-48.0 + 0.028 / s * (ax - 38 * s) ** 2 + 0.02 / s * (y + 2 * s) ** 2) * s
         sella = (-30.0 - 6.0 * np.exp(-((ax / 6) ** 2 + ((y + 6 * s) / 6) ** 2))) * s
@@ -152,7 +153,7 @@ class Head:
         middle = np.minimum(lat * middle_lat + (1 - lat) * sella, -22.0 * s)
         posterior = (-80.0 + 0.006 / s * ax ** 2 + 0.009 / s * (y - 50 * s) ** 2) * s
         posterior = np.where(ax ** 2 + (y - 28 * s) ** 2 < (15 * s) ** 2, -140.0, posterior)
-        a = _sig(y + 17.0 * s, 2.5)
+        a = _sig(y + 12.0 * s + 0.005 / s * ax ** 2, 2.5)    # lesser sphenoid wings
         p = _sig(y - self.step_y(x), 1.5)
         return ((1 - a) * anterior + a * middle) * (1 - p) + p * posterior
 
@@ -200,15 +201,16 @@ class Head:
         # The face (orbits, nose, sinuses) lies in front of and below the anterior fossa:
         # no vault there, the face renderer fills it.
         face = (y < -34 * s) & (z < -30 * s) & (out >= -1.0)
+        vault = ~face & (z > fz - 12.0 * s)     # the vault ends at the skull base
         # Scalp: skin, a thin fat layer, galea and muscle.
         from_skin = thick + scalp - out
-        in_scalp = env & (out >= thick) & ~face
+        in_scalp = env & (out >= thick) & vault
         hu[in_scalp] = np.where(from_skin[in_scalp] < 1.2, 40.0,
                                 np.where(from_skin[in_scalp] < 1.2 + 0.3 * scalp[in_scalp]
                                          * (1 - temporalis[in_scalp]), -60.0, 45.0))
         region[in_scalp] = np.where(hu[in_scalp] < 0, 10, 1)
         # Vault: outer table, diploe, inner table.
-        in_bone = env & (out >= 0) & (out < thick) & ~face
+        in_bone = env & (out >= 0) & (out < thick) & vault
         tb = np.clip(0.25 * thick, 0.9, 2.2)
         dip = 700.0 + 220.0 * lat.field(self.diploe_field)
         hu[in_bone] = np.where((out < tb) | (out > thick - tb), 1800.0, dip)[in_bone]

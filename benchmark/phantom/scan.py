@@ -245,8 +245,14 @@ def _artifacts(sl: np.ndarray, spacing_mm: float, scan: ScanParams, preset: str,
                 ang += rng.normal(0, 0.15)
                 nvec = np.array([np.cos(ang), -np.sin(ang)])
                 dist = np.abs((yy - a[0]) * nvec[0] + (xx - a[1]) * nvec[1]) * spacing_mm
+                # Along the line: full strength between the two dense spots, fading beyond.
+                along = ((yy - (a[0] + b[0]) / 2) * nvec[1] - (xx - (a[1] + b[1]) / 2)
+                         * nvec[0]) * spacing_mm
+                half = 0.5 * float(np.hypot(*(b - a))) * spacing_mm
+                fade = np.exp(-0.5 * (np.clip(np.abs(along) - half, 0, None) / 25.0) ** 2)
                 amp = rng.uniform(-45, -12) if rng.random() < 0.7 else rng.uniform(8, 25)
-                streak += amp * strength * np.exp(-0.5 * (dist / rng.uniform(0.6, 1.6)) ** 2)
+                streak += (amp * strength * fade
+                           * np.exp(-0.5 * (dist / rng.uniform(0.6, 1.6)) ** 2))
             sl = sl + streak * (head_mask & (sl < 300))
     sl = ndimage.gaussian_filter(sl, scan.blur_mm / spacing_mm)
     if preset == "full":
