@@ -199,6 +199,10 @@ class IchbenchTrainer(nnUNetTrainer):
         self.save_every = 1
         self.mask_channels = tuple(int(c) for c in settings.get("mask_channels", ()))
         self.perturb_masks = bool(settings.get("perturb_masks", False))
+        if not settings.get("plot_progress", True):
+            # nnU-Net redraws progress.png with matplotlib after every epoch (seconds on a
+            # busy CPU); short smoke epochs skip it. history.csv has the same numbers.
+            self.logger.plot_progress_png = _no_plot  # type: ignore[method-assign]
 
     @staticmethod
     def read_settings(preprocessed_dataset_folder: str | None) -> dict[str, Any]:
@@ -269,14 +273,19 @@ class IchbenchTrainer(nnUNetTrainer):
         write_text(path, buffer.getvalue())
 
 
+def _no_plot(output_folder: str) -> None:
+    """Stand-in for nnU-Net's per-epoch progress plot."""
+
+
 def trainer_settings(*, num_epochs: int, num_iterations_per_epoch: int,
                      num_val_iterations_per_epoch: int, initial_lr: float,
-                     mask_channels: tuple[int, ...], perturb_masks: bool) -> dict[str, Any]:
+                     mask_channels: tuple[int, ...], perturb_masks: bool,
+                     plot_progress: bool = True) -> dict[str, Any]:
     """The JSON document :class:`IchbenchTrainer` reads (kept in one place)."""
     return {"num_epochs": num_epochs, "num_iterations_per_epoch": num_iterations_per_epoch,
             "num_val_iterations_per_epoch": num_val_iterations_per_epoch,
             "initial_lr": initial_lr, "mask_channels": list(mask_channels),
-            "perturb_masks": perturb_masks}
+            "perturb_masks": perturb_masks, "plot_progress": plot_progress}
 
 
 __all__ = ["TRAINER_CONFIG_FILE", "BinarizeChannels", "IchbenchTrainer", "OnImageChannels",

@@ -71,7 +71,7 @@ def make_context(data_root: Path, run_dir: Path, config: dict, *, n_folds: int =
 def tiny_nnunet_config(config: dict) -> dict:
     """The smoke config cut further for tests: one short epoch, a 3-stage 8-channel net."""
     return dict(config, num_epochs=1, num_iterations_per_epoch=2,
-                num_val_iterations_per_epoch=1, patch_size_zyx=[8, 32, 32],
+                num_val_iterations_per_epoch=1, patch_size_zyx=[12, 40, 40],
                 features_per_stage=[4, 8, 16], max_stages=3, batch_size=2, num_processes=1)
 
 

@@ -71,7 +71,7 @@ def test_fine_writes_oof_history_and_protocol_splits(fine_run):
     assert [tuple(s["val"]) for s in splits] == [ctx.protocol.fold_val(k)
                                                  for k in range(ctx.protocol.n_folds)]
     plan = json.loads((ctx.run_dir / "nnunet" / "plan_used.json").read_text())
-    assert plan["patch_size"] == [8, 32, 32] and plan["features_per_stage"] == [4, 8, 16]
+    assert plan["patch_size"] == [12, 40, 40] and plan["features_per_stage"] == [4, 8, 16]
     # the trainer nnU-Net used is ichbench's, found through nnUNet_extTrainer
     ckpt = torch.load(ctx.run_dir / "nnunet" / "results" / DATASET_NAME / MODEL / "fold_0" /
                       "checkpoint_final.pth", map_location="cpu", weights_only=False)
