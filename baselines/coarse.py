@@ -53,9 +53,8 @@ class CoarseConfig:
         Adam with BCE; early stopping on validation Dice after ``patience`` epochs without
         improvement; the best epoch's weights are kept.
     pos_weight
-        Weight of foreground voxels in the training BCE (1: the paper's plain BCE, both
-        presets). Not part of the paper; an override for short CPU runs, where plain BCE on
-        ~0.2 % foreground has not left the all-background solution after 40 smoke epochs.
+        Weight of foreground voxels in the training BCE (1: the paper's plain BCE). Not part
+        of the paper; ``smoke`` uses 20, see :data:`PRESETS`.
     hflip_p, vflip_p, gamma_p, gamma_range
         Augmentation (paper: 0.5, 0.5, 0.8).
     threshold
@@ -133,14 +132,17 @@ class CoarseConfig:
 
 #: The presets. ``paper``: the paper's recipe (a GPU; 18 h on a V100 in the paper).
 #: ``smoke``: the same code path in minutes on 2 CPU cores: 8 × 64 × 64 grid, a narrower and
-#: shallower DenseNet (2 layers per block, growth 8) and a few epochs. Only ``smoke`` shrinks
-#: the architecture.
+#: shallower DenseNet (2 layers per block, growth 8), 20 epochs, and foreground voxels
+#: weighted 20× in the BCE. Only ``smoke`` departs from the paper. The weight is there
+#: because with plain BCE the smoke budget (~600 steps a fold) never leaves the
+#: all-background solution on the synthetic data: every mask came out empty (validation
+#: DC 0.000 with 8 epochs, still 0 after 40 on fold 0); with it, validation DC 0.235.
 PRESETS: dict[str, CoarseConfig] = {
     "paper": CoarseConfig(),
     "smoke": CoarseConfig(grid_zyx=(8, 64, 64), growth_rate=8, bn_size=2,
                           block_layers=(2, 2, 2, 2, 2), init_features=16,
-                          decoder_channels=(32, 32, 16, 16, 16), epochs=8, patience=4,
-                          cpu_threads=1),
+                          decoder_channels=(32, 32, 16, 16, 16), epochs=20, patience=10,
+                          pos_weight=20.0, cpu_threads=1),
 }
 
 

@@ -24,7 +24,8 @@ def test_presets_keep_the_paper_recipe_and_shrink_only_smoke():
     assert (paper.grid_zyx, paper.epochs, paper.patience, paper.batch_size, paper.lr) == (
         (16, 256, 256), 200, 20, 2, 4e-4)
     assert (paper.block_layers, paper.growth_rate, paper.bn_size) == ((6,) * 5, 32, 4)
-    assert (paper.hflip_p, paper.vflip_p, paper.gamma_p) == (0.5, 0.5, 0.8)
+    assert (paper.hflip_p, paper.vflip_p, paper.gamma_p, paper.pos_weight) == (
+        0.5, 0.5, 0.8, 1.0)
     assert (smoke.batch_size, smoke.lr, smoke.hu_window) == (2, 4e-4, paper.hu_window)
 
 
