@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import time
@@ -239,6 +240,18 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
     return dict(info)
 
 
+def _training_workers(device: str) -> int:
+    """Data-augmentation worker processes while training (``nnUNet_n_proc_DA``).
+
+    On CPU, 0: augmentation runs in the training process, which leaves both cores of a small
+    machine to the network instead of sharing them with worker processes. On a GPU,
+    nnU-Net's usual background workers (at most 12, one core left for the main process).
+    """
+    if device == "cpu":
+        return 0
+    return max(1, min(12, (os.cpu_count() or 2) - 1))
+
+
 def train_fold(paths: NnunetPaths, fold: int, *, device: str, history_to: Path,
                log: Callable[[str], None]) -> None:
     """Train (or resume, or skip when finished) fold ``fold`` with :class:`IchbenchTrainer`.
@@ -256,7 +269,7 @@ def train_fold(paths: NnunetPaths, fold: int, *, device: str, history_to: Path,
     else:
         resume = (fold_out / "checkpoint_latest.pth").is_file()
         start = time.monotonic()
-        with augmentation_workers(0):
+        with augmentation_workers(_training_workers(device)):
             trainer = get_trainer_from_args(str(DATASET_ID), CONFIGURATION, fold, TRAINER_NAME,
                                             PLANS_NAME, resume, device=torch.device(device))
             maybe_load_checkpoint(trainer, resume, False)
