@@ -5,10 +5,11 @@ Two situations:
 * **Evaluation labels exist** (synthetic phantom): the released INSTANCE splits by id,
   train 001-100, validation 101-130, test 131-200 (proportional for smaller datasets).
 * **Only training labels exist** (a real INSTANCE release): the labelled training cases are
-  split by a seeded shuffle into train / validation / test with the same 100/30/70
-  proportions (:func:`ichbench.dataset.split_counts`, e.g. 100 cases → 50/15/35), and the
-  evaluation cases become ``"unlabeled"``: they are predicted into a ready-to-submit folder
-  but not scored.
+  split by a seeded shuffle into train / validation / test as 70 / 10 / 20 % (100 cases →
+  70/10/20; each hold-out at least one case), so that cross-validation keeps most of the
+  scarce labels while the test hold-out stays large enough to rank on; the evaluation
+  cases become ``"unlabeled"``: they are predicted into a ready-to-submit folder but not
+  scored.
 
 Folds: the training ids, shuffled with the protocol seed, cut into ``n_folds`` parts of
 near-equal size; ``folds[k]`` are the validation ids of fold k. A protocol records the
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.atomic import write_json
-from ichbench.dataset import Dataset, split_counts
+from ichbench.dataset import Dataset
 
 PROTOCOL_VERSION = 1
 
@@ -153,7 +154,7 @@ def make_protocol(dataset: Dataset, *, n_folds: int = 5, seed: int = 0) -> Proto
         if len(labelled) < 3:
             raise ProtocolError(f"{dataset.root}: {len(labelled)} labelled case(s); a hold-out "
                                 "needs at least 3 (train, validation, test)")
-        _, n_val, n_test = split_counts(min(len(labelled), 200))
+        n_val, n_test = holdout_counts(len(labelled))
         order = [labelled[i] for i in rng.permutation(len(labelled))]
         validation, test = order[:n_val], order[n_val:n_val + n_test]
         train = order[n_val + n_test:]
@@ -168,6 +169,14 @@ def make_protocol(dataset: Dataset, *, n_folds: int = 5, seed: int = 0) -> Proto
     return Protocol(train=tuple(train), validation=tuple(sorted(validation)),
                     test=tuple(sorted(test)), unlabeled=tuple(sorted(unlabeled)),
                     folds=folds, seed=seed, fingerprint=dataset.fingerprint())
+
+
+def holdout_counts(n_labelled: int) -> tuple[int, int]:
+    """Validation and test hold-out sizes for a release with ``n_labelled`` training labels.
+
+    10 % and 20 % (rounded, at least one each), e.g. 100 → (10, 20), 20 → (2, 4).
+    """
+    return max(1, round(0.10 * n_labelled)), max(1, round(0.20 * n_labelled))
 
 
 def save_protocol(protocol: Protocol, path: str | os.PathLike[str]) -> None:

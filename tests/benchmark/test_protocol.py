@@ -8,7 +8,13 @@ import pytest
 from ich_layout import _write, make_release
 
 from ichbench.dataset import open_dataset
-from ichbench.protocol import ProtocolError, load_protocol, make_protocol, save_protocol
+from ichbench.protocol import (
+    ProtocolError,
+    holdout_counts,
+    load_protocol,
+    make_protocol,
+    save_protocol,
+)
 
 TRAIN = tuple(f"{i:03d}" for i in range(1, 13))
 
@@ -52,7 +58,7 @@ def test_folds_are_seeded(synthetic):
 
 def test_real_release_holds_out_train_cases_and_marks_evaluation_unlabeled(real):
     p = make_protocol(real, seed=0)
-    assert (len(p.train), len(p.validation), len(p.test)) == (10, 3, 7)
+    assert (len(p.train), len(p.validation), len(p.test)) == (14, 2, 4)
     assert set(p.train) | set(p.validation) | set(p.test) == set(real.ids("train"))
     assert not set(p.train) & set(p.validation + p.test)
     assert p.unlabeled == ("101", "102", "131", "132")
@@ -60,6 +66,11 @@ def test_real_release_holds_out_train_cases_and_marks_evaluation_unlabeled(real)
     assert p.predict_splits() == ("validation", "test", "unlabeled")
     assert make_protocol(real, seed=0) == p
     assert make_protocol(real, seed=1).validation != p.validation
+
+
+def test_real_release_holdout_is_70_10_20():
+    assert holdout_counts(100) == (10, 20)
+    assert holdout_counts(3) == (1, 1)
 
 
 def test_too_few_training_cases_for_folds_raises(tmp_path):
