@@ -59,7 +59,8 @@ def cascade_run(tmp_path_factory):
     try:
         data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
         method = CascadeMethod()
-        config = tiny_nnunet_config(dict(method.default_config("smoke")))
+        config = dict(tiny_nnunet_config(dict(method.default_config("smoke"))),
+                      perturb_masks=True)  # exercise nnU-Net-cascade perturbations for real
         ctx = make_context(data, tmp_path_factory.mktemp("run") / "cascade", config,
                            n_folds=3, folds=(0,))
         method.run(ctx)
