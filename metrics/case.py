@@ -25,8 +25,9 @@ both empty             1 (ε/ε)     1    0      0      0
 
 When exactly one mask is empty DC is exactly 0, the challenge's stated rule for an empty
 prediction; the ε formula would give ε/(|G|+|P|+ε) < 1e-5 there, a difference that no
-mean can show but that would make "scored as empty" rows unequal to 0. ``surface-distance`` gives NSD NaN and HD inf when both masks are empty; ichbench
-scores two empty masks as a perfect match. The challenge's conversion of missing or
+mean can show but that would make "scored as empty" rows unequal to 0.
+``surface-distance`` gives NSD NaN and HD inf when both masks are empty; ichbench scores
+two empty masks as a perfect match. The challenge's conversion of missing or
 unreadable predictions is the caller's (score them as an empty prediction).
 """
 
