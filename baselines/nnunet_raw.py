@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ichbench.atomic import write_json
-from ichbench.nifti import read_geometry, read_volume, write_volume
+from ichbench.nifti import Geometry, read_geometry, read_volume, write_volume
 
 if TYPE_CHECKING:
     from ichbench.dataset import Dataset
@@ -109,21 +109,23 @@ def _write_case(image: Path, masks: list[Path], label: Path | None, out_images: 
     geometry = ct.geometry
     write_volume(ct.array, geometry, out_images / f"{case_id}_0000{FILE_ENDING}")
     for channel, mask_path in enumerate(masks, start=1):
-        mask = read_volume(mask_path)
-        problem = geometry.mismatch(mask.geometry)
-        if problem is not None:
-            raise ValueError(f"{mask_path}: coarse mask of case {case_id} is not on its CT's "
-                             f"grid: {problem}; re-run the coarse stage")
-        write_volume((mask.array > 0).astype(np.uint8), geometry,
-                     out_images / f"{case_id}_{channel:04d}{FILE_ENDING}")
+        _write_binary_on_grid(mask_path, geometry,
+                              out_images / f"{case_id}_{channel:04d}{FILE_ENDING}",
+                              what=f"coarse mask of case {case_id}",
+                              fix="; re-run the coarse stage")
     if label is not None and out_label is not None:
-        lab = read_volume(label)
-        problem = geometry.mismatch(lab.geometry)
-        if problem is not None:
-            raise ValueError(f"{label}: label of case {case_id} is not on its CT's grid: "
-                             f"{problem}")
-        write_volume((lab.array > 0).astype(np.uint8), geometry,
-                     out_label / f"{case_id}{FILE_ENDING}")
+        _write_binary_on_grid(label, geometry, out_label / f"{case_id}{FILE_ENDING}",
+                              what=f"label of case {case_id}", fix="")
+
+
+def _write_binary_on_grid(source: Path, geometry: Geometry, target: Path, *, what: str,
+                          fix: str) -> None:
+    """Copy a mask as 0/1 onto the CT's grid, refusing one that lies on another grid."""
+    mask = read_volume(source)
+    problem = geometry.mismatch(mask.geometry)
+    if problem is not None:
+        raise ValueError(f"{source}: {what} is not on its CT's grid: {problem}{fix}")
+    write_volume((mask.array > 0).astype(np.uint8), geometry, target)
 
 
 def _is_done(files: list[Path]) -> bool:
