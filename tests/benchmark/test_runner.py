@@ -131,3 +131,29 @@ def test_run_all_skips_a_method_that_cannot_be_imported(tiny_root, tmp_path, mon
     record = json.loads((result.parent_dir / "all.json").read_text())
     assert record["runs"]["threshold"].startswith(str(result.parent_dir))
     assert (result.parent_dir / "comparison.txt").exists()
+
+
+def test_real_release_without_evaluation_labels_predicts_a_ready_to_submit_folder(
+        tiny_root, tmp_path):
+    """A release as INSTANCE ships it: evaluation CTs without labels are predicted, named
+    like the CTs and on their grids, and never scored; a training hold-out is scored."""
+    import shutil
+
+    from ichbench.nifti import read_geometry
+
+    release = tmp_path / "release"
+    shutil.copytree(tiny_root / "train", release / "train")
+    shutil.copytree(tiny_root / "evaluation", release / "evaluation")
+    result = run_method("threshold", data=release, out=tmp_path / "runs",
+                        overrides=THRESHOLD_FAST, echo=lambda line: None, score_jobs=1,
+                        report=False)
+    rd = result.run_dir
+    cts = sorted(p.name for p in (release / "evaluation").glob("*.nii.gz"))
+    submitted = sorted(p.name for p in (rd / "predictions" / "unlabeled").glob("*.nii.gz"))
+    assert submitted == cts
+    for name in cts:
+        ct, mask = read_geometry(release / "evaluation" / name), read_geometry(
+            rd / "predictions" / "unlabeled" / name)
+        assert ct.mismatch(mask) is None
+    assert not (rd / "scores" / "unlabeled").exists()
+    assert {"validation", "test"} <= set(result.summaries)
