@@ -85,6 +85,9 @@ class CoarseConfig:
     batch_size: int = 2
     lr: float = 4e-4
     pos_weight: float = 1.0
+    samples_per_epoch: int | None = None
+    foreground_fraction: float = 0.0
+    dice_weight: float = 0.0
     hflip_p: float = 0.5
     vflip_p: float = 0.5
     gamma_p: float = 0.8
@@ -172,7 +175,8 @@ def train_settings(config: CoarseConfig, *, seed: int, device: str):  # type: ig
     return TrainSettings(
         epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
         lr=config.lr, seed=seed, device=device, threshold=config.threshold,
-        pos_weight=config.pos_weight,
+        pos_weight=config.pos_weight, samples_per_epoch=config.samples_per_epoch,
+        foreground_fraction=config.foreground_fraction, dice_weight=config.dice_weight,
         predict_batch_size=config.predict_batch_size,
         augment=AugmentSettings(hflip_p=config.hflip_p, vflip_p=config.vflip_p,
                                 gamma_p=config.gamma_p, gamma_range=config.gamma_range))

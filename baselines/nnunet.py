@@ -71,6 +71,10 @@ class NnunetConfig:
         Training budget (nnU-Net defaults: 1000, 250, 50).
     initial_lr
         SGD learning rate at epoch 0 (poly decay), nnU-Net's 0.01.
+    oversample_foreground_percent
+        Share of each batch's patches centred on a foreground voxel (nnU-Net's 0.33).
+    optimizer
+        ``"sgd"`` (nnU-Net's: momentum 0.99, Nesterov) or ``"adam"``; both with poly decay.
     patch_size_zyx
         Patch edges (z, y, x) in voxels of nnU-Net's target spacing; ``None`` = nnU-Net's plan.
     features_per_stage, max_stages, batch_size
@@ -93,6 +97,8 @@ class NnunetConfig:
     num_iterations_per_epoch: int
     num_val_iterations_per_epoch: int
     initial_lr: float = 0.01
+    oversample_foreground_percent: float = 0.33
+    optimizer: str = "sgd"
     patch_size_zyx: tuple[int | None, int | None, int | None] = (None, None, None)
     features_per_stage: tuple[int, ...] | None = None
     max_stages: int | None = None
@@ -225,7 +231,9 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
         num_val_iterations_per_epoch=cfg.num_val_iterations_per_epoch,
         initial_lr=cfg.initial_lr, mask_channels=mask_channels,
         perturb_masks=cfg.perturb_masks and bool(mask_channels),
-        plot_progress=cfg.plot_progress))
+        plot_progress=cfg.plot_progress,
+        oversample_foreground_percent=cfg.oversample_foreground_percent,
+        optimizer=cfg.optimizer))
     data_dir = pre / adjusted["configurations"][CONFIGURATION]["data_identifier"]
     n_train = len(tuple(protocol.train))
     done = data_dir.is_dir() and sum(1 for p in data_dir.glob("*.pkl")) >= n_train

@@ -9,7 +9,9 @@ network from a checkpoint.
 
 Differences from ``nnUNetTrainer`` (nnunetv2 2.8.1):
 
-* epochs, iterations per epoch, validation iterations, learning rate from the JSON file;
+* epochs, iterations per epoch, validation iterations, learning rate, optimiser (nnU-Net's
+  SGD or Adam) and the share of foreground-centred patches
+  (``oversample_foreground_percent``) from the JSON file;
 * a checkpoint (``checkpoint_latest.pth``) after EVERY epoch, written atomically, so an
   interrupted run resumes where it stopped;
 * ``history.csv`` (epoch, train_loss, val_loss, val_dc, seconds) in the fold's output
@@ -57,6 +59,9 @@ from ichbench.atomic import atomic_path, write_text
 
 #: File in the preprocessed dataset folder holding the trainer's settings.
 TRAINER_CONFIG_FILE = "ichbench_trainer.json"
+
+#: Optimisers the trainer knows: nnU-Net's SGD, or Adam (CPU budgets).
+OPTIMIZERS = ("sgd", "adam")
 
 #: nnU-Net intensity transforms (2.8.1 default pipeline) that must not touch a mask channel.
 INTENSITY_TRANSFORMS: tuple[type, ...] = (
@@ -196,6 +201,12 @@ class IchbenchTrainer(nnUNetTrainer):
         self.num_val_iterations_per_epoch = int(settings.get(
             "num_val_iterations_per_epoch", self.num_val_iterations_per_epoch))
         self.initial_lr = float(settings.get("initial_lr", self.initial_lr))
+        self.oversample_foreground_percent = float(settings.get(
+            "oversample_foreground_percent", self.oversample_foreground_percent))
+        self.optimizer_name = str(settings.get("optimizer", "sgd"))
+        if self.optimizer_name not in OPTIMIZERS:
+            raise ValueError(f"{TRAINER_CONFIG_FILE}: optimizer {self.optimizer_name!r}, "
+                             f"expected one of {OPTIMIZERS}")
         self.save_every = 1
         self.mask_channels = tuple(int(c) for c in settings.get("mask_channels", ()))
         self.perturb_masks = bool(settings.get("perturb_masks", False))
@@ -203,6 +214,21 @@ class IchbenchTrainer(nnUNetTrainer):
             # nnU-Net redraws progress.png with matplotlib after every epoch (seconds on a
             # busy CPU); short smoke epochs skip it. history.csv has the same numbers.
             self.logger.plot_progress_png = _no_plot  # type: ignore[method-assign]
+
+    def configure_optimizers(self):  # type: ignore[no-untyped-def]
+        """nnU-Net's SGD (momentum 0.99, Nesterov) or Adam, both with nnU-Net's poly decay.
+
+        Adam is a CPU-budget option: nnU-Net's SGD is tuned for 250,000 steps, and with a
+        few hundred a small network stays in the all-background phase (measured in the
+        README's CPU preset table).
+        """
+        if self.optimizer_name == "sgd":
+            return super().configure_optimizers()
+        from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
+
+        optimizer = torch.optim.Adam(self.network.parameters(), self.initial_lr,
+                                     weight_decay=self.weight_decay)
+        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
 
     @staticmethod
     def read_settings(preprocessed_dataset_folder: str | None) -> dict[str, Any]:
@@ -280,11 +306,16 @@ def _no_plot(output_folder: str) -> None:
 def trainer_settings(*, num_epochs: int, num_iterations_per_epoch: int,
                      num_val_iterations_per_epoch: int, initial_lr: float,
                      mask_channels: tuple[int, ...], perturb_masks: bool,
-                     plot_progress: bool = True) -> dict[str, Any]:
+                     plot_progress: bool = True,
+                     oversample_foreground_percent: float = 0.33,
+                     optimizer: str = "sgd") -> dict[str, Any]:
     """The JSON document :class:`IchbenchTrainer` reads (kept in one place)."""
     return {"num_epochs": num_epochs, "num_iterations_per_epoch": num_iterations_per_epoch,
             "num_val_iterations_per_epoch": num_val_iterations_per_epoch,
-            "initial_lr": initial_lr, "mask_channels": list(mask_channels),
+            "initial_lr": initial_lr,
+            "oversample_foreground_percent": oversample_foreground_percent,
+            "optimizer": optimizer,
+            "mask_channels": list(mask_channels),
             "perturb_masks": perturb_masks, "plot_progress": plot_progress}
 
 

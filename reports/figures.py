@@ -241,6 +241,8 @@ def learning_curves(histories: Mapping[str, Mapping[str, Mapping[str, np.ndarray
                     title: str = "") -> Figure:
     """Loss and validation DC per epoch, one line per fold, one row per stage.
 
+    A dot marks each fold's best validation DC (the weights kept).
+
     Parameters
     ----------
     histories : mapping of stage to {fold: {column: values}}
@@ -261,8 +263,10 @@ def learning_curves(histories: Mapping[str, Mapping[str, Mapping[str, np.ndarray
             if "val_loss" in cols:
                 ax_loss.plot(epoch, cols["val_loss"], color=colour, lw=1, ls="--",
                              label=f"fold {fold} val")
-            if "val_dc" in cols:
+            if "val_dc" in cols and np.isfinite(cols["val_dc"]).any():
                 ax_dc.plot(epoch, cols["val_dc"], color=colour, lw=1, label=f"fold {fold}")
+                best = int(np.nanargmax(cols["val_dc"]))
+                ax_dc.plot(epoch[best], cols["val_dc"][best], marker="o", color=colour, ms=5)
         ax_loss.set_title(f"{stage}: loss (solid train, dashed validation)", fontsize=12)
         ax_dc.set_title(f"{stage}: validation DC", fontsize=12)
         for ax in (ax_loss, ax_dc):

@@ -264,7 +264,7 @@ def _split_analysis(teams: list[TeamResults], seed: int = 0) -> list[Analysis]:
 def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], list[dict]]:
     """The pages of a run folder's report (footers added) and the per-split summary rows."""
     from ichbench.reports.figures import learning_curves, metric_distributions
-    from ichbench.reports.sources import run_histories
+    from ichbench.reports.sources import learning_notes, run_histories
 
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     notes: list[str] = []
@@ -310,9 +310,13 @@ def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], li
                         fig, caption=FIGURE_CAPTIONS.get(name, ""))
     histories = run_histories(run_dir, method)
     if histories:
+        notes = learning_notes(histories)
         figure_page(pages, "Learning curves", learning_curves(histories),
                     caption="Per fold: training and validation loss and validation DC per "
-                            "epoch, from folds/<k>/history.csv.")
+                            "epoch (dot: best epoch, the weights kept), from "
+                            "folds/<k>/history.csv. "
+                            + ("; ".join(notes) if notes else
+                               "Every stage improved on its first epoch in every fold."))
     for team in teams:
         table_pages(pages, f"Per-case results: {team.name} split", CASE_HEADER,
                     case_rows(team), align=CASE_ALIGN)

@@ -181,3 +181,27 @@ def run_histories(run_dir: Path, method: str = "model"
     if "model" in stages:
         stages["fine" if "coarse" in stages else method] = stages.pop("model")
     return stages
+
+
+def learning_notes(histories: dict[str, dict[str, dict[str, np.ndarray]]]) -> list[str]:
+    """One line per stage and fold whose validation DC never rose above its first epoch.
+
+    A best epoch equal to the first (or a validation DC that stays 0) means the stage kept
+    its initial, untrained behaviour: its scores then say nothing about the method, and the
+    report says so next to the curves.
+    """
+    notes = []
+    for stage, folds in histories.items():
+        for fold, cols in sorted(folds.items()):
+            dc = cols.get("val_dc")
+            if dc is None or dc.size == 0 or not np.isfinite(dc).any():
+                continue
+            best = int(np.nanargmax(dc))
+            if np.nanmax(dc) <= 0:
+                notes.append(f"{stage} fold {fold}: validation DC stayed 0 for all {dc.size} "
+                             "epochs: this stage did not learn")
+            elif best == 0 and dc.size > 1:
+                notes.append(f"{stage} fold {fold}: best validation DC ({dc[0]:.3f}) at its "
+                             f"first epoch of {dc.size}: this stage did not improve")
+    return notes
+

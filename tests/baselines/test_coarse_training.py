@@ -121,3 +121,65 @@ def test_train_fold_refuses_a_case_in_both_training_and_validation(tmp_path):
     with pytest.raises(ValueError, match="both the training and the validation"):
         train_fold(build_model(cfg, 7), TRAIN, _slices(["002"], 3), settings, tmp_path,
                    log=lambda s: None)
+
+
+def test_epoch_plan_draws_the_requested_share_of_foreground_slices():
+    s = AugmentSettings()
+    foreground = np.zeros(100, dtype=bool)
+    foreground[[3, 40, 77]] = True
+    order, params = epoch_plan(1, 1, 100, s, foreground=foreground, samples=40,
+                               foreground_fraction=0.5)
+    assert len(order) == len(params) == 40
+    assert order.min() >= 0 and order.max() < 100
+    # 20 foreground draws, plus whatever the 20 uniform draws hit by chance
+    assert 20 <= np.isin(order, [3, 40, 77]).sum() <= 23
+    # each foreground slice is drawn nearly equally often (whole shuffled copies first)
+    counts = [int((order == i).sum()) for i in (3, 40, 77)]
+    assert min(counts) >= 6
+    again, _ = epoch_plan(1, 1, 100, s, foreground=foreground, samples=40,
+                          foreground_fraction=0.5)
+    assert order.tolist() == again.tolist()
+
+
+def test_epoch_plan_without_foreground_slices_samples_uniformly():
+    order, _ = epoch_plan(0, 2, 30, AugmentSettings(), foreground=np.zeros(30, dtype=bool),
+                          samples=45, foreground_fraction=0.5)
+    assert len(order) == 45 and np.bincount(order, minlength=30).min() >= 1
+
+
+def test_slice_set_flags_slices_with_a_majority_label_voxel():
+    flags = TRAIN.foreground_slices()
+    assert flags.tolist() == [False, True, True, False] * 2
+
+
+def test_soft_dice_loss_is_zero_for_a_perfect_confident_prediction_and_one_for_disjoint():
+    from ichbench.baselines.training import soft_dice_loss
+
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:5, 2:5] = 1
+    perfect = (target * 2 - 1) * 50
+    assert float(soft_dice_loss(perfect, target)) < 1e-3
+    disjoint = -perfect
+    assert float(soft_dice_loss(disjoint, target)) > 0.9
+
+
+def test_foreground_sampling_and_dice_term_train_and_resume_bit_identically(tmp_path):
+    from dataclasses import replace
+
+    cfg = replace(PRESETS["smoke"], epochs=3, patience=10, grid_zyx=(4, 32, 32),
+                  samples_per_epoch=6, foreground_fraction=0.5, dice_weight=1.0)
+    settings = train_settings(cfg, seed=3, device="cpu")
+    a = build_model(cfg, 3)
+    train_fold(a, TRAIN, VAL, settings, tmp_path / "a", log=lambda s: None)
+
+    def kill(epoch):
+        if epoch == 1:
+            raise Killed
+
+    b = build_model(cfg, 3)
+    with pytest.raises(Killed):
+        train_fold(b, TRAIN, VAL, settings, tmp_path / "b", log=lambda s: None, on_epoch_end=kill)
+    b = build_model(cfg, 3)
+    train_fold(b, TRAIN, VAL, settings, tmp_path / "b", log=lambda s: None)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name

@@ -59,3 +59,22 @@ def test_figures_do_not_touch_pyplot():
     before = plt.get_fignums()
     figures.metric_distributions(_groups())
     assert plt.get_fignums() == before
+
+
+def test_learning_notes_flag_stages_that_did_not_learn():
+    import numpy as np
+
+    from ichbench.reports.sources import learning_notes
+
+    histories = {
+        "coarse": {"0": {"epoch": np.arange(1, 4), "val_dc": np.array([0.1, 0.4, 0.3])},
+                   "1": {"epoch": np.arange(1, 4), "val_dc": np.array([0.5, 0.2, 0.1])}},
+        "fine": {"0": {"epoch": np.arange(3), "val_dc": np.zeros(3)}},
+    }
+    notes = learning_notes(histories)
+    assert notes == [
+        "coarse fold 1: best validation DC (0.500) at its first epoch of 3: this stage did "
+        "not improve",
+        "fine fold 0: validation DC stayed 0 for all 3 epochs: this stage did not learn",
+    ]
+    assert learning_notes({"coarse": {"0": histories["coarse"]["0"]}}) == []
