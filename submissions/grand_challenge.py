@@ -1,0 +1,482 @@
+"""The grand-challenge.org evaluation contract, as a thin adapter over :func:`score_folder`.
+
+On grand-challenge.org an evaluation method is a container that finds:
+
+- ``/input/predictions.json``: one entry per algorithm job, in no particular order, each
+  with ``pk`` (the job id), ``inputs`` and ``outputs`` (socket values: ``interface`` with
+  ``slug`` and ``relative_path``, and for images ``image`` with ``name``), and usually a
+  ``status`` (``"Succeeded"``);
+- ``/input/<pk>/output/<relative_path>/``: the files one job wrote for an output socket
+  (an image arrives as one ``.mha`` or ``.tif`` file with a uuid name);
+- ``/opt/ml/input/data/ground_truth/``: what the organisers uploaded as ground truth;
+
+and must write ``/output/metrics.json``. ``/input`` is read-only and the last non-empty
+line on stderr is what a participant sees when the evaluation fails.
+
+**Matching rule.** A job belongs to the truth case whose id equals the name of the job's
+input image without its suffix: the CT ``131.nii.gz``, ``131.mha`` or ``131.tif`` →
+truth ``131.nii.gz``/``131.mha``. So upload the CTs to the phase's archive named like
+their labels.
+
+**One scoring path.** Each matched output file is copied (never through a link) into a
+private staging folder as ``<case><suffix>`` and the folder is scored by
+:func:`ichbench.submissions.score_folder`, exactly as ``ichbench score`` does. Cases the
+adapter has already refused (no job, a failed job, no or several output files, a
+``.tif``, a link) are not staged; score_folder scores them as empty predictions and their
+row carries the adapter's status and message instead of ``missing``.
+
+**metrics.json** is strict JSON (grand-challenge stores it in a database that rejects
+``NaN`` and ``Infinity``): a non-finite number is written as ``null``; per metric,
+``aggregates.<metric>.n_infinite`` counts the infinite values (an empty prediction has
+HD = inf, so ``aggregates.hd.mean`` is ``null`` as soon as one case has no prediction).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ichbench import __version__
+from ichbench.nifti import case_id as image_case_id
+from ichbench.nifti import read_geometry
+from ichbench.submissions.case import CaseScore
+from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
+from ichbench.submissions.folder import ScoreError, truth_cases
+from ichbench.submissions.status import Status
+from ichbench.submissions.summary import SUMMARY_METRICS, describe
+
+#: Where grand-challenge mounts things inside the evaluation container.
+DEFAULT_INPUT = Path("/input")
+DEFAULT_GROUND_TRUTH = Path("/opt/ml/input/data/ground_truth")
+DEFAULT_OUTPUT = Path("/output")
+
+#: Environment variable grand-challenge sets to the number of workers it allows.
+MAX_WORKERS_ENV = "GRAND_CHALLENGE_MAX_WORKERS"
+
+#: Per-case columns of metrics.json, after ``case``, ``pk`` and ``status``.
+CASE_METRICS = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml", "pred_volume_ml",
+                "gt_voxels", "pred_voxels", "tp_voxels")
+
+_TIFF_SUFFIXES = (".tif", ".tiff")
+_SAFE_PK = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_MAX_PREDICTIONS_BYTES = 64 << 20
+
+
+class EvaluationError(ValueError):
+    """The submission cannot be evaluated at all.
+
+    The message is one sentence for the participant: grand-challenge shows the last line
+    of stderr.
+    """
+
+
+@dataclass(frozen=True)
+class Job:
+    """One algorithm job of predictions.json, matched to a truth case.
+
+    Attributes
+    ----------
+    pk : str
+        The job id (the folder name under ``/input``).
+    case : str or None
+        Truth case id from the input image's name, None if the job has no usable input.
+    input_name : str
+        The input image's name as grand-challenge gives it.
+    output : Path or None
+        The one output file to score, None if the job is refused.
+    status : Status or None
+        Why the job is refused (None: its output is scored).
+    message : str
+        The participant-facing reason for a refusal.
+    """
+
+    pk: str
+    case: str | None
+    input_name: str
+    output: Path | None
+    status: Status | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` wrote: the content of metrics.json and where it is."""
+
+    metrics: dict[str, Any]
+    metrics_json: Path
+
+    @property
+    def status_counts(self) -> dict[str, int]:
+        """Number of cases per status."""
+        return dict(self.metrics["aggregates"]["status_counts"])
+
+
+def max_workers(environ: Mapping[str, str] | None = None) -> int | None:
+    """Worker processes allowed by ``GRAND_CHALLENGE_MAX_WORKERS`` (None if unset).
+
+    Raises
+    ------
+    EvaluationError
+        If the variable is set but is not a positive whole number.
+    """
+    value = (os.environ if environ is None else environ).get(MAX_WORKERS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise EvaluationError(f"{MAX_WORKERS_ENV}={value!r} is not a positive number of "
+                              "workers; set it to 1 or more, or unset it.")
+    return workers
+
+
+def read_predictions(input_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read and check ``predictions.json`` (a list of job objects).
+
+    Raises
+    ------
+    EvaluationError
+        If it is missing, too large, not JSON, or not a list of objects with ``pk``,
+        ``inputs`` and ``outputs``.
+    """
+    path = Path(input_dir) / "predictions.json"
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(_MAX_PREDICTIONS_BYTES + 1)
+    except OSError as exc:
+        raise EvaluationError(f"Cannot read {path} ({exc.strerror}); the evaluation needs "
+                              "the predictions.json that grand-challenge provides.") from None
+    if len(raw) > _MAX_PREDICTIONS_BYTES:
+        raise EvaluationError(f"{path} is larger than {_MAX_PREDICTIONS_BYTES >> 20} MiB; "
+                              "it is not a predictions.json from grand-challenge.")
+    try:
+        jobs = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvaluationError(f"{path} is not valid JSON ({exc}).") from None
+    if not isinstance(jobs, list):
+        raise EvaluationError(f"{path} holds a {type(jobs).__name__}, not the list of "
+                              "algorithm jobs grand-challenge writes.")
+    for index, job in enumerate(jobs):
+        missing = [key for key in ("pk", "inputs", "outputs")
+                   if not isinstance(job, dict) or key not in job]
+        if missing or not isinstance(job["inputs"], list) or not isinstance(
+                job["outputs"], list):
+            raise EvaluationError(f"{path}: job {index + 1} has no valid "
+                                  f"{', '.join(missing) or 'inputs/outputs list'}; it is not "
+                                  "a predictions.json from grand-challenge.")
+    return jobs
+
+
+def _image_sockets(values: list[Any], slug: str | None) -> list[dict[str, Any]]:
+    """Socket values holding an image (of interface ``slug`` if given)."""
+    found = []
+    for value in values:
+        if not isinstance(value, dict) or not isinstance(value.get("interface"), dict):
+            continue
+        if slug is not None and value["interface"].get("slug") != slug:
+            continue
+        if isinstance(value.get("image"), dict):
+            found.append(value)
+    return found
+
+
+def input_case_id(name: str) -> str | None:
+    """The case id an input image name stands for (``131.nii.gz``/``.mha``/``.tif`` → 131)."""
+    for suffix in _TIFF_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return image_case_id(name)
+
+
+def match_job(job: Mapping[str, Any], input_dir: Path, *, input_interface: str | None = None,
+              output_interface: str | None = None) -> Job:
+    """Find one job's case and output file; never raises for what a job holds.
+
+    Raises
+    ------
+    EvaluationError
+        Only for a phase configuration no job can satisfy: several image inputs or
+        outputs and no interface slug to choose one.
+    """
+    pk = str(job.get("pk", ""))
+    inputs = _image_sockets(job["inputs"], input_interface)
+    if len(inputs) > 1:
+        slugs = sorted({str(v["interface"].get("slug")) for v in inputs})
+        raise EvaluationError(f"Each job has several input images ({', '.join(slugs)}); "
+                              "pass --input-interface with the slug of the CT.")
+    if not inputs:
+        return Job(pk, None, "", None, Status.UNREADABLE,
+                   f"job {pk} has no input image" + (
+                       f" for interface {input_interface}" if input_interface else ""))
+    name = str(inputs[0]["image"].get("name", ""))
+    case = input_case_id(name)
+    if not _SAFE_PK.fullmatch(pk):
+        return Job(pk[:40], case, name, None, Status.UNREADABLE,
+                   f"job id {pk[:40]!r} is not a grand-challenge job id; nothing was read")
+    if job.get("status", "Succeeded") != "Succeeded":
+        return Job(pk, case, name, None, Status.MISSING,
+                   f"the algorithm job for {name} ended as {job.get('status')!r}; no "
+                   "prediction")
+    outputs = _image_sockets(job["outputs"], output_interface)
+    if len(outputs) > 1:
+        slugs = sorted({str(v["interface"].get("slug")) for v in outputs})
+        raise EvaluationError(f"Each job has several output images ({', '.join(slugs)}); "
+                              "pass --output-interface with the slug of the segmentation.")
+    if not outputs:
+        return Job(pk, case, name, None, Status.MISSING,
+                   f"the algorithm job for {name} produced no output image")
+    relative = str(outputs[0]["interface"].get("relative_path", ""))
+    parts = Path(relative).parts
+    if not relative or Path(relative).is_absolute() or ".." in parts:
+        return Job(pk, case, name, None, Status.UNREADABLE,
+                   f"output path {relative!r} of job {pk} is not a relative path; nothing "
+                   "was read")
+    output_name = str(outputs[0]["image"].get("name", ""))
+    return _pick_output(pk, case, name, input_dir, f"{pk}/output/{relative.strip('/')}",
+                        output_name)
+
+
+def _pick_output(pk: str, case: str | None, name: str, input_dir: Path, where: str,
+                 output_name: str) -> Job:
+    folder = input_dir / where
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return Job(pk, case, name, None, Status.MISSING,
+                   f"no output for {name}: {where}/ does not exist")
+    if not entries:
+        return Job(pk, case, name, None, Status.MISSING,
+                   f"no output for {name}: {where}/ is empty")
+    if len(entries) > 1:
+        if output_name not in entries:
+            return Job(pk, case, name, None, Status.AMBIGUOUS,
+                       f"{len(entries)} files in {where}/ ({', '.join(entries[:3])}); the "
+                       "algorithm must write one mask")
+        entries = [output_name]
+    path = folder / entries[0]
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return Job(pk, case, name, None, Status.MISSING,
+                   f"{where}/{entries[0]} cannot be read ({exc.strerror})")
+    if stat.S_ISLNK(st.st_mode):
+        return Job(pk, case, name, None, Status.OUTSIDE_FOLDER,
+                   f"{where}/{entries[0]} is a link; links are never followed")
+    if not stat.S_ISREG(st.st_mode):
+        return Job(pk, case, name, None, Status.UNREADABLE,
+                   f"{where}/{entries[0]} is not a regular file")
+    if entries[0].lower().endswith(_TIFF_SUFFIXES):
+        return Job(pk, case, name, None, Status.UNREADABLE,
+                   f"{entries[0]} is a TIFF; ichbench reads 3D masks as .mha: make the "
+                   "output interface a 3D segmentation (.mha)")
+    if image_case_id(entries[0]) is None:
+        return Job(pk, case, name, None, Status.UNREADABLE,
+                   f"{entries[0]} is not a .mha (or NIfTI) image; write the mask as .mha")
+    return Job(pk, case, name, path)
+
+
+def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
+             ground_truth: str | os.PathLike[str] = DEFAULT_GROUND_TRUTH,
+             output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT, *,
+             jobs: int | None = None, tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+             lenient_geometry: bool = False, require_all_cases: bool = False,
+             input_interface: str | None = None, output_interface: str | None = None,
+             progress: bool | None = False) -> Evaluation:
+    """Evaluate a grand-challenge submission; write ``metrics.json`` into ``output_dir``.
+
+    Parameters
+    ----------
+    input_dir
+        Holds ``predictions.json`` and one ``<pk>/output/`` folder per job (read only).
+    ground_truth
+        Folder of truth labels ``<id>.nii.gz``/``.nii``/``.mha``.
+    output_dir
+        Where ``metrics.json`` is written (atomically).
+    jobs
+        Worker processes; None takes ``GRAND_CHALLENGE_MAX_WORKERS`` if set, else every
+        core this process may use.
+    tolerance_mm, lenient_geometry
+        As :func:`ichbench.submissions.score_folder`.
+    require_all_cases
+        Refuse the whole submission (raise) when a truth case has no successful job with
+        an output, instead of scoring it as an empty prediction (the INSTANCE rule).
+    input_interface, output_interface
+        Interface slugs of the CT input and the mask output, needed only when jobs have
+        several image inputs or outputs.
+    progress
+        Progress bar on stderr (off by default: stderr's last line is the participant's
+        error message).
+
+    Returns
+    -------
+    Evaluation
+        The content of metrics.json and its path.
+
+    Raises
+    ------
+    EvaluationError
+        When the submission cannot be evaluated at all (no predictions.json, no ground
+        truth, no job matching any truth case, or with ``require_all_cases`` a missing
+        case); the message is one sentence.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if jobs is None:
+        jobs = max_workers()
+    try:
+        truth = truth_cases(ground_truth)
+    except ScoreError as exc:
+        raise EvaluationError(f"The ground truth cannot be used: {exc}.") from None
+    predictions = read_predictions(input_dir)
+    matched = [match_job(job, input_dir, input_interface=input_interface,
+                         output_interface=output_interface) for job in predictions]
+    per_case: dict[str, list[Job]] = {}
+    unmatched = []
+    for job in matched:
+        if job.case in truth:
+            per_case.setdefault(job.case, []).append(job)
+        else:
+            unmatched.append(job)
+    if not predictions:
+        raise EvaluationError(f"predictions.json lists no algorithm job; expected one per "
+                              f"ground-truth case ({len(truth)}).")
+    if not per_case:
+        example = next(iter(truth.values())).name
+        names = ", ".join(sorted(repr(j.input_name) for j in matched)[:3]) or "none"
+        raise EvaluationError(
+            f"None of the {len(predictions)} predictions matches a ground-truth case: input "
+            f"images are named {names}, ground truth like {example!r}; name each CT like its "
+            "label.")
+    chosen = {case: _one_job(jobs_of_case) for case, jobs_of_case in per_case.items()}
+    if require_all_cases:
+        absent = sorted(set(truth) - {c for c, j in chosen.items() if j.output is not None})
+        if absent:
+            shown = ", ".join(absent[:10]) + (", ..." if len(absent) > 10 else "")
+            raise EvaluationError(f"Expected {len(truth)} predictions, found "
+                                  f"{len(truth) - len(absent)}: no output for {shown}.")
+
+    with tempfile.TemporaryDirectory(prefix="ichbench-gc-") as tmp:
+        staging, scores = Path(tmp) / "predictions", Path(tmp) / "scores"
+        staging.mkdir()
+        for case, job in list(chosen.items()):
+            if job.output is not None:
+                chosen[case] = _stage(job, staging, truth[case])
+        from ichbench.submissions.score import score_folder
+
+        result = score_folder(staging, truth, scores, tolerance_mm=tolerance_mm, jobs=jobs,
+                              lenient_geometry=lenient_geometry, progress=progress)
+    rows = [_row(score, chosen.get(score.case), len(truth)) for score in result.cases]
+    metrics = _metrics(rows, result.cases, result.summary, unmatched)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    metrics_json = output_dir / "metrics.json"
+    write_json_strict(metrics_json, metrics)
+    return Evaluation(metrics=metrics, metrics_json=metrics_json)
+
+
+def _one_job(jobs: list[Job]) -> Job:
+    if len(jobs) == 1:
+        return jobs[0]
+    pks = ", ".join(j.pk for j in jobs[:3])
+    return Job(jobs[0].pk, jobs[0].case, jobs[0].input_name, None, Status.AMBIGUOUS,
+               f"{len(jobs)} algorithm jobs ({pks}) have the input {jobs[0].input_name}; "
+               "neither is scored")
+
+
+def _stage(job: Job, staging: Path, truth_path: Path) -> Job:
+    """Copy the job's output (no link followed, size bounded) to ``<case><suffix>``."""
+    assert job.output is not None and job.case is not None
+    name = job.output.name
+    suffix = name[len(image_case_id(name) or ""):]
+    try:
+        truth_bytes = 8 * math.prod(read_geometry(truth_path).size_xyz) + (1 << 20)
+    except ValueError:  # the scorer reports the unusable truth itself
+        truth_bytes = 1 << 30
+    try:
+        fd = os.open(job.output, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        return replace(job, output=None, status=Status.UNREADABLE,
+                       message=f"{name} cannot be opened ({exc.strerror})")
+    with os.fdopen(fd, "rb") as source:
+        size = os.fstat(source.fileno()).st_size
+        if size > truth_bytes:
+            return replace(job, output=None, status=Status.UNREADABLE,
+                           message=f"{name} has {size:,} bytes, more than any mask on the "
+                                   "truth's grid needs; write the mask again")
+        with open(staging / f"{job.case}{suffix}", "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+    return job
+
+
+def _row(score: CaseScore, job: Job | None, n_truth: int) -> dict[str, Any]:
+    status, message = score.status, score.message
+    if job is not None and job.status is not None and status is Status.MISSING:
+        status, message = job.status, job.message
+    elif job is None and status is Status.MISSING:
+        message = f"no algorithm job has an input image named like case {score.case}"
+    row: dict[str, Any] = {"case": score.case, "pk": job.pk if job else None,
+                           "status": status.value}
+    row.update({m: getattr(score, m) for m in CASE_METRICS})
+    row["message"] = message
+    return row
+
+
+def _metrics(rows: list[dict[str, Any]], scores: tuple[CaseScore, ...],
+             summary: Mapping[str, Any], unmatched: list[Job]) -> dict[str, Any]:
+    counts = {status.value: 0 for status in Status}
+    for row in rows:
+        counts[row["status"]] += 1
+    aggregates: dict[str, Any] = {}
+    for metric in SUMMARY_METRICS:
+        values = [float(getattr(s, metric)) for s in scores]
+        stats = describe(values)
+        stats["n_infinite"] = sum(1 for v in values if math.isinf(v))
+        aggregates[metric] = stats
+    aggregates["status_counts"] = counts
+    aggregates["n_cases"] = len(rows)
+    unmatched_rows = [{"pk": j.pk, "input": j.input_name, "message": j.message or
+                       "the input image's name matches no ground-truth case"}
+                      for j in unmatched]
+    warnings = list(summary["warnings"])
+    if unmatched:
+        warnings.append(f"{len(unmatched)} job(s) match no ground-truth case and were not "
+                        "scored (see unmatched_jobs)")
+    return {"ichbench_version": __version__, "tolerance_mm": summary["tolerance_mm"],
+            "hd_percentile": summary["hd_percentile"], "cases": rows,
+            "aggregates": aggregates, "unmatched_jobs": unmatched_rows, "warnings": warnings}
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON ``null``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if hasattr(value, "item"):  # NumPy scalars
+        return strict_json(value.item())
+    return value
+
+
+def write_json_strict(path: Path, obj: Any) -> None:
+    """Write ``obj`` as RFC 8259 JSON (no NaN/Infinity), atomically."""
+    from ichbench.atomic import atomic_open
+
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        json.dump(strict_json(obj), handle, indent=2, allow_nan=False)
+        handle.write("\n")
+
+
+__all__ = ["DEFAULT_GROUND_TRUTH", "DEFAULT_INPUT", "DEFAULT_OUTPUT", "MAX_WORKERS_ENV",
+           "Evaluation", "EvaluationError", "Job", "evaluate", "input_case_id", "match_job",
+           "max_workers", "read_predictions", "strict_json", "write_json_strict"]
