@@ -229,3 +229,36 @@ def test_dtype_argument_casts(tmp_path):
     path = tmp_path / "ct.mha"
     metaimage.write_volume(_mask().astype(np.int16), SKEWED, path)
     assert read_volume(path, dtype=np.float32).array.dtype == np.float32
+
+
+def _to_mha(root):
+    for path in sorted(root.rglob("*.nii.gz")):
+        volume = read_volume(path)
+        metaimage.write_volume(volume.array, volume.geometry,
+                               path.with_name(path.name.replace(".nii.gz", ".mha")))
+        path.unlink()
+
+
+def test_data_check_reads_an_mha_release(tmp_path):
+    from ich_layout import make_release
+
+    from ichbench.datacheck import check_dataset
+
+    make_release(tmp_path)
+    _to_mha(tmp_path)
+    report = check_dataset(tmp_path)
+    assert report.usable, str(report)
+    assert "train 6, validation 2, test 2" in report.summary()
+
+
+def test_data_check_refuses_a_case_in_two_formats(tmp_path):
+    from ich_layout import make_release
+
+    from ichbench.datacheck import check_dataset
+
+    make_release(tmp_path)
+    volume = read_volume(tmp_path / "train" / "label" / "001.nii.gz")
+    metaimage.write_volume(volume.array, volume.geometry, tmp_path / "train" / "label" / "001.mha")
+    report = check_dataset(tmp_path)
+    assert not report.usable
+    assert "appears twice" in str(report)
