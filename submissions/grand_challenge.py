@@ -97,6 +97,8 @@ class Job:
         Why the job is refused (None: its output is scored).
     message : str
         The participant-facing reason for a refusal.
+    staged : str
+        Name of the output's copy in the staging folder (``<case><suffix>``), once made.
     """
 
     pk: str
@@ -105,6 +107,7 @@ class Job:
     output: Path | None
     status: Status | None = None
     message: str = ""
+    staged: str = ""
 
 
 @dataclass(frozen=True)
@@ -414,7 +417,7 @@ def _stage(job: Job, staging: Path, truth_path: Path) -> Job:
                                    "truth's grid needs; write the mask again")
         with open(staging / f"{job.case}{suffix}", "wb") as target:
             shutil.copyfileobj(source, target, 1 << 20)
-    return job
+    return replace(job, staged=f"{job.case}{suffix}")
 
 
 def _row(score: CaseScore, job: Job | None, n_truth: int) -> dict[str, Any]:
@@ -423,6 +426,11 @@ def _row(score: CaseScore, job: Job | None, n_truth: int) -> dict[str, Any]:
         status, message = job.status, job.message
     elif job is None and status is Status.MISSING:
         message = f"no algorithm job has an input image named like case {score.case}"
+    elif job is not None and job.output is not None and job.staged:
+        # Name the file the participant's algorithm wrote, not the staging copy.
+        # (A truth file may share the staged name: "truth 131.mha" keeps its name.)
+        original = job.output.name
+        message = re.sub(rf"(?<!truth ){re.escape(job.staged)}", lambda _: original, message)
     row: dict[str, Any] = {"case": score.case, "pk": job.pk if job else None,
                            "status": status.value}
     row.update({m: getattr(score, m) for m in CASE_METRICS})

@@ -136,6 +136,18 @@ def test_output_path_escaping_the_job_folder_is_never_read(truth_dir, tmp_path):
     assert rows["002"]["status"] == "ok"
 
 
+def test_messages_name_the_file_the_algorithm_wrote(truth_dir, tmp_path):
+    inp = tmp_path / "input"
+    add_job(inp, "a1", "001.mha", [("3f2a-uuid.mha", b"garbage")])
+    add_job(inp, "a2", "002.mha", [("9c1b-uuid.mha", blob() * 255)])
+    rows = {r["case"]: r for r in gc.evaluate(inp, truth_dir, tmp_path / "o",
+                                              jobs=1).metrics["cases"]}
+    assert rows["001"]["status"] == "unreadable"
+    assert "3f2a-uuid.mha" in rows["001"]["message"]
+    assert "001.mha" not in rows["001"]["message"]
+    assert rows["002"]["status"] == "ok" and "9c1b-uuid.mha" in rows["002"]["message"]
+
+
 def test_oversized_output_file_is_not_copied(truth_dir, tmp_path):
     inp = tmp_path / "input"
     add_job(inp, "a1", "001.mha", [("u.mha", b"\0" * (8 * 32 * 32 * 12 + (1 << 20) + 1))])
