@@ -103,3 +103,22 @@ def test_score_and_grand_challenge_load_only_the_score_requirements(tmp_path):
     assert (tmp_path / "scores" / "cases.csv").is_file()
     assert (tmp_path / "gc" / "output" / "metrics.json").is_file()
     assert json.loads(done.stdout.split("LOADED", 1)[1]) == []
+
+
+def test_dockerfile_installs_the_scoring_requirements_only_and_runs_evaluate_unprivileged():
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    runs = " ".join(line for line in lines if line.startswith(("RUN", "&&")))
+    assert "pip install -r requirements/score.txt" in runs
+    installs = re.findall(r"pip install ([^&]+)", runs)
+    assert all("-r requirements/score.txt" in i or "--no-deps" in i for i in installs), installs
+    assert not re.search(r"torch|nnunet", runs)
+    users = [line.split()[1] for line in lines if line.startswith("USER")]
+    assert users and users[-1] not in ("root", "0")
+    assert lines[-1] == 'ENTRYPOINT ["ichbench", "grand-challenge", "evaluate"]'
+    ignored = (ROOT / ".dockerignore").read_text()
+    copied = [source for line in lines if line.startswith("COPY ")
+              for source in line.split()[1:-1]]
+    assert "requirements/score.txt" in copied and "submissions" in copied
+    for source in copied:
+        assert f"!{source}" in ignored, f"{source} is copied but excluded from the context"
