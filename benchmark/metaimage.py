@@ -139,6 +139,7 @@ def read_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -
 def _parse_fields(path: Path, head: bytes) -> tuple[dict[str, str], int]:
     """``Key = Value`` lines up to and including ``ElementDataFile``; data offset."""
     fields: dict[str, str] = {}
+    seen: set[str] = set()
     position = 0
     while True:
         end = head.find(b"\n", position)
@@ -162,9 +163,10 @@ def _parse_fields(path: Path, head: bytes) -> tuple[dict[str, str], int]:
         if not sep or not key or not key.replace("_", "").isalnum():
             raise MetaImageError(f"{path}: header line {line[:60]!r} is not 'Key = Value'; "
                                  "not a MetaImage (.mha) file")
-        key = _ALIASES.get(key, key)
-        if key in fields:
+        name, key = key, _ALIASES.get(key, key)
+        if name in seen or (key in fields and fields[key].split() != value.split()):
             raise MetaImageError(f"{path}: the header gives {key} twice; keep one")
+        seen.add(name)  # an alias pair that agrees (ElementByteOrderMSB too) is fine
         fields[key] = value
         if key == "ElementDataFile":
             return fields, position
@@ -173,7 +175,7 @@ def _parse_fields(path: Path, head: bytes) -> tuple[dict[str, str], int]:
 def _check_fields(path: Path, fields: dict[str, str], data_offset: int,
                   max_voxels: int) -> MetaHeader:
     data_file = fields["ElementDataFile"]
-    if data_file != "LOCAL":
+    if data_file.upper() != "LOCAL":  # MetaIO accepts LOCAL, Local and local
         raise MetaImageError(f"{path}: ElementDataFile = {data_file[:80]} keeps the voxels in "
                              "another file, which is never opened; save one self-contained "
                              ".mha (ElementDataFile = LOCAL)")

@@ -139,11 +139,23 @@ def test_hostile_headers_are_refused_before_voxels_are_read(tmp_path, fields, da
     assert "\n" not in str(info.value)
 
 
-def test_duplicate_and_aliased_keys_are_refused(tmp_path):
+def test_duplicate_and_disagreeing_aliased_keys_are_refused(tmp_path):
     path = tmp_path / "x.mha"
     path.write_bytes(_header(Offset="0 0 0", Origin="1 1 1") + bytes(24))
     with pytest.raises(MetaImageError, match="Offset twice"):
         read_geometry(path)
+    path.write_bytes(b"NDims = 3\n" + _header() + bytes(24))
+    with pytest.raises(MetaImageError, match="NDims twice"):
+        read_geometry(path)
+
+
+def test_aliases_that_agree_and_lowercase_local_are_accepted(tmp_path):
+    values = (np.arange(24) * 300).astype(">i2").tobytes()
+    path = _write(tmp_path, values, ElementType="MET_SHORT", BinaryDataByteOrderMSB="True",
+                  ElementByteOrderMSB="True", _data="Local")
+    np.testing.assert_array_equal(read_volume(path).array.ravel(), np.arange(24) * 300)
+    np.testing.assert_array_equal(read_volume(path).array,
+                                  sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
 
 
 @pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n" + bytes(100),
