@@ -33,8 +33,8 @@ def _scoring_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Score masks whose spacing, origin or direction differ from the "
                           "truth's, with a warning."),
         click.option("--require-all-cases", is_flag=True,
-                     help="Fail the evaluation when a case has no prediction, instead of "
-                          "scoring it as empty (the INSTANCE rule)."),
+                     help="Fail the evaluation when a case has no prediction (default: "
+                          "score it as an empty prediction, as INSTANCE did)."),
         click.option("--input-interface", metavar="SLUG", default=None,
                      help="Slug of the CT input, if jobs have several input images."),
         click.option("--output-interface", metavar="SLUG", default=None,
@@ -59,7 +59,7 @@ def grand_challenge() -> None:
               show_default=True, help="Folder for metrics.json.")
 @_scoring_options
 def evaluate(input_dir: Path, ground_truth: Path, output_dir: Path, **options: Any) -> None:
-    """Score every algorithm job of a submission; write OUTPUT/metrics.json.
+    """Score a grand-challenge submission; write OUTPUT/metrics.json.
 
     Each job is matched to its truth case by the name of its input image without the
     suffix (the CT 131.nii.gz or 131.mha → truth 131). A missing, failed or unusable job
@@ -81,7 +81,7 @@ def evaluate(input_dir: Path, ground_truth: Path, output_dir: Path, **options: A
                    "output/metrics.json.")
 @_scoring_options
 def dry_run(submission_dir: Path, truth_dir: Path, out_dir: Path, **options: Any) -> None:
-    """Build OUT/input/ as grand-challenge would from SUBMISSION_DIR, then evaluate it.
+    """Lay out a folder of masks as grand-challenge would, then evaluate it.
 
     SUBMISSION_DIR holds one mask per case (<case>.nii.gz, .nii or .mha): each becomes a
     succeeded job whose input CT is named <case>.mha and whose output is
