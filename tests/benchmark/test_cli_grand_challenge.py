@@ -122,3 +122,24 @@ def test_bad_max_workers_variable_is_reported(folders, monkeypatch):
                                       "--ground-truth", str(truth), "--output", str(out)])
     assert result.exit_code == 1
     assert "GRAND_CHALLENGE_MAX_WORKERS='lots'" in result.output
+
+
+def test_tree_and_metrics_are_readable_by_other_users(folders):
+    """The container runs as another user than the one who built the tree (and
+    grand-challenge reads /output): files must not be left private (mkstemp's 0600)."""
+    import os
+    import stat
+
+    truth, sub, out = folders
+    old = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(cli, ["grand-challenge", "dry-run", str(sub), "--truth",
+                                          str(truth), "--out", str(out), "-j", "1"])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "metrics.json" for p in files) and any(p.suffix == ".mha"
+                                                                for p in files)
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
