@@ -152,8 +152,8 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
     ------
     EvaluationError
         When the submission cannot be evaluated at all (no predictions.json, no ground
-        truth, no job matching any truth case, or with ``require_all_cases`` a missing
-        case); the message is one sentence.
+        truth or none of it readable, no job matching any truth case, or with
+        ``require_all_cases`` a missing case); the message is one sentence.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if jobs is None:
@@ -200,6 +200,11 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
 
         result = score_folder(staging, truth, scores, tolerance_mm=tolerance_mm, jobs=jobs,
                               lenient_geometry=lenient_geometry, progress=progress)
+    if all(score.status is Status.TRUTH_UNREADABLE for score in result.cases):
+        raise EvaluationError(
+            f"The ground truth cannot be read: none of the {len(result.cases)} truth files is "
+            f"usable (e.g. {result.cases[0].message[:200]}); the phase's ground truth must "
+            "be fixed, the submission is not at fault.")
     rows = [_row(score, chosen.get(score.case), len(truth)) for score in result.cases]
     metrics = _metrics(rows, result.cases, result.summary, unmatched)
     output_dir.mkdir(parents=True, exist_ok=True)

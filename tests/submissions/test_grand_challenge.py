@@ -174,6 +174,19 @@ def test_unusable_predictions_json_is_one_sentence(truth_dir, tmp_path, content,
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
+def test_unreadable_ground_truth_fails_the_evaluation_not_the_submission(tmp_path):
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    for case in ("001", "002"):
+        (truth / f"{case}.nii.gz").write_bytes(b"not an image")
+    inp = tmp_path / "input"
+    add_job(inp, "a1", "001.mha", [("u.mha", blob())])
+    with pytest.raises(gc.EvaluationError, match="none of the 2 truth files") as info:
+        gc.evaluate(inp, truth, tmp_path / "out", jobs=1)
+    assert "not at fault" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
 def test_no_job_matching_any_truth_case_is_refused(truth_dir, tmp_path):
     inp = tmp_path / "input"
     add_job(inp, "a1", "scan_a.mha", [("u.mha", blob())])
