@@ -94,3 +94,16 @@ def test_mha_larger_than_truth_is_refused_before_any_voxel_is_read(truth_dir, pr
     rows, _ = score(pred_dir, truth_dir, tmp_path)
     assert rows["001"].status is Status.GEOMETRY_MISMATCH
     assert "512 × 512 × 400" in rows["001"].message
+
+
+def test_truncated_or_empty_mha_is_unreadable_and_scored_as_empty(truth_dir, pred_dir,
+                                                                   tmp_path):
+    good = write_mha(tmp_path, "good.mha", blob())
+    (pred_dir / "001.mha").write_bytes(good.read_bytes()[:-20])
+    (pred_dir / "002.mha").write_bytes(b"")
+    rows, result = score(pred_dir, truth_dir, tmp_path)
+    for case in ("001", "002"):
+        assert rows[case].status is Status.UNREADABLE
+        assert f"{case}.mha" in rows[case].message and "\n" not in rows[case].message
+        assert rows[case].dc == 0.0 and rows[case].pred_voxels == 0
+    assert result.status_counts["unreadable"] == 2
