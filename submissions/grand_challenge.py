@@ -32,7 +32,9 @@ row carries the adapter's status and message instead of ``missing``.
 **metrics.json** is strict JSON (grand-challenge stores it in a database that rejects
 ``NaN`` and ``Infinity``): a non-finite number is written as ``null``; per metric,
 ``aggregates.<metric>.n_infinite`` counts the infinite values (an empty prediction has
-HD = inf, so ``aggregates.hd.mean`` is ``null`` as soon as one case has no prediction).
+HD = inf, so ``aggregates.hd.mean`` is ``null`` as soon as one case has no prediction;
+grand-challenge leaves a result with a ``null`` ranked value out of its ranking, hence the
+README's advice to rank HD on the median).
 """
 
 from __future__ import annotations
