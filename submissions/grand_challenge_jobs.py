@@ -178,6 +178,10 @@ def match_job(job: Mapping[str, Any], input_dir: Path, *, input_interface: str |
 def _pick_output(pk: str, case: str | None, name: str, input_dir: Path, where: str,
                  output_name: str) -> Job:
     folder = input_dir / where
+    linked = _linked_component(input_dir, where)
+    if linked is not None:
+        return Job(pk, case, name, None, Status.OUTSIDE_FOLDER,
+                   f"{linked} is a link; links are never followed")
     try:
         entries = sorted(os.listdir(folder))
     except OSError:
@@ -212,3 +216,16 @@ def _pick_output(pk: str, case: str | None, name: str, input_dir: Path, where: s
         return Job(pk, case, name, None, Status.UNREADABLE,
                    f"{entries[0]} is not a .mha (or NIfTI) image; write the mask as .mha")
     return Job(pk, case, name, path)
+
+
+def _linked_component(input_dir: Path, where: str) -> str | None:
+    """The first folder on ``<input>/<where>`` that is a symbolic link, or None."""
+    path = input_dir
+    for part in Path(where).parts:
+        path = path / part
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return str(path.relative_to(input_dir))
+        except OSError:
+            return None  # missing: reported as "no output" by the caller
+    return None

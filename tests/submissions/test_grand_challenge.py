@@ -148,6 +148,21 @@ def test_messages_name_the_file_the_algorithm_wrote(truth_dir, tmp_path):
     assert rows["002"]["status"] == "ok" and "9c1b-uuid.mha" in rows["002"]["message"]
 
 
+def test_a_linked_output_folder_is_not_followed(truth_dir, tmp_path):
+    inp = tmp_path / "input"
+    add_job(inp, "a1", "001.mha")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    metaimage.write_volume(blob(), GEOMETRY, elsewhere / "u.mha")
+    seg = inp / "a1" / "output" / "images" / "seg"
+    seg.rmdir()
+    seg.symlink_to(elsewhere, target_is_directory=True)
+    rows = {r["case"]: r for r in gc.evaluate(inp, truth_dir, tmp_path / "o",
+                                              jobs=1).metrics["cases"]}
+    assert rows["001"]["status"] == "outside_folder"
+    assert "a1/output/images/seg is a link" in rows["001"]["message"]
+
+
 def test_oversized_output_file_is_not_copied(truth_dir, tmp_path):
     inp = tmp_path / "input"
     add_job(inp, "a1", "001.mha", [("u.mha", b"\0" * (8 * 32 * 32 * 12 + (1 << 20) + 1))])
