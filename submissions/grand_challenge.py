@@ -207,8 +207,8 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
             f"The ground truth cannot be read: none of the {len(result.cases)} truth files is "
             f"usable (e.g. {result.cases[0].message[:200]}); the phase's ground truth must "
             "be fixed, the submission is not at fault.")
-    rows = [_row(score, chosen.get(score.case), len(truth)) for score in result.cases]
-    metrics = _metrics(rows, result.cases, result.summary, unmatched)
+    rows = [_row(score, chosen.get(score.case)) for score in result.cases]
+    metrics = _metrics(rows, result.cases, result.summary, chosen, unmatched)
     output_dir.mkdir(parents=True, exist_ok=True)
     metrics_json = output_dir / "metrics.json"
     write_json_strict(metrics_json, metrics)
@@ -249,17 +249,23 @@ def _stage(job: Job, staging: Path, truth_path: Path) -> Job:
     return replace(job, staged=f"{job.case}{suffix}")
 
 
-def _row(score: CaseScore, job: Job | None, n_truth: int) -> dict[str, Any]:
-    status, message = score.status, score.message
+def _unstaged(text: str, job: Job | None) -> str:
+    """``text`` naming the file the participant's algorithm wrote, not its staging copy.
+
+    A truth file may share the staged name: "truth 131.mha" keeps its name.
+    """
+    if job is None or job.output is None or not job.staged:
+        return text
+    original = job.output.name
+    return re.sub(rf"(?<!truth ){re.escape(job.staged)}", lambda _: original, text)
+
+
+def _row(score: CaseScore, job: Job | None) -> dict[str, Any]:
+    status, message = score.status, _unstaged(score.message, job)
     if job is not None and job.status is not None and status is Status.MISSING:
         status, message = job.status, job.message
     elif job is None and status is Status.MISSING:
         message = f"no algorithm job has an input image named like case {score.case}"
-    elif job is not None and job.output is not None and job.staged:
-        # Name the file the participant's algorithm wrote, not the staging copy.
-        # (A truth file may share the staged name: "truth 131.mha" keeps its name.)
-        original = job.output.name
-        message = re.sub(rf"(?<!truth ){re.escape(job.staged)}", lambda _: original, message)
     row: dict[str, Any] = {"case": score.case, "pk": job.pk if job else None,
                            "status": status.value}
     row.update({m: getattr(score, m) for m in CASE_METRICS})
@@ -268,7 +274,8 @@ def _row(score: CaseScore, job: Job | None, n_truth: int) -> dict[str, Any]:
 
 
 def _metrics(rows: list[dict[str, Any]], scores: tuple[CaseScore, ...],
-             summary: Mapping[str, Any], unmatched: list[Job]) -> dict[str, Any]:
+             summary: Mapping[str, Any], chosen: Mapping[str, Job],
+             unmatched: list[Job]) -> dict[str, Any]:
     counts = {status.value: 0 for status in Status}
     for row in rows:
         counts[row["status"]] += 1
@@ -283,7 +290,15 @@ def _metrics(rows: list[dict[str, Any]], scores: tuple[CaseScore, ...],
     unmatched_rows = [{"pk": j.pk, "input": j.input_name, "message": j.message or
                        "the input image's name matches no ground-truth case"}
                       for j in unmatched]
-    warnings = list(summary["warnings"])
+    warnings = [f"case {s.case}: {_unstaged(w, chosen.get(s.case))}"
+                for s in scores for w in s.warnings]
+    not_ok = sum(n for status, n in counts.items() if status not in ("ok", "truth_unreadable"))
+    if not_ok:
+        warnings.append(f"{not_ok} case(s) not ok were scored as empty predictions; see "
+                        "their message")
+    if counts["truth_unreadable"]:
+        warnings.append(f"{counts['truth_unreadable']} case(s) have an unusable truth file "
+                        "and are left out of every statistic")
     if unmatched:
         warnings.append(f"{len(unmatched)} job(s) match no ground-truth case and were not "
                         "scored (see unmatched_jobs)")

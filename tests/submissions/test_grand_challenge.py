@@ -146,6 +146,9 @@ def test_messages_name_the_file_the_algorithm_wrote(truth_dir, tmp_path):
     assert "3f2a-uuid.mha" in rows["001"]["message"]
     assert "001.mha" not in rows["001"]["message"]
     assert rows["002"]["status"] == "ok" and "9c1b-uuid.mha" in rows["002"]["message"]
+    warnings = strict_load(tmp_path / "o" / "metrics.json")["warnings"]
+    assert any(w.startswith("case 002: 9c1b-uuid.mha: non-zero labels") for w in warnings)
+    assert not any("002.mha" in w or "cases.csv" in w for w in warnings)
 
 
 def test_a_linked_output_folder_is_not_followed(truth_dir, tmp_path):
