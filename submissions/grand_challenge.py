@@ -137,13 +137,13 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
         As :func:`ichbench.submissions.score_folder`.
     require_all_cases
         Refuse the whole submission (raise) when a truth case has no successful job with
-        an output, instead of scoring it as an empty prediction (the INSTANCE rule).
+        an output, instead of scoring it as an empty prediction (the default, as INSTANCE).
     input_interface, output_interface
         Interface slugs of the CT input and the mask output, needed only when jobs have
         several image inputs or outputs.
     progress
-        Progress bar on stderr (off by default: stderr's last line is the participant's
-        error message).
+        Progress bar on stderr: False (default) never, None only when stderr is a terminal
+        (grand-challenge's is not, and its last line is the participant's error message).
 
     Returns
     -------
@@ -165,6 +165,9 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
     except ScoreError as exc:
         raise EvaluationError(f"The ground truth cannot be used: {exc}.") from None
     predictions = read_predictions(input_dir)
+    if not predictions:
+        raise EvaluationError(f"predictions.json lists no algorithm job; expected one per "
+                              f"ground-truth case ({len(truth)}).")
     matched = [match_job(job, input_dir, input_interface=input_interface,
                          output_interface=output_interface) for job in predictions]
     per_case: dict[str, list[Job]] = {}
@@ -174,9 +177,6 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
             per_case.setdefault(job.case, []).append(job)
         else:
             unmatched.append(job)
-    if not predictions:
-        raise EvaluationError(f"predictions.json lists no algorithm job; expected one per "
-                              f"ground-truth case ({len(truth)}).")
     if not per_case:
         example = next(iter(truth.values())).name
         names = ", ".join(sorted(repr(j.input_name) for j in matched)[:3]) or "none"

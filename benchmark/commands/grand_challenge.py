@@ -107,7 +107,9 @@ def _evaluate(input_dir: Path, ground_truth: Path, output_dir: Path,
               options: dict[str, Any]) -> None:
     from ichbench.submissions.grand_challenge import evaluate as evaluate_submission
 
-    result = evaluate_submission(input_dir, ground_truth, output_dir, **options)
+    # A progress bar only on a terminal: grand-challenge's stderr must end with the reason.
+    result = evaluate_submission(input_dir, ground_truth, output_dir, progress=None,
+                                 **options)
     aggregates = result.metrics["aggregates"]
     means = "  ".join(f"{m.upper()} {_fmt(aggregates[m]['mean'], aggregates[m]['n_infinite'])}"
                       for m in ("dc", "nsd", "hd", "hd95", "rvd"))
