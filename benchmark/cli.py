@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from ichbench import __version__
-from ichbench.commands import data, leaderboard, report, run, score
+from ichbench.commands import data, grand_challenge, leaderboard, report, run, score
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -28,6 +28,7 @@ cli.add_command(data.data)
 cli.add_command(run.run)
 cli.add_command(leaderboard.leaderboard)
 cli.add_command(report.report)
+cli.add_command(grand_challenge.grand_challenge)
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+#: Every image file name a case id is taken from: NIfTI, and MetaImage (ichbench.metaimage).
+IMAGE_SUFFIXES = (*NIFTI_SUFFIXES, ".mha")
 
 #: Largest volume a reader accepts (voxels). A 512 × 512 × 1000 CT is 2.6e8; a header that
 #: claims more than this is refused before any data is read.
@@ -110,9 +112,9 @@ class Volume:
 
 
 def case_id(path: str | os.PathLike[str]) -> str | None:
-    """The case id of a NIfTI file name (name without ``.nii``/``.nii.gz``), else None."""
+    """The case id of an image file name (without ``.nii``/``.nii.gz``/``.mha``), else None."""
     name = Path(path).name
-    for suffix in NIFTI_SUFFIXES:
+    for suffix in IMAGE_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return None
@@ -152,6 +154,9 @@ def read_geometry(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS)
         ``max_voxels`` voxels.
     """
     path = Path(path)
+    if path.name.endswith(".mha"):  # MetaImage: same contract, own reader (issue 12)
+        from ichbench import metaimage
+        return metaimage.read_geometry(path, max_voxels=max_voxels)
     reader = _reader(path)
     return _geometry_from_reader(path, reader, max_voxels)
 
@@ -208,6 +213,9 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
     import SimpleITK as sitk
 
     path = Path(path)
+    if path.name.endswith(".mha"):  # MetaImage: same contract, own reader (issue 12)
+        from ichbench import metaimage
+        return metaimage.read_volume(path, max_voxels=max_voxels, dtype=dtype)
     reader = _reader(path)
     geometry = _geometry_from_reader(path, reader, max_voxels)
     try:
@@ -242,6 +250,9 @@ def count_nonfinite(path: str | os.PathLike[str]) -> int:
         If the file is missing or unreadable as a file.
     """
     path = Path(path)
+    if path.name.endswith(".mha"):  # MetaImage: same contract, own reader (issue 12)
+        from ichbench import metaimage
+        return metaimage.count_nonfinite(path)
     try:
         gzipped = _is_gzip(path)
         head = _head(path, gzipped)

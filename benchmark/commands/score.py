@@ -23,7 +23,8 @@ _DIR = click.Path(file_okay=False, dir_okay=True, path_type=Path)
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--truth", "truth_dir", required=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of truth labels (<id>.nii.gz), one per case to score.")
+              help="Folder of truth labels (<id>.nii.gz or <id>.mha), one per case to "
+                   "score.")
 @click.option("--out", "out_dir", required=True, type=_DIR,
               help="Folder for cases.csv and summary.json (created; not inside PRED_DIR).")
 @click.option("--tolerance-mm", type=click.FloatRange(min=0, max=1e6),
@@ -39,7 +40,7 @@ def score(pred_dir: Path, truth_dir: Path, out_dir: Path, tolerance_mm: float,
           jobs: int | None, lenient_geometry: bool, quiet: bool) -> None:
     """Score the masks in PRED_DIR against the truth labels, the INSTANCE 2022 way.
 
-    Each truth case is matched by id (file name without .nii/.nii.gz) and gets one row in
+    Each truth case is matched by id (file name without .nii/.nii.gz/.mha) and gets one row in
     OUT/cases.csv: DC, NSD, HD, HD95 (mm), RVD, volumes (mL), voxel counts, a status and
     a message. A missing or unusable mask is scored as an empty prediction (DC 0, HD inf,
     RVD 1) and flagged. OUT/summary.json holds mean, std, median, quartiles, min, max and
