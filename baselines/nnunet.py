@@ -75,6 +75,8 @@ class NnunetConfig:
         Share of each batch's patches centred on a foreground voxel (nnU-Net's 0.33).
     optimizer
         ``"sgd"`` (nnU-Net's: momentum 0.99, Nesterov) or ``"adam"``; both with poly decay.
+    output_prior
+        Initial foreground probability of the output layers (``None``: nnU-Net's init).
     patch_size_zyx
         Patch edges (z, y, x) in voxels of nnU-Net's target spacing; ``None`` = nnU-Net's plan.
     features_per_stage, max_stages, batch_size
@@ -99,6 +101,7 @@ class NnunetConfig:
     initial_lr: float = 0.01
     oversample_foreground_percent: float = 0.33
     optimizer: str = "sgd"
+    output_prior: float | None = None
     patch_size_zyx: tuple[int | None, int | None, int | None] = (None, None, None)
     features_per_stage: tuple[int, ...] | None = None
     max_stages: int | None = None
@@ -233,7 +236,7 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
         perturb_masks=cfg.perturb_masks and bool(mask_channels),
         plot_progress=cfg.plot_progress,
         oversample_foreground_percent=cfg.oversample_foreground_percent,
-        optimizer=cfg.optimizer))
+        optimizer=cfg.optimizer, output_prior=cfg.output_prior))
     data_dir = pre / adjusted["configurations"][CONFIGURATION]["data_identifier"]
     n_train = len(tuple(protocol.train))
     done = data_dir.is_dir() and sum(1 for p in data_dir.glob("*.pkl")) >= n_train

@@ -10,8 +10,9 @@ network from a checkpoint.
 Differences from ``nnUNetTrainer`` (nnunetv2 2.8.1):
 
 * epochs, iterations per epoch, validation iterations, learning rate, optimiser (nnU-Net's
-  SGD or Adam) and the share of foreground-centred patches
-  (``oversample_foreground_percent``) from the JSON file;
+  SGD or Adam), the share of foreground-centred patches
+  (``oversample_foreground_percent``) and an optional foreground prior for the output
+  layers' bias (``output_prior``) from the JSON file;
 * a checkpoint (``checkpoint_latest.pth``) after EVERY epoch, written atomically, so an
   interrupted run resumes where it stopped;
 * ``history.csv`` (epoch, train_loss, val_loss, val_dc, seconds) in the fold's output
@@ -204,6 +205,8 @@ class IchbenchTrainer(nnUNetTrainer):
         self.oversample_foreground_percent = float(settings.get(
             "oversample_foreground_percent", self.oversample_foreground_percent))
         self.optimizer_name = str(settings.get("optimizer", "sgd"))
+        prior = settings.get("output_prior")
+        self.output_prior = None if prior is None else float(prior)
         if self.optimizer_name not in OPTIMIZERS:
             raise ValueError(f"{TRAINER_CONFIG_FILE}: optimizer {self.optimizer_name!r}, "
                              f"expected one of {OPTIMIZERS}")
@@ -214,6 +217,21 @@ class IchbenchTrainer(nnUNetTrainer):
             # nnU-Net redraws progress.png with matplotlib after every epoch (seconds on a
             # busy CPU); short smoke epochs skip it. history.csv has the same numbers.
             self.logger.plot_progress_png = _no_plot  # type: ignore[method-assign]
+
+    def initialize(self) -> None:
+        """nnU-Net's initialisation, then the output prior on every segmentation head.
+
+        With ``output_prior`` p the foreground logit of each (deep-supervision) head starts
+        log(p / (1 − p)) above the background logit, so the untrained network predicts
+        foreground with probability p everywhere (RetinaNet's prior initialisation, as the
+        coarse DenseNet does). ICH is ~0.2 % of a head: from nnU-Net's even start the first
+        hundreds of steps only learn "background", which a CPU budget cannot afford.
+        """
+        initialized = self.was_initialized
+        super().initialize()
+        if initialized or self.output_prior is None:
+            return
+        set_output_prior(self.network, self.output_prior)
 
     def configure_optimizers(self):  # type: ignore[no-untyped-def]
         """nnU-Net's SGD (momentum 0.99, Nesterov) or Adam, both with nnU-Net's poly decay.
@@ -299,6 +317,29 @@ class IchbenchTrainer(nnUNetTrainer):
         write_text(path, buffer.getvalue())
 
 
+def set_output_prior(network: torch.nn.Module, prior: float) -> int:
+    """Bias every segmentation head of an nnU-Net U-Net to foreground probability ``prior``.
+
+    Returns the number of heads changed (class 0 = background gets bias 0, every other
+    class log(prior / (1 − prior)), so softmax gives each foreground class about ``prior``
+    when the features are near zero).
+    """
+    import math
+
+    if not 0 < prior < 1:
+        raise ValueError(f"output_prior {prior}: expected a probability in (0, 1)")
+    net = getattr(network, "module", network)
+    heads = getattr(getattr(net, "decoder", None), "seg_layers", None)
+    if heads is None:
+        raise ValueError(f"{type(net).__name__} has no decoder.seg_layers to set a prior on")
+    logit = math.log(prior / (1 - prior))
+    with torch.no_grad():
+        for head in heads:
+            head.bias.zero_()
+            head.bias[1:] = logit
+    return len(heads)
+
+
 def _no_plot(output_folder: str) -> None:
     """Stand-in for nnU-Net's per-epoch progress plot."""
 
@@ -308,17 +349,18 @@ def trainer_settings(*, num_epochs: int, num_iterations_per_epoch: int,
                      mask_channels: tuple[int, ...], perturb_masks: bool,
                      plot_progress: bool = True,
                      oversample_foreground_percent: float = 0.33,
-                     optimizer: str = "sgd") -> dict[str, Any]:
+                     optimizer: str = "sgd",
+                     output_prior: float | None = None) -> dict[str, Any]:
     """The JSON document :class:`IchbenchTrainer` reads (kept in one place)."""
     return {"num_epochs": num_epochs, "num_iterations_per_epoch": num_iterations_per_epoch,
             "num_val_iterations_per_epoch": num_val_iterations_per_epoch,
             "initial_lr": initial_lr,
             "oversample_foreground_percent": oversample_foreground_percent,
-            "optimizer": optimizer,
+            "optimizer": optimizer, "output_prior": output_prior,
             "mask_channels": list(mask_channels),
             "perturb_masks": perturb_masks, "plot_progress": plot_progress}
 
 
 __all__ = ["TRAINER_CONFIG_FILE", "BinarizeChannels", "IchbenchTrainer", "OnImageChannels",
-           "restrict_intensity_transforms", "trainer_settings"]
+           "restrict_intensity_transforms", "set_output_prior", "trainer_settings"]
 
