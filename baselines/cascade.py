@@ -20,19 +20,42 @@ out-of-fold mask, even when the fine stage trains only some folds.
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ichbench.baselines.nnunet import NnunetConfig, preset_config, run_nnunet
+from ichbench.baselines import coarse, nnunet
+from ichbench.baselines.coarse import CoarseConfig
+from ichbench.baselines.nnunet import NnunetConfig, run_nnunet
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext
     from ichbench.protocol import Protocol
 
-#: Key of the coarse stage's configuration inside the cascade's config.
-COARSE_KEY = "coarse"
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    """The cascade's two stages: the coarse model and the fine nnU-Net.
+
+    Attributes
+    ----------
+    coarse
+        The coarse stage (``--set coarse.train.epochs=5``).
+    fine
+        The two-channel nnU-Net (``--set fine.num_epochs=50``).
+    """
+
+    coarse: CoarseConfig
+    fine: NnunetConfig
+
+
+#: The presets: each stage takes its method's preset of the same name (declared in
+#: :data:`ichbench.baselines.coarse.PRESETS` and :data:`ichbench.baselines.nnunet.PRESETS`),
+#: so a stand-alone ``coarse`` run and the cascade's coarse stage are the same model.
+PRESETS: dict[str, CascadeConfig] = {
+    name: CascadeConfig(coarse=coarse.PRESETS[name], fine=nnunet.PRESETS[name])
+    for name in coarse.PRESETS
+}
 
 
 def coarse_mask_sources(protocol: Protocol, coarse_ctx: RunContext) -> dict[str, Path]:
@@ -59,66 +82,30 @@ def coarse_mask_sources(protocol: Protocol, coarse_ctx: RunContext) -> dict[str,
     return sources
 
 
-def _coarse_config(config: Mapping[str, Any], preset: str) -> dict[str, Any]:
-    """The coarse stage's config: preset values updated by the ``coarse`` entry.
-
-    The entry is a dict (from config.json) or JSON text (from ``--set coarse=...``).
-    """
-    from ichbench.methods import get_method
-
-    value = config.get(COARSE_KEY)
-    if value is None:
-        return dict(get_method("coarse").default_config(preset))
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--set {COARSE_KEY}=...: expected a JSON object such as "
-                             f"'{{\"epochs\": 2}}' ({exc})") from None
-    if not isinstance(value, Mapping):
-        raise ValueError(f"config {COARSE_KEY!r}: expected a mapping of the coarse method's "
-                         f"settings, got {type(value).__name__}")
-    # Keys not given keep the coarse preset's values (``--set coarse='{"epochs": 2}'``).
-    return {**get_method("coarse").default_config(preset), **value}
-
-
 class CascadeMethod:
     """Coarse 2D DenseNet, then nnU-Net on CT + coarse mask."""
 
     name = "cascade"
-
-    def default_config(self, preset: str) -> Mapping[str, Any]:
-        """The fine stage's settings plus the coarse preset's under ``"coarse"``."""
-        from ichbench.methods import get_method
-
-        config: dict[str, Any] = preset_config(preset).to_dict()
-        config[COARSE_KEY] = dict(get_method("coarse").default_config(preset))
-        return config
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        """Raise ValueError (one line) if the fine part or the ``coarse`` entry is invalid."""
-        NnunetConfig.from_mapping({k: v for k, v in config.items() if k != COARSE_KEY})
-        _coarse_config(config, "smoke")
+    config_type = CascadeConfig
+    presets = PRESETS
 
     def run(self, ctx: RunContext) -> None:
         """Run the coarse stage, then the two-channel nnU-Net."""
         from ichbench.methods import get_method
 
-        coarse = get_method("coarse")
-        coarse_config = _coarse_config(ctx.config, ctx.preset)
+        config: CascadeConfig = ctx.config
         all_folds = tuple(range(ctx.protocol.n_folds))
         coarse_ctx = dataclasses.replace(
-            ctx.with_run_dir(ctx.run_dir / "coarse", dict(coarse_config)), folds=all_folds)
+            ctx.with_run_dir(ctx.run_dir / "coarse", config.coarse), folds=all_folds)
         if tuple(ctx.folds) != all_folds:
             ctx.log(f"cascade: the coarse stage trains all folds {list(all_folds)} (every "
                     "training case needs its out-of-fold mask)")
         ctx.log("cascade: stage 1/2, coarse 2D DenseNet")
-        coarse.run(coarse_ctx)
+        get_method("coarse").run(coarse_ctx)
         sources = coarse_mask_sources(ctx.protocol, coarse_ctx)
         missing = [cid for cid, path in sources.items() if not path.is_file()]
         if missing:
             raise RuntimeError(f"the coarse stage wrote no mask for {len(missing)} case(s) "
                                f"(first: {sources[missing[0]]}); check {coarse_ctx.run_dir}")
         ctx.log("cascade: stage 2/2, nnU-Net on CT + coarse mask")
-        fine_config = {k: v for k, v in ctx.config.items() if k != COARSE_KEY}
-        run_nnunet(ctx, NnunetConfig.from_mapping(fine_config), masks=sources)
+        run_nnunet(ctx, config.fine, masks=sources)

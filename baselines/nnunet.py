@@ -21,7 +21,6 @@ written are kept.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
@@ -104,37 +103,26 @@ class NnunetConfig:
     plot_progress: bool = True
     patch_note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON form (tuples as lists)."""
-        out = dataclasses.asdict(self)
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
-
-    @classmethod
-    def from_mapping(cls, config: Mapping[str, Any]) -> NnunetConfig:
-        """Build from a resolved config dict; unknown keys (e.g. a cascade's ``coarse``) ignored.
-
-        Raises
-        ------
-        ValueError
-            If a required key is missing or a value has the wrong shape.
-        """
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in config.items() if k in names}
-        for key in ("patch_size_zyx", "features_per_stage"):
-            if values.get(key) is not None:
-                values[key] = tuple(None if v is None else int(v) for v in values[key])
-        patch = values.get("patch_size_zyx")
-        if patch is not None and len(patch) != 3:
-            raise ValueError(f"patch_size_zyx must have 3 entries (z, y, x), got {list(patch)}")
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise ValueError(f"nnU-Net config: {exc}") from None
+    def __post_init__(self) -> None:
+        budget = {"num_epochs": self.num_epochs,
+                  "num_iterations_per_epoch": self.num_iterations_per_epoch,
+                  "num_val_iterations_per_epoch": self.num_val_iterations_per_epoch,
+                  "num_processes": self.num_processes}
+        for name, value in budget.items():
+            if value < 1:
+                raise ValueError(f"nnU-Net config {name}={value}: expected ≥ 1")
+        if not self.initial_lr > 0:
+            raise ValueError(f"nnU-Net config initial_lr={self.initial_lr}: expected > 0")
+        if any(v is not None and v < 1 for v in self.patch_size_zyx):
+            raise ValueError(f"nnU-Net config patch_size_zyx={list(self.patch_size_zyx)}: "
+                             "expected positive sizes or null (nnU-Net's plan)")
+        if not 0 < self.tile_step_size <= 1:
+            raise ValueError(f"nnU-Net config tile_step_size={self.tile_step_size}: expected "
+                             "a value in (0, 1]")
 
 
+#: The presets, the one place where nnU-Net values are chosen (``fine``, and the cascade's
+#: fine stage).
 PRESETS: dict[str, NnunetConfig] = {
     # The paper's budget: 3d_fullres, 500 epochs (nnU-Net's 250 iterations each), patch
     # 128 in-plane (see PATCH_NOTE), nnU-Net's network and batch size.
@@ -155,14 +143,6 @@ PRESETS: dict[str, NnunetConfig] = {
                           patch_note="smoke: tiny network and budget for a CPU check, not a "
                                      "result"),
 }
-
-
-def preset_config(preset: str) -> NnunetConfig:
-    """The preset's config; raises ValueError naming the presets for an unknown one."""
-    try:
-        return PRESETS[preset]
-    except KeyError:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}") from None
 
 
 @contextlib.contextmanager

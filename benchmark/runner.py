@@ -25,11 +25,11 @@ seed, so runs with different seeds or methods are compared on the same cases.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import shutil
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,14 +37,12 @@ from typing import Any, TextIO
 
 from ichbench import __version__
 from ichbench.atomic import write_json, write_text
+from ichbench.config import ConfigError, apply_overrides, config_hash, from_dict, to_dict
+from ichbench.methods import ALL_METHODS, DEFAULT_PRESET, DEVICES, PRESETS
 
-PRESETS = ("smoke", "paper")
-DEVICES = ("auto", "cpu", "cuda")
 #: Seed of the protocol's hold-out and fold shuffles (fixed: every run sees the same folds).
 PROTOCOL_SEED = 0
 N_FOLDS = 5
-#: The methods ``--method all`` runs, in order (cascade reuses nothing of the others' runs).
-ALL_METHODS = ("threshold", "coarse", "fine", "cascade")
 #: Metrics shown in the console table (means over cases, from ``summary.json``).
 TABLE_METRICS = ("dc", "nsd", "hd", "hd95", "rvd")
 TRAIN_OOF = "train_oof"
@@ -125,74 +123,31 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-def _parse_value(key: str, text: str, default: Any) -> Any:
-    """Parse ``text`` to the type of ``default`` (lists: JSON or comma-separated)."""
-    try:
-        if isinstance(default, bool):
-            if text.lower() in ("true", "1", "yes", "on"):
-                return True
-            if text.lower() in ("false", "0", "no", "off"):
-                return False
-            raise ValueError("expected true or false")
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, list | tuple):
-            raw = json.loads(text) if text.strip().startswith("[") else [
-                t for t in text.split(",") if t.strip()]
-            if not isinstance(raw, list):
-                raise ValueError("expected a list")
-            kind = type(default[0]) if default else str
-            return [_parse_value(key, str(v), kind()) if kind is not str else str(v).strip()
-                    for v in raw]
-        if isinstance(default, dict):
-            raw = json.loads(text)
-            if not isinstance(raw, dict):
-                raise ValueError("expected a JSON object like {\"epochs\": 2}")
-            return raw
-        if default is None:
-            return json.loads(text)
-        return text
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise RunError(f"--set {key}={text}: cannot read as {type(default).__name__} "
-                       f"like the default {default!r} ({exc})") from None
-
-
-def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str], *,
-                    prefix: str = "") -> dict[str, Any]:
-    """Apply ``key=value`` overrides to a method config, typed like the defaults.
-
-    A dotted key changes one entry of a nested settings dict (``coarse.epochs=2`` for the
-    cascade's coarse stage); a nested dict can also be given whole as a JSON object.
+def resolve_config(impl: Any, preset: str, overrides: Sequence[str]) -> Any:
+    """The method's typed config: its ``preset`` instance with ``overrides`` applied.
 
     Raises
     ------
     RunError
-        For a malformed item or a key the method does not have.
+        For an unknown preset, key or value (one line, valid keys listed).
     """
-    out = dict(config)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise RunError(f"--set {item!r}: expected key=value, e.g. --set epochs=10")
-        head, dot, rest = key.partition(".")
-        if dot and isinstance(out.get(head), dict):
-            out[head] = apply_overrides(out[head], [f"{rest}={text}"],
-                                        prefix=f"{prefix}{head}.")
-            continue
-        if key not in out:
-            raise RunError(f"--set {prefix}{key}: not a setting of this method; known: "
-                           f"{', '.join(prefix + k for k in sorted(out))}")
-        out[key] = _parse_value(prefix + key, text, out[key])
-    return out
+    if preset not in PRESETS:
+        raise RunError(f"--preset {preset!r}: expected one of {', '.join(PRESETS)}")
+    try:
+        return apply_overrides(impl.presets[preset], overrides, what=impl.name)
+    except ConfigError as exc:
+        raise RunError(str(exc)) from None
 
 
-def config_hash(record: Mapping[str, Any]) -> str:
-    """First 16 hex digits of the SHA-256 of ``record`` as canonical JSON."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def load_config(impl: Any, record: Mapping[str, Any], path: Path) -> Any:
+    """The typed config recorded in a run's ``config.json`` (``path``, for messages)."""
+    try:
+        return from_dict(impl.config_type, record["config"], where=f"{path}: config")
+    except KeyError:
+        raise RunError(f"{path}: no 'config' entry; the run folder is damaged") from None
+    except ConfigError as exc:
+        raise RunError(f"{exc}; resume with the ichbench version that wrote it or start a "
+                       "new run") from None
 
 
 def _parse_folds(folds: Sequence[int] | None, n_folds: int) -> tuple[int, ...]:
@@ -304,22 +259,17 @@ def run_method(method: str | None = None, *, data: Path | None = None,
             protocol = load_protocol(run_dir / "protocol.json", dataset=dataset)
         except ProtocolError as exc:
             raise RunError(str(exc)) from None
-        config, fold_ids = record["config"], tuple(record["folds"])
+        config = load_config(impl, record, run_dir / "config.json")
+        fold_ids = tuple(record["folds"])
         run_seed, preset_name = int(record["seed"]), record["preset"]
     else:
         if method is None:
             raise RunError("--method is required (or --resume RUN_DIR)")
-        preset_name = preset or "smoke"
+        preset_name = preset or DEFAULT_PRESET
         if preset_name not in PRESETS:
             raise RunError(f"--preset {preset_name!r}: expected one of {', '.join(PRESETS)}")
         impl = _load_method(method)
-        try:
-            config = apply_overrides(impl.default_config(preset_name), overrides)
-            validate = getattr(impl, "validate_config", None)
-            if validate is not None:
-                validate(config)
-        except ValueError as exc:
-            raise RunError(str(exc)) from None
+        config = resolve_config(impl, preset_name, overrides)
         run_seed = 0 if seed is None else int(seed)
         dataset = _open_data(data, echo)
         try:
@@ -333,7 +283,7 @@ def run_method(method: str | None = None, *, data: Path | None = None,
             "seed": run_seed, "device": device_name, "folds": list(fold_ids),
             "data": str(Path(dataset.root).resolve()), "data_kind": dataset.kind,
             "data_fingerprint": dataset.fingerprint(), "protocol_seed": PROTOCOL_SEED,
-            "config": config, "overrides": list(overrides),
+            "config": to_dict(config), "overrides": list(overrides),
             "created": _dt.datetime.now().isoformat(timespec="seconds"),
         }
         record["config_hash"] = config_hash({k: record[k] for k in
@@ -348,7 +298,7 @@ def run_method(method: str | None = None, *, data: Path | None = None,
     ctx = RunContext(run_dir=run_dir, dataset=dataset, protocol=protocol, preset=preset_name,
                      config=config, device=device_name, folds=fold_ids, seed=run_seed, log=log)
     t_method = time.perf_counter()
-    impl.run(ctx)
+    run_guarded(record["method"], lambda: impl.run(ctx), log)
     log(f"{record['method']}: trained and predicted in {time.perf_counter() - t_method:.1f} s")
     summaries = score_run(run_dir, dataset, protocol, fold_ids, log, jobs=score_jobs)
     seconds = time.perf_counter() - t0
@@ -363,6 +313,28 @@ def run_method(method: str | None = None, *, data: Path | None = None,
     if report:
         build_report(run_dir, log)
     return result
+
+
+def run_guarded(what: str, work: Callable[[], None], log: RunLog) -> None:
+    """Run ``work``; an exception becomes a one-line :class:`RunError`.
+
+    A method's own error (a ``ValueError`` from a bad dataset, a ``RuntimeError`` from a
+    damaged checkpoint, ...) is something the user acts on: the console gets one line with
+    the exception's message and where the full traceback is (``log.txt``), not the
+    traceback itself. ``KeyboardInterrupt`` and ``RunError`` pass through unchanged.
+    """
+    try:
+        work()
+    except RunError:
+        raise
+    except Exception as exc:
+        detail = traceback.format_exc()
+        log.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log.path, "a", encoding="utf-8") as handle:
+            handle.write(detail)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
+        raise RunError(f"{what} failed: {type(exc).__name__}: {message} (traceback in "
+                       f"{log.path})") from exc
 
 
 def _check_resume(run_dir: Path, *, method: str | None, data: Path | None,
@@ -529,7 +501,7 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
         data = Path(dataset.root)
         parent = _new_run_dir(Path(out), "all")
         runs = {m: None for m in methods}
-        record = {"methods": list(methods), "preset": preset or "smoke",
+        record = {"methods": list(methods), "preset": preset or DEFAULT_PRESET,
                   "seed": 0 if seed is None else seed, "data": str(data),
                   "folds": None if folds is None else sorted(set(folds)), "runs": runs,
                   "skipped": {}}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-METHOD_CHOICES = ("threshold", "coarse", "fine", "cascade", "all")
+from ichbench.methods import DEVICES, METHOD_CHOICES, PRESETS
 
 
 def _parse_folds(ctx: click.Context, param: click.Parameter, value: str | None
@@ -29,9 +29,9 @@ def _parse_folds(ctx: click.Context, param: click.Parameter, value: str | None
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Dataset root in the INSTANCE layout "
                                  "[default: the cached synthetic dataset].")
-@click.option("--preset", type=click.Choice(("smoke", "paper")), default=None,
+@click.option("--preset", type=click.Choice(PRESETS), default=None,
               help="smoke: minutes on a CPU; paper: the paper's budgets (GPU) [default: smoke].")
-@click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), default="auto",
+@click.option("--device", type=click.Choice(DEVICES), default="auto",
               show_default=True, help="Where to train.")
 @click.option("--folds", callback=_parse_folds, default=None, metavar="0,1,..",
               help="Folds to train [default: all 5].")
@@ -40,8 +40,10 @@ def _parse_folds(ctx: click.Context, param: click.Parameter, value: str | None
 @click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, metavar="RUN_DIR", help="Continue a run from its checkpoints.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a setting of the method's preset (repeatable), e.g. "
-                   "--set epochs=20 --set grid_zyx=16,128,128.")
+              help="Override a setting of the method's preset (repeatable); keys are dotted "
+                   "paths, e.g. --set train.epochs=20 --set grid_zyx=16,128,128 (coarse), "
+                   "--set coarse.train.epochs=5 --set fine.num_epochs=50 (cascade). "
+                   "config.json of a run lists every key.")
 @click.option("--seed", type=int, default=None, help="Training seed [default: 0].")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Build summary.md and report.pdf in the run folder at the end.")
