@@ -1,7 +1,8 @@
 """``cascade``: the paper's method, the coarse 2D DenseNet's mask as a second nnU-Net input.
 
-Stage 1 runs the ``coarse`` method in ``run_dir/coarse`` (its own run folder layout, all
-protocol folds). Stage 2 runs nnU-Net (:mod:`ichbench.baselines.nnunet`) on two channels:
+Stage 1 is the ``coarse`` method's stages in ``run_dir/coarse`` (its own run folder layout,
+all protocol folds; with ``--method all``, the ``coarse`` run's own folder, so the model is
+trained once for both). Stage 2 runs nnU-Net (:mod:`ichbench.baselines.nnunet`) on two channels:
 channel 0 the CT ("CT" normalisation), channel 1 the coarse mask ("noNorm", 0/1).
 
 Which coarse mask each case gets (the out-of-fold guarantee):
@@ -26,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from ichbench.baselines import coarse, nnunet
 from ichbench.baselines.coarse import CoarseConfig
-from ichbench.baselines.nnunet import NnunetConfig, run_nnunet
+from ichbench.baselines.nnunet import NnunetConfig, nnunet_stages
+from ichbench.stages import Stage, run_inline
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext
@@ -89,23 +91,40 @@ class CascadeMethod:
     config_type = CascadeConfig
     presets = PRESETS
 
-    def run(self, ctx: RunContext) -> None:
-        """Run the coarse stage, then the two-channel nnU-Net."""
+    def coarse_context(self, ctx: RunContext) -> RunContext:
+        """The coarse stage's context: all protocol folds, in ``ctx.shared["coarse"]``.
+
+        By default the coarse stage lives in ``run_dir/coarse``; ``--method all`` points
+        it at the ``coarse`` run's folder instead, so that the two share one training.
+        """
+        config: CascadeConfig = ctx.config
+        home = Path(ctx.shared.get("coarse", ctx.run_dir / "coarse"))
+        return dataclasses.replace(ctx.with_run_dir(home, config.coarse),
+                                   folds=tuple(range(ctx.protocol.n_folds)))
+
+    def stages(self, ctx: RunContext) -> list[Stage]:
+        """The coarse method's stages (all folds), then nnU-Net on CT + coarse mask."""
         from ichbench.methods import get_method
 
         config: CascadeConfig = ctx.config
-        all_folds = tuple(range(ctx.protocol.n_folds))
-        coarse_ctx = dataclasses.replace(
-            ctx.with_run_dir(ctx.run_dir / "coarse", config.coarse), folds=all_folds)
-        if tuple(ctx.folds) != all_folds:
-            ctx.log(f"cascade: the coarse stage trains all folds {list(all_folds)} (every "
-                    "training case needs its out-of-fold mask)")
-        ctx.log("cascade: stage 1/2, coarse 2D DenseNet")
-        get_method("coarse").run(coarse_ctx)
-        sources = coarse_mask_sources(ctx.protocol, coarse_ctx)
-        missing = [cid for cid, path in sources.items() if not path.is_file()]
-        if missing:
-            raise RuntimeError(f"the coarse stage wrote no mask for {len(missing)} case(s) "
-                               f"(first: {sources[missing[0]]}); check {coarse_ctx.run_dir}")
-        ctx.log("cascade: stage 2/2, nnU-Net on CT + coarse mask")
-        run_nnunet(ctx, config.fine, masks=sources)
+        coarse_ctx = self.coarse_context(ctx)
+        coarse_stages = get_method("coarse").stages(coarse_ctx)
+
+        def masks() -> dict[str, Path]:
+            if tuple(ctx.folds) != coarse_ctx.folds:
+                ctx.log(f"cascade: the coarse stage trained all folds {list(coarse_ctx.folds)} "
+                        "(every training case needs its out-of-fold mask)")
+            sources = coarse_mask_sources(ctx.protocol, coarse_ctx)
+            missing = [cid for cid, path in sources.items() if not path.is_file()]
+            if missing:
+                raise RuntimeError(f"the coarse stage wrote no mask for {len(missing)} case(s) "
+                                   f"(first: {sources[missing[0]]}); check {coarse_ctx.run_dir}")
+            ctx.log("cascade: nnU-Net on CT + coarse mask")
+            return sources
+
+        return [*coarse_stages, *nnunet_stages(ctx, config.fine, prefix="fine", masks=masks,
+                                               after=tuple(coarse_stages))]
+
+    def run(self, ctx: RunContext) -> None:
+        """Run the coarse stages, then the two-channel nnU-Net, in this process."""
+        run_inline(self.stages(ctx), ctx.log)

@@ -18,9 +18,11 @@ gamma does not push hyperdense blood into saturation.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from ichbench.atomic import write_json
 from ichbench.baselines.densenet import DenseNetConfig
 from ichbench.baselines.training import AugmentSettings, TrainSettings
 from ichbench.nifti import Geometry, read_volume
+from ichbench.stages import Stage, run_inline
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,39 @@ def build_model(config: CoarseConfig, seed: int):  # type: ignore[no-untyped-def
     return DenseNet2D(config.model)
 
 
+def load_fold_model(ctx: Any, config: CoarseConfig, fold: int):  # type: ignore[no-untyped-def]
+    """Fold ``fold``'s best model (``folds/<k>/model.pt``) on ``ctx.device``.
+
+    Raises
+    ------
+    ValueError
+        If the fold has not finished training.
+    """
+    from ichbench.baselines.training import load_checkpoint
+
+    path = ctx.fold_dir(fold) / "model.pt"
+    if not path.is_file():
+        raise ValueError(f"{path}: fold {fold} has not finished training; run its stage "
+                         f"coarse.fold{fold} first (ichbench run --resume)")
+    model = build_model(config, ctx.seed + fold)
+    model.load_state_dict(load_checkpoint(path, "cpu")["model"])
+    return model.to(ctx.device)
+
+
+@contextlib.contextmanager
+def _cpu_threads(config: CoarseConfig, device: str) -> Iterator[None]:
+    """``torch.set_num_threads(config.cpu_threads)`` on the CPU while the block runs."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if config.cpu_threads > 0 and device == "cpu":
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class GridCache:
     """Cases read once per run and kept on the model grid (image in [0, 1], soft label)."""
 
@@ -191,20 +227,36 @@ class CoarseMethod:
     config_type = CoarseConfig
     presets = PRESETS
 
-    def run(self, ctx: Any) -> None:
-        """Train ``ctx.folds``, write out-of-fold masks, predict the non-training splits."""
-        import torch
+    def stages(self, ctx: Any) -> list[Stage]:
+        """``coarse.fold<k>`` per fold in ``ctx.folds``, then ``coarse.predict.<split>``.
 
+        A fold stage trains (or resumes) one fold and writes its out-of-fold masks; a
+        prediction stage needs every fold stage and writes the fold ensemble's masks of one
+        non-training split.
+        """
+        folds = [Stage(key=f"coarse.fold{k}", home=ctx.run_dir, group="coarse.fold", fold=k,
+                       work=functools.partial(self._fold_stage, ctx, k)) for k in ctx.folds]
+        predictions = [Stage(key=f"coarse.predict.{split}", home=ctx.run_dir,
+                             group="coarse.predict", needs=tuple(folds),
+                             work=functools.partial(self._predict_stage, ctx, split))
+                       for split in ctx.protocol.predict_splits()]
+        return folds + predictions
+
+    def run(self, ctx: Any) -> None:
+        """Every stage in this process: train ``ctx.folds``, OOF masks, predict splits."""
+        run_inline(self.stages(ctx), ctx.log)
+
+    def _fold_stage(self, ctx: Any, fold: int) -> None:
         config: CoarseConfig = ctx.config
-        threads = torch.get_num_threads()
-        if config.cpu_threads > 0 and ctx.device == "cpu":
-            torch.set_num_threads(config.cpu_threads)
-        try:
-            cache = GridCache(ctx.dataset, config)
-            models = {k: self.train_fold(ctx, config, cache, k) for k in ctx.folds}
-            self.predict_splits(ctx, config, cache, models)
-        finally:
-            torch.set_num_threads(threads)
+        with _cpu_threads(config, ctx.device):
+            self.train_fold(ctx, config, GridCache(ctx.dataset, config), fold)
+
+    def _predict_stage(self, ctx: Any, split: str) -> None:
+        config: CoarseConfig = ctx.config
+        with _cpu_threads(config, ctx.device):
+            models = {k: load_fold_model(ctx, config, k) for k in ctx.folds}
+            self.predict_splits(ctx, config, GridCache(ctx.dataset, config), models,
+                                splits=(split,))
 
     # -- the two halves, public so that a cascade can reuse them --------------------------
     def train_fold(self, ctx: Any, config: CoarseConfig, cache: GridCache, fold: int):  # type: ignore[no-untyped-def]
@@ -251,14 +303,15 @@ class CoarseMethod:
         return model
 
     def predict_splits(self, ctx: Any, config: CoarseConfig, cache: GridCache,
-                       models: Mapping[int, Any]) -> None:
-        """Fold-ensemble masks for every non-training split of ``ctx.protocol``."""
+                       models: Mapping[int, Any], *, splits: tuple[str, ...] | None = None
+                       ) -> None:
+        """Fold-ensemble masks for ``splits`` (default: every non-training split)."""
         from ichbench.baselines.training import predict_volume
         from ichbench.baselines.volumes import binarise, ensemble_mean, from_grid, write_mask
 
         if not models:
             raise ValueError("no folds to predict with: --folds selected none")
-        for split in ctx.protocol.predict_splits():
+        for split in ctx.protocol.predict_splits() if splits is None else splits:
             ids = tuple(getattr(ctx.protocol, split))
             t0 = time.perf_counter()
             out_dir = ctx.prediction_dir(split)

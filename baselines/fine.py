@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ichbench.baselines.nnunet import PRESETS, NnunetConfig, run_nnunet
+from ichbench.baselines.nnunet import PRESETS, NnunetConfig, nnunet_stages
+from ichbench.stages import Stage, run_inline
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext
@@ -24,6 +25,10 @@ class FineMethod:
     config_type = NnunetConfig
     presets = PRESETS
 
+    def stages(self, ctx: RunContext) -> list[Stage]:
+        """``fine.prepare``, ``fine.fold<k>``, ``fine.predict.<split>`` (see nnunet_stages)."""
+        return nnunet_stages(ctx, ctx.config, prefix="fine")
+
     def run(self, ctx: RunContext) -> None:
         """Train ``ctx.folds``, write out-of-fold masks and ensemble predictions."""
-        run_nnunet(ctx, ctx.config, masks=None)
+        run_inline(self.stages(ctx), ctx.log)

@@ -21,6 +21,7 @@ written are kept.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ from ichbench.baselines.nnunet_raw import (
     write_splits,
 )
 from ichbench.nifti import Geometry, read_geometry, write_volume
+from ichbench.stages import Stage, run_inline
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext
@@ -319,9 +321,26 @@ def predict(paths: NnunetPaths, folds: Sequence[int], jobs: Sequence[PredictionJ
         write_volume((seg > 0).astype(np.uint8), job.geometry, job.output)
 
 
-def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
-               masks: Mapping[str, Path] | None = None) -> dict[str, Any]:
-    """Run an nnU-Net stage for ``ctx``: convert, plan, train ``ctx.folds``, OOF, ensemble.
+@contextlib.contextmanager
+def _nnunet_env(ctx: RunContext, cfg: NnunetConfig) -> Iterator[NnunetPaths]:
+    """nnU-Net's environment for ``ctx.run_dir/nnunet``, its import-time warning silenced."""
+    paths = NnunetPaths(ctx.run_dir / "nnunet")
+    with warnings.catch_warnings(), nnunet_environment(paths, n_proc=cfg.num_processes,
+                                                       augmentation_workers=0):
+        # nnU-Net's network library triggers this at import; it is not ours to act on.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.interface.*",
+                                category=FutureWarning)
+        yield paths
+
+
+def _raw(paths: NnunetPaths, with_mask: bool) -> RawDataset:
+    return RawDataset(folder=paths.raw / DATASET_NAME, n_channels=2 if with_mask else 1)
+
+
+def nnunet_stages(ctx: RunContext, cfg: NnunetConfig, *, prefix: str,
+                  masks: Callable[[], Mapping[str, Path]] | None = None,
+                  after: tuple[Stage, ...] = ()) -> list[Stage]:
+    """The nnU-Net stages of ``ctx``: prepare, one per fold, one per prediction split.
 
     Parameters
     ----------
@@ -329,8 +348,78 @@ def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
         The run context; outputs go to ``ctx.run_dir`` per the run-folder contract.
     cfg
         The stage's settings.
+    prefix
+        Start of the stage keys (``fine`` → ``fine.prepare``, ``fine.fold0``, ...).
     masks
-        Cascade: case id → coarse mask (out-of-fold for training cases). None: CT alone.
+        Cascade: called when the prepare stage runs, case id → coarse mask (out-of-fold
+        for training cases). None: CT alone.
+    after
+        Stages that must be done before ``prepare`` (the cascade's coarse stages).
+
+    Returns
+    -------
+    list of Stage
+        ``<prefix>.prepare`` (convert, plan, preprocess; needs ``after``),
+        ``<prefix>.fold<k>`` for ``k`` in ``ctx.folds`` (train or resume, then the fold's
+        out-of-fold masks) and ``<prefix>.predict.<split>`` (the folds' ensemble).
+    """
+    with_mask = masks is not None
+    mask_channels = (1,) if with_mask else ()
+    log = _loud(ctx.log, sys.stdout)
+
+    def prepare_work() -> None:
+        with _nnunet_env(ctx, cfg) as paths:
+            raw = convert_dataset(ctx.dataset, ctx.protocol, paths.raw,
+                                  masks=masks() if masks is not None else None, log=log)
+            with _quiet(paths.root / "nnunet_console.txt"):
+                info = prepare(paths, raw, ctx.protocol, cfg, mask_channels=mask_channels,
+                               log=log)
+            write_json(paths.root / "plan_used.json", info)
+
+    def fold_work(k: int) -> None:
+        with _nnunet_env(ctx, cfg) as paths:
+            raw = _raw(paths, with_mask)
+            nn_log = paths.root / "nnunet_console.txt"
+            with _quiet(nn_log):
+                train_fold(paths, k, device=ctx.device,
+                           history_to=ctx.fold_dir(k) / "history.csv", log=log)
+            jobs = [_job(ctx, raw, cid, training=True, out=ctx.oof_dir(k) / f"{cid}.nii.gz")
+                    for cid in ctx.protocol.fold_val(k)]
+            start = time.monotonic()
+            with _quiet(nn_log):
+                predict(paths, (k,), jobs, device=ctx.device, cfg=cfg,
+                        mask_channels=mask_channels)
+            log(f"fold {k}: out-of-fold masks of {len(jobs)} cases in "
+                f"{time.monotonic() - start:.0f} s")
+
+    def predict_work(split: str) -> None:
+        with _nnunet_env(ctx, cfg) as paths:
+            raw = _raw(paths, with_mask)
+            ids = tuple(getattr(ctx.protocol, split))
+            jobs = [_job(ctx, raw, cid, training=False,
+                         out=ctx.prediction_dir(split) / f"{cid}.nii.gz") for cid in ids]
+            start = time.monotonic()
+            with _quiet(paths.root / "nnunet_console.txt"):
+                predict(paths, tuple(ctx.folds), jobs, device=ctx.device, cfg=cfg,
+                        mask_channels=mask_channels)
+            log(f"{split}: ensemble of folds {list(ctx.folds)} predicted {len(jobs)} cases "
+                f"in {time.monotonic() - start:.0f} s")
+
+    home = ctx.run_dir
+    first = Stage(key=f"{prefix}.prepare", home=home, work=prepare_work, needs=after,
+                  group=f"{prefix}.prepare")
+    folds = [Stage(key=f"{prefix}.fold{k}", home=home, work=functools.partial(fold_work, k),
+                   needs=(first,), group=f"{prefix}.fold", fold=k) for k in ctx.folds]
+    predictions = [Stage(key=f"{prefix}.predict.{split}", home=home,
+                         work=functools.partial(predict_work, split), needs=tuple(folds),
+                         group=f"{prefix}.predict")
+                   for split in ctx.protocol.predict_splits()]
+    return [first, *folds, *predictions]
+
+
+def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
+               masks: Mapping[str, Path] | None = None) -> dict[str, Any]:
+    """Every nnU-Net stage of ``ctx`` in this process (see :func:`nnunet_stages`).
 
     Returns
     -------
@@ -338,44 +427,10 @@ def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
         The plan record (patch, stages, features, batch) also written to
         ``run_dir/nnunet/plan_used.json``.
     """
-    paths = NnunetPaths(ctx.run_dir / "nnunet")
-    log = _loud(ctx.log, sys.stdout)
-    mask_channels = (1,) if masks is not None else ()
-    protocol = ctx.protocol
-    nn_log = paths.root / "nnunet_console.txt"
-    with warnings.catch_warnings(), nnunet_environment(paths, n_proc=cfg.num_processes,
-                                                       augmentation_workers=0):
-        # nnU-Net's network library triggers this at import; it is not ours to act on.
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.interface.*",
-                                category=FutureWarning)
-        raw = convert_dataset(ctx.dataset, protocol, paths.raw, masks=masks, log=log)
-        with _quiet(nn_log):
-            info = prepare(paths, raw, protocol, cfg, mask_channels=mask_channels,
-                           log=log)
-        write_json(paths.root / "plan_used.json", info)
-        for k in ctx.folds:
-            with _quiet(nn_log):
-                train_fold(paths, k, device=ctx.device, history_to=ctx.fold_dir(k) / "history.csv",
-                           log=log)
-            jobs = [_job(ctx, raw, cid, training=True, out=ctx.oof_dir(k) / f"{cid}.nii.gz")
-                    for cid in protocol.fold_val(k)]
-            start = time.monotonic()
-            with _quiet(nn_log):
-                predict(paths, (k,), jobs, device=ctx.device, cfg=cfg,
-                        mask_channels=mask_channels)
-            log(f"fold {k}: out-of-fold masks of {len(jobs)} cases in "
-                    f"{time.monotonic() - start:.0f} s")
-        for split in protocol.predict_splits():
-            ids = tuple(getattr(protocol, split))
-            jobs = [_job(ctx, raw, cid, training=False,
-                         out=ctx.prediction_dir(split) / f"{cid}.nii.gz") for cid in ids]
-            start = time.monotonic()
-            with _quiet(nn_log):
-                predict(paths, tuple(ctx.folds), jobs, device=ctx.device, cfg=cfg,
-                        mask_channels=mask_channels)
-            log(f"{split}: ensemble of folds {list(ctx.folds)} predicted {len(jobs)} cases "
-                    f"in {time.monotonic() - start:.0f} s")
-    return info
+    run_inline(nnunet_stages(ctx, cfg, prefix="fine",
+                             masks=None if masks is None else (lambda: masks)), ctx.log)
+    path = ctx.run_dir / "nnunet" / "plan_used.json"
+    return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _job(ctx: RunContext, raw: RawDataset, case_id: str, *, training: bool,

@@ -20,6 +20,7 @@ fold was tuned on and the chosen parameters.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from scipy import ndimage
 
 from ichbench.atomic import write_json
 from ichbench.nifti import read_volume
+from ichbench.stages import Stage, run_inline
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,16 @@ class ThresholdMethod:
     config_type = ThresholdConfig
     presets = PRESETS
 
+    def stages(self, ctx: Any) -> list[Stage]:
+        """One stage, ``threshold``: the grid scores are shared by every fold's tuning."""
+        return [Stage(key="threshold", home=ctx.run_dir, group="threshold",
+                      work=functools.partial(self.tune_and_predict, ctx))]
+
     def run(self, ctx: Any) -> None:
+        """The stage in this process."""
+        run_inline(self.stages(ctx), ctx.log)
+
+    def tune_and_predict(self, ctx: Any) -> None:
         """Tune per fold on its training cases, write OOF masks and evaluation masks."""
         from ichbench.baselines.volumes import binarise, ensemble_mean, write_mask
 

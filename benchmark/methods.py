@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ichbench.dataset import Dataset
     from ichbench.protocol import Protocol as SplitProtocol
+    from ichbench.stages import Stage
 
 
 #: Preset names every method provides: ``smoke`` (minutes on a CPU) and ``paper``.
@@ -54,6 +55,9 @@ class RunContext:
         Base seed; fold ``k`` uses ``seed + k``.
     log
         Writes one line to the console and to ``log.txt``.
+    shared
+        Method name → run folder of another run whose stages this run reuses
+        (``--method all``: the cascade's coarse stage is the ``coarse`` run's).
     """
 
     run_dir: Path
@@ -65,6 +69,7 @@ class RunContext:
     folds: tuple[int, ...]
     seed: int
     log: Callable[[str], None]
+    shared: Mapping[str, Path] = field(default_factory=dict)
 
     def fold_dir(self, fold: int) -> Path:
         """``run_dir/folds/<fold>``: checkpoints, history.csv, out-of-fold masks."""
@@ -82,7 +87,8 @@ class RunContext:
         """The same run seen by a sub-stage (e.g. the cascade's coarse model)."""
         return RunContext(run_dir=run_dir, dataset=self.dataset, protocol=self.protocol,
                           preset=self.preset, config=config, device=self.device,
-                          folds=self.folds, seed=self.seed, log=self.log)
+                          folds=self.folds, seed=self.seed, log=self.log,
+                          shared=self.shared)
 
 
 class Method(Protocol):
@@ -99,6 +105,10 @@ class Method(Protocol):
     config_type: type
     #: Preset name (every name of :data:`PRESETS`) → config instance.
     presets: Mapping[str, Any]
+
+    def stages(self, ctx: RunContext) -> list[Stage]:
+        """The method's work as idempotent stages (:mod:`ichbench.stages`)."""
+        ...
 
     def run(self, ctx: RunContext) -> None:
         """Train, predict and write submission folders under ``ctx.run_dir``."""

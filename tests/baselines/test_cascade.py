@@ -19,6 +19,7 @@ from ichbench.baselines.nnunet_raw import DATASET_NAME
 from ichbench.config import apply_overrides
 from ichbench.methods import PRESETS
 from ichbench.nifti import read_geometry, read_volume, write_volume
+from ichbench.stages import Stage
 
 ENSEMBLE = 99
 
@@ -36,6 +37,9 @@ class StubCoarse:
 
     def __init__(self):
         self.folds_run = None
+
+    def stages(self, ctx):
+        return [Stage(key="coarse.stub", home=ctx.run_dir, work=lambda: self.run(ctx))]
 
     def run(self, ctx):
         self.folds_run = ctx.folds

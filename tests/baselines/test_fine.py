@@ -96,6 +96,12 @@ def test_fine_resumes_from_checkpoint_latest(fine_run):
         for path in ctx.oof_dir(k).iterdir():
             if k == 0:
                 path.unlink()
+    # fold 0 as if killed mid-training (its stage never finished); fold 1's stage is run
+    # again too, to check that a finished nnU-Net fold inside a stage is kept
+    for k in (0, 1):
+        (ctx.run_dir / "stages" / f"fine.fold{k}.json").unlink()
+    # the prepare stage writes the trainer's budget: rerun it for the 2-epoch config below
+    (ctx.run_dir / "stages" / "fine.prepare.json").unlink()
     lines = []
     resumed = ctx.__class__(**{**ctx.__dict__, "config": replace(ctx.config, num_epochs=2),
                                "log": lines.append})

@@ -59,11 +59,11 @@ def test_a_method_value_error_is_a_one_line_error_not_a_traceback(tiny_root, tmp
     def bad(self, ctx):
         raise ValueError("label geometry does not match its CT")
 
-    monkeypatch.setattr(ThresholdMethod, "run", bad)
+    monkeypatch.setattr(ThresholdMethod, "tune_and_predict", bad)
     result = _run("--method", "threshold", "--data", tiny_root, "--out", tmp_path)
     assert result.exit_code == 1
     last = result.output.strip().splitlines()[-1]
-    assert last.startswith("Error: threshold failed: ValueError: label geometry")
+    assert last.startswith("Error: stage threshold failed: ValueError: label geometry")
     assert "log.txt" in last and "Traceback" not in result.output
 
 
@@ -96,4 +96,6 @@ def test_coarse_smoke_run_end_to_end_then_resume_is_a_no_op(tiny_root, tmp_path)
         assert (run_dir / "scores" / split / "cases.csv").exists()
     again = _run("--resume", run_dir, "--no-report")
     assert again.exit_code == 0, again.output
-    assert "epoch 1/2" not in again.output and "best validation DC" in again.output
+    assert "epoch 1/2" not in again.output
+    # 5 fold stages, 2 prediction stages (validation, test), score; --no-report: no report
+    assert "8 of 8 stages already done, skipped" in again.output

@@ -3,7 +3,8 @@ import json
 import pytest
 import tiny_ich_data
 
-from ichbench import runner
+from ichbench import scoring
+from ichbench.rundir import open_run
 from ichbench.runner import RunError, run_all, run_method
 
 
@@ -20,8 +21,9 @@ def test_the_preset_with_overrides_is_built_once_typed_and_written_to_config_jso
     from ichbench.baselines.threshold import ThresholdConfig, ThresholdMethod
 
     seen = []
-    monkeypatch.setattr(ThresholdMethod, "run", lambda self, ctx: seen.append(ctx.config))
-    monkeypatch.setattr(runner, "score_run", lambda *a, **k: {})
+    monkeypatch.setattr(ThresholdMethod, "tune_and_predict",
+                        lambda self, ctx: seen.append(ctx.config))
+    monkeypatch.setattr(scoring, "score_run", lambda *a, **k: {})
     result = run_method("threshold", data=tiny_root, out=tmp_path, echo=lambda s: None,
                         overrides=("hu_low=50,60", "bone_hu=250"), report=False)
     (config,) = seen
@@ -29,8 +31,7 @@ def test_the_preset_with_overrides_is_built_once_typed_and_written_to_config_jso
     assert (config.hu_low, config.bone_hu) == ((50.0, 60.0), 250.0)
     record = json.loads((result.run_dir / "config.json").read_text())
     assert record["config"]["hu_low"] == [50.0, 60.0] and record["config"]["bone_hu"] == 250.0
-    run_method(resume=result.run_dir, echo=lambda s: None, report=False)
-    assert seen[1] == config  # resume rebuilds the same typed config from config.json
+    assert open_run(result.run_dir).ctx.config == config  # the same typed config, re-read
 
 
 def test_unknown_keys_list_the_valid_ones(tiny_root, tmp_path):
@@ -49,8 +50,8 @@ def test_config_and_protocol_are_written_before_the_method_runs(tiny_root, tmp_p
         assert (ctx.run_dir / "protocol.json").exists()
         raise RuntimeError("method failed")
 
-    monkeypatch.setattr(ThresholdMethod, "run", boom)
-    with pytest.raises(RunError, match="threshold failed: RuntimeError: method failed"):
+    monkeypatch.setattr(ThresholdMethod, "tune_and_predict", boom)
+    with pytest.raises(RunError, match="stage threshold failed: RuntimeError: method failed"):
         run_method("threshold", data=tiny_root, out=tmp_path, echo=lambda s: None,
                    report=False)
     (run_dir,) = tmp_path.iterdir()
@@ -104,11 +105,11 @@ def test_a_method_error_is_one_line_with_the_traceback_in_the_log(tiny_root, tmp
     def bad(self, ctx):
         raise ValueError("case 003: label geometry does not match its CT\nsecond line")
 
-    monkeypatch.setattr(ThresholdMethod, "run", bad)
+    monkeypatch.setattr(ThresholdMethod, "tune_and_predict", bad)
     with pytest.raises(RunError) as info:
         run_method("threshold", data=tiny_root, out=tmp_path, echo=lambda s: None)
     (run_dir,) = tmp_path.iterdir()
-    assert str(info.value) == ("threshold failed: ValueError: case 003: label geometry does "
+    assert str(info.value) == ("stage threshold failed: ValueError: case 003: label geometry does "
                                f"not match its CT (traceback in {run_dir / 'log.txt'})")
     log = (run_dir / "log.txt").read_text()
     assert "Traceback (most recent call last)" in log and "def bad" not in str(info.value)
@@ -129,8 +130,8 @@ def test_run_all_skips_a_method_that_cannot_be_imported(tiny_root, tmp_path, mon
     from ichbench import methods
 
     monkeypatch.setitem(methods.REGISTRY, "fine", "ichbench.baselines.no_such_module:X")
-    monkeypatch.setattr(runner, "score_run", lambda *a, **k: {})
-    monkeypatch.setattr(runner, "build_report", lambda *a, **k: None)
+    monkeypatch.setattr(scoring, "score_run", lambda *a, **k: {})
+    monkeypatch.setattr(scoring, "build_report", lambda *a, **k: None)
     lines: list[str] = []
     result = run_all(data=tiny_root, out=tmp_path, methods=("threshold", "fine"),
                      echo=lines.append)
@@ -166,3 +167,34 @@ def test_real_release_without_evaluation_labels_predicts_a_ready_to_submit_folde
         assert ct.mismatch(mask) is None
     assert not (rd / "scores" / "unlabeled").exists()
     assert {"validation", "test"} <= set(result.summaries)
+
+
+def test_all_shares_the_coarse_stages_between_coarse_and_cascade(tiny_root, tmp_path,
+                                                                  monkeypatch):
+    from ichbench.executors import InProcess, Outcome
+
+    plans = []
+
+    def capture(self, plan, log):
+        plans.append(plan)
+        return Outcome(finished=False)
+
+    monkeypatch.setattr(InProcess, "execute", capture)
+    result = run_all(data=tiny_root, out=tmp_path, methods=("coarse", "cascade"),
+                     echo=lambda s: None)
+    (plan,) = plans
+    record = json.loads((result.parent_dir / "all.json").read_text())
+    coarse_dir = record["runs"]["coarse"]
+    cascade = json.loads((tmp_path / record["runs"]["cascade"] / "config.json").read_text())
+    assert cascade["shared"] == {"coarse": coarse_dir}
+    keys = [(str(p.stage.home), p.stage.key) for p in plan]
+    assert len(keys) == len(set(keys))
+    for k in range(5):
+        assert keys.count((coarse_dir, f"coarse.fold{k}")) == 1  # trained once, for both
+    assert not [key for home, key in keys if key.startswith("coarse.")
+                and home != coarse_dir]
+    prepare = next(p.stage for p in plan if p.stage.key == "fine.prepare"
+                   and str(p.stage.home) == record["runs"]["cascade"])
+    assert {str(n.home) for n in prepare.needs} == {coarse_dir}
+    assert [p.stage.key for p in plan].index("coarse.fold4") < [
+        p.stage.key for p in plan].index("fine.prepare")
