@@ -1,7 +1,8 @@
 """``cascade``: the paper's method, the coarse 2D DenseNet's mask as a second nnU-Net input.
 
-Stage 1 runs the ``coarse`` method in ``run_dir/coarse`` (its own run folder layout, all
-protocol folds). Stage 2 runs nnU-Net (:mod:`ichbench.baselines.nnunet`) on two channels:
+Stage 1 is the ``coarse`` method's stages in ``run_dir/coarse`` (its own run folder layout,
+all protocol folds; with ``--method all``, the ``coarse`` run's own folder, so the model is
+trained once for both). Stage 2 runs nnU-Net (:mod:`ichbench.baselines.nnunet`) on two channels:
 channel 0 the CT ("CT" normalisation), channel 1 the coarse mask ("noNorm", 0/1).
 
 Which coarse mask each case gets (the out-of-fold guarantee):
@@ -20,19 +21,43 @@ out-of-fold mask, even when the fine stage trains only some folds.
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ichbench.baselines.nnunet import NnunetConfig, preset_config, run_nnunet
+from ichbench.baselines import coarse, nnunet
+from ichbench.baselines.coarse import CoarseConfig
+from ichbench.baselines.nnunet import NnunetConfig, nnunet_stages
+from ichbench.stages import Stage, run_inline
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext
     from ichbench.protocol import Protocol
 
-#: Key of the coarse stage's configuration inside the cascade's config.
-COARSE_KEY = "coarse"
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    """The cascade's two stages: the coarse model and the fine nnU-Net.
+
+    Attributes
+    ----------
+    coarse
+        The coarse stage (``--set coarse.train.epochs=5``).
+    fine
+        The two-channel nnU-Net (``--set fine.num_epochs=50``).
+    """
+
+    coarse: CoarseConfig
+    fine: NnunetConfig
+
+
+#: The presets: each stage takes its method's preset of the same name (declared in
+#: :data:`ichbench.baselines.coarse.PRESETS` and :data:`ichbench.baselines.nnunet.PRESETS`),
+#: so a stand-alone ``coarse`` run and the cascade's coarse stage are the same model.
+PRESETS: dict[str, CascadeConfig] = {
+    name: CascadeConfig(coarse=coarse.PRESETS[name], fine=nnunet.PRESETS[name])
+    for name in coarse.PRESETS
+}
 
 
 def coarse_mask_sources(protocol: Protocol, coarse_ctx: RunContext) -> dict[str, Path]:
@@ -59,66 +84,47 @@ def coarse_mask_sources(protocol: Protocol, coarse_ctx: RunContext) -> dict[str,
     return sources
 
 
-def _coarse_config(config: Mapping[str, Any], preset: str) -> dict[str, Any]:
-    """The coarse stage's config: preset values updated by the ``coarse`` entry.
-
-    The entry is a dict (from config.json) or JSON text (from ``--set coarse=...``).
-    """
-    from ichbench.methods import get_method
-
-    value = config.get(COARSE_KEY)
-    if value is None:
-        return dict(get_method("coarse").default_config(preset))
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--set {COARSE_KEY}=...: expected a JSON object such as "
-                             f"'{{\"epochs\": 2}}' ({exc})") from None
-    if not isinstance(value, Mapping):
-        raise ValueError(f"config {COARSE_KEY!r}: expected a mapping of the coarse method's "
-                         f"settings, got {type(value).__name__}")
-    # Keys not given keep the coarse preset's values (``--set coarse='{"epochs": 2}'``).
-    return {**get_method("coarse").default_config(preset), **value}
-
-
 class CascadeMethod:
     """Coarse 2D DenseNet, then nnU-Net on CT + coarse mask."""
 
     name = "cascade"
+    config_type = CascadeConfig
+    presets = PRESETS
 
-    def default_config(self, preset: str) -> Mapping[str, Any]:
-        """The fine stage's settings plus the coarse preset's under ``"coarse"``."""
+    def coarse_context(self, ctx: RunContext) -> RunContext:
+        """The coarse stage's context: all protocol folds, in ``ctx.shared["coarse"]``.
+
+        By default the coarse stage lives in ``run_dir/coarse``; ``--method all`` points
+        it at the ``coarse`` run's folder instead, so that the two share one training.
+        """
+        config: CascadeConfig = ctx.config
+        home = Path(ctx.shared.get("coarse", ctx.run_dir / "coarse"))
+        return dataclasses.replace(ctx.with_run_dir(home, config.coarse),
+                                   folds=tuple(range(ctx.protocol.n_folds)))
+
+    def stages(self, ctx: RunContext) -> list[Stage]:
+        """The coarse method's stages (all folds), then nnU-Net on CT + coarse mask."""
         from ichbench.methods import get_method
 
-        config: dict[str, Any] = preset_config(preset).to_dict()
-        config[COARSE_KEY] = dict(get_method("coarse").default_config(preset))
-        return config
+        config: CascadeConfig = ctx.config
+        coarse_ctx = self.coarse_context(ctx)
+        coarse_stages = get_method("coarse").stages(coarse_ctx)
 
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        """Raise ValueError (one line) if the fine part or the ``coarse`` entry is invalid."""
-        NnunetConfig.from_mapping({k: v for k, v in config.items() if k != COARSE_KEY})
-        _coarse_config(config, "smoke")
+        def masks() -> dict[str, Path]:
+            if tuple(ctx.folds) != coarse_ctx.folds:
+                ctx.log(f"cascade: the coarse stage trained all folds {list(coarse_ctx.folds)} "
+                        "(every training case needs its out-of-fold mask)")
+            sources = coarse_mask_sources(ctx.protocol, coarse_ctx)
+            missing = [cid for cid, path in sources.items() if not path.is_file()]
+            if missing:
+                raise RuntimeError(f"the coarse stage wrote no mask for {len(missing)} case(s) "
+                                   f"(first: {sources[missing[0]]}); check {coarse_ctx.run_dir}")
+            ctx.log("cascade: nnU-Net on CT + coarse mask")
+            return sources
+
+        return [*coarse_stages, *nnunet_stages(ctx, config.fine, prefix="fine", masks=masks,
+                                               after=tuple(coarse_stages))]
 
     def run(self, ctx: RunContext) -> None:
-        """Run the coarse stage, then the two-channel nnU-Net."""
-        from ichbench.methods import get_method
-
-        coarse = get_method("coarse")
-        coarse_config = _coarse_config(ctx.config, ctx.preset)
-        all_folds = tuple(range(ctx.protocol.n_folds))
-        coarse_ctx = dataclasses.replace(
-            ctx.with_run_dir(ctx.run_dir / "coarse", dict(coarse_config)), folds=all_folds)
-        if tuple(ctx.folds) != all_folds:
-            ctx.log(f"cascade: the coarse stage trains all folds {list(all_folds)} (every "
-                    "training case needs its out-of-fold mask)")
-        ctx.log("cascade: stage 1/2, coarse 2D DenseNet")
-        coarse.run(coarse_ctx)
-        sources = coarse_mask_sources(ctx.protocol, coarse_ctx)
-        missing = [cid for cid, path in sources.items() if not path.is_file()]
-        if missing:
-            raise RuntimeError(f"the coarse stage wrote no mask for {len(missing)} case(s) "
-                               f"(first: {sources[missing[0]]}); check {coarse_ctx.run_dir}")
-        ctx.log("cascade: stage 2/2, nnU-Net on CT + coarse mask")
-        fine_config = {k: v for k, v in ctx.config.items() if k != COARSE_KEY}
-        run_nnunet(ctx, NnunetConfig.from_mapping(fine_config), masks=sources)
+        """Run the coarse stages, then the two-channel nnU-Net, in this process."""
+        run_inline(self.stages(ctx), ctx.log)

@@ -18,27 +18,30 @@ gamma does not push hyperdense blood into saturation.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import functools
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ichbench.atomic import write_json
+from ichbench.baselines.densenet import DenseNetConfig
+from ichbench.baselines.training import AugmentSettings, TrainSettings
 from ichbench.nifti import Geometry, read_volume
-
-#: Keys of :class:`CoarseConfig` that are passed to :class:`DenseNetConfig`.
-_ARCH_KEYS = ("growth_rate", "bn_size", "block_layers", "init_features", "compression",
-              "decoder_channels", "output_prior")
+from ichbench.stages import Stage, run_inline
 
 
 @dataclass(frozen=True)
 class CoarseConfig:
-    """Everything that defines a coarse run (preset values, overridable by ``--set``).
+    """Everything that defines a coarse run: the model, its training and its augmentation.
+
+    Defaults are the paper's recipe; the presets (:data:`PRESETS`) are the one place where
+    values are chosen, ``--set`` changes them (``--set train.epochs=10``).
 
     Attributes
     ----------
@@ -46,21 +49,14 @@ class CoarseConfig:
         CT clip window (HU) before scaling to [0, 1].
     grid_zyx
         Model grid (slices, rows, columns); rows and columns divisible by 2 ** blocks.
-    growth_rate, bn_size, block_layers, init_features, compression, decoder_channels, output_prior
-        Architecture and output-bias initialisation, see
-        :class:`ichbench.baselines.densenet.DenseNetConfig`.
-    epochs, patience, batch_size, lr
-        Adam with BCE; early stopping on validation Dice after ``patience`` epochs without
-        improvement; the best epoch's weights are kept.
-    pos_weight
-        Weight of foreground voxels in the training BCE (1: the paper's plain BCE). Not part
-        of the paper; ``smoke`` uses 20, see :data:`PRESETS`.
-    hflip_p, vflip_p, gamma_p, gamma_range
-        Augmentation (paper: 0.5, 0.5, 0.8).
-    threshold
-        Probability at or above which a voxel is ICH.
-    predict_batch_size
-        Slices per forward pass at inference.
+    model
+        Architecture and output-bias initialisation
+        (:class:`ichbench.baselines.densenet.DenseNetConfig`).
+    train
+        Optimisation recipe (:class:`ichbench.baselines.training.TrainSettings`).
+    augment
+        Augmentation probabilities and ranges
+        (:class:`ichbench.baselines.training.AugmentSettings`; paper: 0.5, 0.5, 0.8).
     keep_oof_probabilities
         Also save each out-of-fold case's probabilities on the model grid
         (``folds/<k>/oof_prob/<id>.npy``, float16).
@@ -73,113 +69,88 @@ class CoarseConfig:
 
     hu_window: tuple[float, float] = (-100.0, 200.0)
     grid_zyx: tuple[int, int, int] = (16, 256, 256)
-    growth_rate: int = 32
-    bn_size: int = 4
-    block_layers: tuple[int, ...] = (6, 6, 6, 6, 6)
-    init_features: int = 64
-    compression: float = 0.5
-    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 32)
-    output_prior: float | None = 0.01
-    epochs: int = 200
-    patience: int = 20
-    batch_size: int = 2
-    lr: float = 4e-4
-    pos_weight: float = 1.0
-    samples_per_epoch: int | None = None
-    foreground_fraction: float = 0.0
-    dice_weight: float = 0.0
-    hflip_p: float = 0.5
-    vflip_p: float = 0.5
-    gamma_p: float = 0.8
-    gamma_range: tuple[float, float] = (0.8, 1.2)
-    threshold: float = 0.5
-    predict_batch_size: int = 16
+    model: DenseNetConfig = field(default_factory=DenseNetConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
     keep_oof_probabilities: bool = True
     cpu_threads: int = 0
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.hu_window[0] < self.hu_window[1], "hu_window", "(low, high) with low < high",
-             self.hu_window),
-            (len(self.grid_zyx) == 3 and min(self.grid_zyx) >= 1, "grid_zyx",
-             "three positive sizes (z, y, x)", self.grid_zyx),
-            (self.epochs >= 1, "epochs", "≥ 1", self.epochs),
-            (self.patience >= 1, "patience", "≥ 1", self.patience),
-            (self.batch_size >= 1, "batch_size", "≥ 1", self.batch_size),
-            (self.lr > 0, "lr", "> 0", self.lr),
-            (self.pos_weight > 0, "pos_weight", "> 0", self.pos_weight),
-            (0 < self.threshold < 1, "threshold", "in (0, 1)", self.threshold),
-        ]
-        for ok, name, expected, found in checks:
-            if not ok:
-                raise ValueError(f"coarse config {name}={found!r}: expected {expected}")
-        factor = 2 ** len(self.block_layers)
+        if not self.hu_window[0] < self.hu_window[1]:
+            raise ValueError(f"coarse config hu_window={list(self.hu_window)!r}: expected "
+                             "(low, high) with low < high")
+        if min(self.grid_zyx) < 1:
+            raise ValueError(f"coarse config grid_zyx={list(self.grid_zyx)!r}: expected three "
+                             "positive sizes (z, y, x)")
+        if self.cpu_threads < 0:
+            raise ValueError(f"coarse config cpu_threads={self.cpu_threads}: expected ≥ 0")
+        factor = self.model.downsampling
         if self.grid_zyx[1] % factor or self.grid_zyx[2] % factor:
-            raise ValueError(f"coarse config grid_zyx={self.grid_zyx!r}: rows and columns must "
-                             f"be divisible by {factor} (2 ** {len(self.block_layers)} blocks)")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> CoarseConfig:
-        """Build from a (JSON) mapping; lists become tuples, unknown keys are refused."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"coarse config: unknown key(s) {unknown}; known: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (tuples as lists), as written to ``config.json``."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+            raise ValueError(f"coarse config grid_zyx={list(self.grid_zyx)!r}: rows and "
+                             f"columns must be divisible by {factor} (2 ** "
+                             f"{len(self.model.block_layers)} blocks)")
 
 
-#: The presets. ``paper``: the paper's recipe (a GPU; 18 h on a V100 in the paper).
-#: ``smoke``: the same code path in minutes on 2 CPU cores: 8 × 64 × 64 grid, a narrower and
-#: shallower DenseNet (2 layers per block, growth 8), 20 epochs, and foreground voxels
-#: weighted 20× in the BCE. Only ``smoke`` departs from the paper. The weight is there
-#: because with plain BCE the smoke budget (~600 steps a fold) never leaves the
-#: all-background solution on the synthetic data: every mask came out empty (validation
-#: DC 0.000 with 8 epochs, still 0 after 40 on fold 0); with it, validation DC 0.235.
+#: The presets, the one place where coarse values are chosen. ``paper``: the paper's recipe
+#: (a GPU; 18 h on a V100 in the paper). ``smoke``: the same code path in minutes on 2 CPU
+#: cores: 8 × 64 × 64 grid, a narrower and shallower DenseNet (2 layers per block, growth
+#: 8), 20 epochs, and foreground voxels weighted 20× in the BCE. Only ``smoke`` departs from
+#: the paper. The weight is there because with plain BCE the smoke budget (~600 steps a
+#: fold) never leaves the all-background solution on the synthetic data: every mask came
+#: out empty (validation DC 0.000 with 8 epochs, still 0 after 40 on fold 0); with it,
+#: validation DC 0.235.
 PRESETS: dict[str, CoarseConfig] = {
     "paper": CoarseConfig(),
-    "smoke": CoarseConfig(grid_zyx=(8, 64, 64), growth_rate=8, bn_size=2,
-                          block_layers=(2, 2, 2, 2, 2), init_features=16,
-                          decoder_channels=(32, 32, 16, 16, 16), epochs=20, patience=10,
-                          pos_weight=20.0, cpu_threads=1),
+    "smoke": CoarseConfig(
+        grid_zyx=(8, 64, 64),
+        model=DenseNetConfig(growth_rate=8, bn_size=2, block_layers=(2, 2, 2, 2, 2),
+                             init_features=16, decoder_channels=(32, 32, 16, 16, 16)),
+        train=TrainSettings(epochs=20, patience=10, pos_weight=20.0),
+        cpu_threads=1),
 }
-
-
-def preset_config(preset: str) -> CoarseConfig:
-    """The named preset, or a ``ValueError`` listing the choices."""
-    try:
-        return PRESETS[preset]
-    except KeyError:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}") from None
 
 
 def build_model(config: CoarseConfig, seed: int):  # type: ignore[no-untyped-def]
     """The DenseNet of ``config``, initialised from ``torch.manual_seed(seed)``."""
     import torch
 
-    from ichbench.baselines.densenet import DenseNet2D, DenseNetConfig
+    from ichbench.baselines.densenet import DenseNet2D
 
     torch.manual_seed(seed)
-    arch = {k: getattr(config, k) for k in _ARCH_KEYS}
-    return DenseNet2D(DenseNetConfig(**arch))
+    return DenseNet2D(config.model)
 
 
-def train_settings(config: CoarseConfig, *, seed: int, device: str):  # type: ignore[no-untyped-def]
-    """The :class:`~ichbench.baselines.training.TrainSettings` of ``config``."""
-    from ichbench.baselines.training import AugmentSettings, TrainSettings
+def load_fold_model(ctx: Any, config: CoarseConfig, fold: int):  # type: ignore[no-untyped-def]
+    """Fold ``fold``'s best model (``folds/<k>/model.pt``) on ``ctx.device``.
 
-    return TrainSettings(
-        epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
-        lr=config.lr, seed=seed, device=device, threshold=config.threshold,
-        pos_weight=config.pos_weight, samples_per_epoch=config.samples_per_epoch,
-        foreground_fraction=config.foreground_fraction, dice_weight=config.dice_weight,
-        predict_batch_size=config.predict_batch_size,
-        augment=AugmentSettings(hflip_p=config.hflip_p, vflip_p=config.vflip_p,
-                                gamma_p=config.gamma_p, gamma_range=config.gamma_range))
+    Raises
+    ------
+    ValueError
+        If the fold has not finished training.
+    """
+    from ichbench.baselines.training import load_checkpoint
+
+    path = ctx.fold_dir(fold) / "model.pt"
+    if not path.is_file():
+        raise ValueError(f"{path}: fold {fold} has not finished training; run its stage "
+                         f"coarse.fold{fold} first (ichbench run --resume)")
+    model = build_model(config, ctx.seed + fold)
+    model.load_state_dict(load_checkpoint(path, "cpu")["model"])
+    return model.to(ctx.device)
+
+
+@contextlib.contextmanager
+def _cpu_threads(config: CoarseConfig, device: str) -> Iterator[None]:
+    """``torch.set_num_threads(config.cpu_threads)`` on the CPU while the block runs."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if config.cpu_threads > 0 and device == "cpu":
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class GridCache:
@@ -253,28 +224,39 @@ class CoarseMethod:
 
     name = "coarse"
 
-    def default_config(self, preset: str) -> dict[str, Any]:
-        """The preset's configuration as a JSON dict."""
-        return preset_config(preset).to_dict()
+    config_type = CoarseConfig
+    presets = PRESETS
 
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        """Raise ``ValueError`` (one line) if ``config`` is not a valid coarse config."""
-        CoarseConfig.from_mapping(config)
+    def stages(self, ctx: Any) -> list[Stage]:
+        """``coarse.fold<k>`` per fold in ``ctx.folds``, then ``coarse.predict.<split>``.
+
+        A fold stage trains (or resumes) one fold and writes its out-of-fold masks; a
+        prediction stage needs every fold stage and writes the fold ensemble's masks of one
+        non-training split.
+        """
+        folds = [Stage(key=f"coarse.fold{k}", home=ctx.run_dir, group="coarse.fold", fold=k,
+                       work=functools.partial(self._fold_stage, ctx, k)) for k in ctx.folds]
+        predictions = [Stage(key=f"coarse.predict.{split}", home=ctx.run_dir,
+                             group="coarse.predict", needs=tuple(folds),
+                             work=functools.partial(self._predict_stage, ctx, split))
+                       for split in ctx.protocol.predict_splits()]
+        return folds + predictions
 
     def run(self, ctx: Any) -> None:
-        """Train ``ctx.folds``, write out-of-fold masks, predict the non-training splits."""
-        import torch
+        """Every stage in this process: train ``ctx.folds``, OOF masks, predict splits."""
+        run_inline(self.stages(ctx), ctx.log)
 
-        config = CoarseConfig.from_mapping(ctx.config)
-        threads = torch.get_num_threads()
-        if config.cpu_threads > 0 and ctx.device == "cpu":
-            torch.set_num_threads(config.cpu_threads)
-        try:
-            cache = GridCache(ctx.dataset, config)
-            models = {k: self.train_fold(ctx, config, cache, k) for k in ctx.folds}
-            self.predict_splits(ctx, config, cache, models)
-        finally:
-            torch.set_num_threads(threads)
+    def _fold_stage(self, ctx: Any, fold: int) -> None:
+        config: CoarseConfig = ctx.config
+        with _cpu_threads(config, ctx.device):
+            self.train_fold(ctx, config, GridCache(ctx.dataset, config), fold)
+
+    def _predict_stage(self, ctx: Any, split: str) -> None:
+        config: CoarseConfig = ctx.config
+        with _cpu_threads(config, ctx.device):
+            models = {k: load_fold_model(ctx, config, k) for k in ctx.folds}
+            self.predict_splits(ctx, config, GridCache(ctx.dataset, config), models,
+                                splits=(split,))
 
     # -- the two halves, public so that a cascade can reuse them --------------------------
     def train_fold(self, ctx: Any, config: CoarseConfig, cache: GridCache, fold: int):  # type: ignore[no-untyped-def]
@@ -294,14 +276,14 @@ class CoarseMethod:
         _write_fold_cases(fold_dir, fold, train_ids, val_ids)
         seed = ctx.seed + fold
         model = build_model(config, seed)
-        settings = train_settings(config, seed=seed, device=ctx.device)
         done = read_fold_result(fold_dir)
         if done is None:
             ctx.log(f"fold {fold}: training on {len(train_ids)} cases "
                     f"({len(train_ids) * config.grid_zyx[0]} slices), validating on "
                     f"{len(val_ids)}: {', '.join(val_ids)}")
             done = train_fold(model, cache.slice_set(train_ids), cache.slice_set(val_ids),
-                              settings, fold_dir, log=ctx.log, label=f"fold {fold}")
+                              config.train, fold_dir, augment=config.augment, seed=seed,
+                              device=ctx.device, log=ctx.log, label=f"fold {fold}")
         else:
             model.load_state_dict(load_checkpoint(fold_dir / "model.pt", "cpu")["model"])
             model.to(ctx.device)
@@ -310,25 +292,26 @@ class CoarseMethod:
         oof_dir = ctx.oof_dir(fold)
         for cid in val_ids:
             prob = predict_volume(model, cache.image(cid), device=ctx.device,
-                                  batch_size=config.predict_batch_size)
+                                  batch_size=config.train.predict_batch_size)
             if config.keep_oof_probabilities:
                 path = fold_dir / "oof_prob" / f"{cid}.npy"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, prob.astype(np.float16))
             geometry = cache.geometry(cid)
-            write_mask(binarise(from_grid(prob, geometry), config.threshold), geometry,
+            write_mask(binarise(from_grid(prob, geometry), config.train.threshold), geometry,
                        oof_dir / f"{cid}.nii.gz")
         return model
 
     def predict_splits(self, ctx: Any, config: CoarseConfig, cache: GridCache,
-                       models: Mapping[int, Any]) -> None:
-        """Fold-ensemble masks for every non-training split of ``ctx.protocol``."""
+                       models: Mapping[int, Any], *, splits: tuple[str, ...] | None = None
+                       ) -> None:
+        """Fold-ensemble masks for ``splits`` (default: every non-training split)."""
         from ichbench.baselines.training import predict_volume
         from ichbench.baselines.volumes import binarise, ensemble_mean, from_grid, write_mask
 
         if not models:
             raise ValueError("no folds to predict with: --folds selected none")
-        for split in ctx.protocol.predict_splits():
+        for split in ctx.protocol.predict_splits() if splits is None else splits:
             ids = tuple(getattr(ctx.protocol, split))
             t0 = time.perf_counter()
             out_dir = ctx.prediction_dir(split)
@@ -337,10 +320,10 @@ class CoarseMethod:
                 image = cache.image(cid)
                 prob = ensemble_mean(
                     predict_volume(m, image, device=ctx.device,
-                                   batch_size=config.predict_batch_size)
+                                   batch_size=config.train.predict_batch_size)
                     for m in models.values())
                 geometry = cache.geometry(cid)
-                write_mask(binarise(from_grid(prob, geometry), config.threshold), geometry,
+                write_mask(binarise(from_grid(prob, geometry), config.train.threshold), geometry,
                            out_dir / f"{cid}.nii.gz")
             ctx.log(f"predicted {split}: {len(ids)} cases with the mean of folds "
                     f"{sorted(models)} in {time.perf_counter() - t0:.1f} s")

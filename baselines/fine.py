@@ -9,10 +9,10 @@ out-of-fold masks and the fold ensemble's predictions (see :mod:`ichbench.baseli
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ichbench.baselines.nnunet import NnunetConfig, preset_config, run_nnunet
+from ichbench.baselines.nnunet import PRESETS, NnunetConfig, nnunet_stages
+from ichbench.stages import Stage, run_inline
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext
@@ -22,16 +22,13 @@ class FineMethod:
     """nnU-Net on CT alone, 5-fold cross-validation, fold-ensemble prediction."""
 
     name = "fine"
+    config_type = NnunetConfig
+    presets = PRESETS
 
-    def default_config(self, preset: str) -> Mapping[str, Any]:
-        """The preset's nnU-Net settings as a plain dict (written to config.json)."""
-        return preset_config(preset).to_dict()
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        """Raise ValueError (one line) if ``config`` is not a valid nnU-Net stage config."""
-        NnunetConfig.from_mapping(config)
+    def stages(self, ctx: RunContext) -> list[Stage]:
+        """``fine.prepare``, ``fine.fold<k>``, ``fine.predict.<split>`` (see nnunet_stages)."""
+        return nnunet_stages(ctx, ctx.config, prefix="fine")
 
     def run(self, ctx: RunContext) -> None:
         """Train ``ctx.folds``, write out-of-fold masks and ensemble predictions."""
-        cfg = NnunetConfig.from_mapping(ctx.config)
-        run_nnunet(ctx, cfg, masks=None)
+        run_inline(self.stages(ctx), ctx.log)

@@ -21,7 +21,7 @@ written are kept.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -46,6 +46,7 @@ from ichbench.baselines.nnunet_raw import (
     write_splits,
 )
 from ichbench.nifti import Geometry, read_geometry, write_volume
+from ichbench.stages import Stage, run_inline
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext
@@ -113,37 +114,26 @@ class NnunetConfig:
     plot_progress: bool = True
     patch_note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON form (tuples as lists)."""
-        out = dataclasses.asdict(self)
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
-
-    @classmethod
-    def from_mapping(cls, config: Mapping[str, Any]) -> NnunetConfig:
-        """Build from a resolved config dict; unknown keys (e.g. a cascade's ``coarse``) ignored.
-
-        Raises
-        ------
-        ValueError
-            If a required key is missing or a value has the wrong shape.
-        """
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in config.items() if k in names}
-        for key in ("patch_size_zyx", "features_per_stage"):
-            if values.get(key) is not None:
-                values[key] = tuple(None if v is None else int(v) for v in values[key])
-        patch = values.get("patch_size_zyx")
-        if patch is not None and len(patch) != 3:
-            raise ValueError(f"patch_size_zyx must have 3 entries (z, y, x), got {list(patch)}")
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise ValueError(f"nnU-Net config: {exc}") from None
+    def __post_init__(self) -> None:
+        budget = {"num_epochs": self.num_epochs,
+                  "num_iterations_per_epoch": self.num_iterations_per_epoch,
+                  "num_val_iterations_per_epoch": self.num_val_iterations_per_epoch,
+                  "num_processes": self.num_processes}
+        for name, value in budget.items():
+            if value < 1:
+                raise ValueError(f"nnU-Net config {name}={value}: expected ≥ 1")
+        if not self.initial_lr > 0:
+            raise ValueError(f"nnU-Net config initial_lr={self.initial_lr}: expected > 0")
+        if any(v is not None and v < 1 for v in self.patch_size_zyx):
+            raise ValueError(f"nnU-Net config patch_size_zyx={list(self.patch_size_zyx)}: "
+                             "expected positive sizes or null (nnU-Net's plan)")
+        if not 0 < self.tile_step_size <= 1:
+            raise ValueError(f"nnU-Net config tile_step_size={self.tile_step_size}: expected "
+                             "a value in (0, 1]")
 
 
+#: The presets, the one place where nnU-Net values are chosen (``fine``, and the cascade's
+#: fine stage).
 PRESETS: dict[str, NnunetConfig] = {
     # The paper's budget: 3d_fullres, 500 epochs (nnU-Net's 250 iterations each), patch
     # 128 in-plane (see PATCH_NOTE), nnU-Net's network and batch size.
@@ -164,14 +154,6 @@ PRESETS: dict[str, NnunetConfig] = {
                           patch_note="smoke: tiny network and budget for a CPU check, not a "
                                      "result"),
 }
-
-
-def preset_config(preset: str) -> NnunetConfig:
-    """The preset's config; raises ValueError naming the presets for an unknown one."""
-    try:
-        return PRESETS[preset]
-    except KeyError:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}") from None
 
 
 @contextlib.contextmanager
@@ -350,9 +332,26 @@ def predict(paths: NnunetPaths, folds: Sequence[int], jobs: Sequence[PredictionJ
         write_volume((seg > 0).astype(np.uint8), job.geometry, job.output)
 
 
-def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
-               masks: Mapping[str, Path] | None = None) -> dict[str, Any]:
-    """Run an nnU-Net stage for ``ctx``: convert, plan, train ``ctx.folds``, OOF, ensemble.
+@contextlib.contextmanager
+def _nnunet_env(ctx: RunContext, cfg: NnunetConfig) -> Iterator[NnunetPaths]:
+    """nnU-Net's environment for ``ctx.run_dir/nnunet``, its import-time warning silenced."""
+    paths = NnunetPaths(ctx.run_dir / "nnunet")
+    with warnings.catch_warnings(), nnunet_environment(paths, n_proc=cfg.num_processes,
+                                                       augmentation_workers=0):
+        # nnU-Net's network library triggers this at import; it is not ours to act on.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.interface.*",
+                                category=FutureWarning)
+        yield paths
+
+
+def _raw(paths: NnunetPaths, with_mask: bool) -> RawDataset:
+    return RawDataset(folder=paths.raw / DATASET_NAME, n_channels=2 if with_mask else 1)
+
+
+def nnunet_stages(ctx: RunContext, cfg: NnunetConfig, *, prefix: str,
+                  masks: Callable[[], Mapping[str, Path]] | None = None,
+                  after: tuple[Stage, ...] = ()) -> list[Stage]:
+    """The nnU-Net stages of ``ctx``: prepare, one per fold, one per prediction split.
 
     Parameters
     ----------
@@ -360,8 +359,78 @@ def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
         The run context; outputs go to ``ctx.run_dir`` per the run-folder contract.
     cfg
         The stage's settings.
+    prefix
+        Start of the stage keys (``fine`` → ``fine.prepare``, ``fine.fold0``, ...).
     masks
-        Cascade: case id → coarse mask (out-of-fold for training cases). None: CT alone.
+        Cascade: called when the prepare stage runs, case id → coarse mask (out-of-fold
+        for training cases). None: CT alone.
+    after
+        Stages that must be done before ``prepare`` (the cascade's coarse stages).
+
+    Returns
+    -------
+    list of Stage
+        ``<prefix>.prepare`` (convert, plan, preprocess; needs ``after``),
+        ``<prefix>.fold<k>`` for ``k`` in ``ctx.folds`` (train or resume, then the fold's
+        out-of-fold masks) and ``<prefix>.predict.<split>`` (the folds' ensemble).
+    """
+    with_mask = masks is not None
+    mask_channels = (1,) if with_mask else ()
+    log = _loud(ctx.log, sys.stdout)
+
+    def prepare_work() -> None:
+        with _nnunet_env(ctx, cfg) as paths:
+            raw = convert_dataset(ctx.dataset, ctx.protocol, paths.raw,
+                                  masks=masks() if masks is not None else None, log=log)
+            with _quiet(paths.root / "nnunet_console.txt"):
+                info = prepare(paths, raw, ctx.protocol, cfg, mask_channels=mask_channels,
+                               log=log)
+            write_json(paths.root / "plan_used.json", info)
+
+    def fold_work(k: int) -> None:
+        with _nnunet_env(ctx, cfg) as paths:
+            raw = _raw(paths, with_mask)
+            nn_log = paths.root / "nnunet_console.txt"
+            with _quiet(nn_log):
+                train_fold(paths, k, device=ctx.device,
+                           history_to=ctx.fold_dir(k) / "history.csv", log=log)
+            jobs = [_job(ctx, raw, cid, training=True, out=ctx.oof_dir(k) / f"{cid}.nii.gz")
+                    for cid in ctx.protocol.fold_val(k)]
+            start = time.monotonic()
+            with _quiet(nn_log):
+                predict(paths, (k,), jobs, device=ctx.device, cfg=cfg,
+                        mask_channels=mask_channels)
+            log(f"fold {k}: out-of-fold masks of {len(jobs)} cases in "
+                f"{time.monotonic() - start:.0f} s")
+
+    def predict_work(split: str) -> None:
+        with _nnunet_env(ctx, cfg) as paths:
+            raw = _raw(paths, with_mask)
+            ids = tuple(getattr(ctx.protocol, split))
+            jobs = [_job(ctx, raw, cid, training=False,
+                         out=ctx.prediction_dir(split) / f"{cid}.nii.gz") for cid in ids]
+            start = time.monotonic()
+            with _quiet(paths.root / "nnunet_console.txt"):
+                predict(paths, tuple(ctx.folds), jobs, device=ctx.device, cfg=cfg,
+                        mask_channels=mask_channels)
+            log(f"{split}: ensemble of folds {list(ctx.folds)} predicted {len(jobs)} cases "
+                f"in {time.monotonic() - start:.0f} s")
+
+    home = ctx.run_dir
+    first = Stage(key=f"{prefix}.prepare", home=home, work=prepare_work, needs=after,
+                  group=f"{prefix}.prepare")
+    folds = [Stage(key=f"{prefix}.fold{k}", home=home, work=functools.partial(fold_work, k),
+                   needs=(first,), group=f"{prefix}.fold", fold=k) for k in ctx.folds]
+    predictions = [Stage(key=f"{prefix}.predict.{split}", home=home,
+                         work=functools.partial(predict_work, split), needs=tuple(folds),
+                         group=f"{prefix}.predict")
+                   for split in ctx.protocol.predict_splits()]
+    return [first, *folds, *predictions]
+
+
+def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
+               masks: Mapping[str, Path] | None = None) -> dict[str, Any]:
+    """Every nnU-Net stage of ``ctx`` in this process (see :func:`nnunet_stages`).
 
     Returns
     -------
@@ -369,44 +438,10 @@ def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
         The plan record (patch, stages, features, batch) also written to
         ``run_dir/nnunet/plan_used.json``.
     """
-    paths = NnunetPaths(ctx.run_dir / "nnunet")
-    log = _loud(ctx.log, sys.stdout)
-    mask_channels = (1,) if masks is not None else ()
-    protocol = ctx.protocol
-    nn_log = paths.root / "nnunet_console.txt"
-    with warnings.catch_warnings(), nnunet_environment(paths, n_proc=cfg.num_processes,
-                                                       augmentation_workers=0):
-        # nnU-Net's network library triggers this at import; it is not ours to act on.
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.interface.*",
-                                category=FutureWarning)
-        raw = convert_dataset(ctx.dataset, protocol, paths.raw, masks=masks, log=log)
-        with _quiet(nn_log):
-            info = prepare(paths, raw, protocol, cfg, mask_channels=mask_channels,
-                           log=log)
-        write_json(paths.root / "plan_used.json", info)
-        for k in ctx.folds:
-            with _quiet(nn_log):
-                train_fold(paths, k, device=ctx.device, history_to=ctx.fold_dir(k) / "history.csv",
-                           log=log)
-            jobs = [_job(ctx, raw, cid, training=True, out=ctx.oof_dir(k) / f"{cid}.nii.gz")
-                    for cid in protocol.fold_val(k)]
-            start = time.monotonic()
-            with _quiet(nn_log):
-                predict(paths, (k,), jobs, device=ctx.device, cfg=cfg,
-                        mask_channels=mask_channels)
-            log(f"fold {k}: out-of-fold masks of {len(jobs)} cases in "
-                    f"{time.monotonic() - start:.0f} s")
-        for split in protocol.predict_splits():
-            ids = tuple(getattr(protocol, split))
-            jobs = [_job(ctx, raw, cid, training=False,
-                         out=ctx.prediction_dir(split) / f"{cid}.nii.gz") for cid in ids]
-            start = time.monotonic()
-            with _quiet(nn_log):
-                predict(paths, tuple(ctx.folds), jobs, device=ctx.device, cfg=cfg,
-                        mask_channels=mask_channels)
-            log(f"{split}: ensemble of folds {list(ctx.folds)} predicted {len(jobs)} cases "
-                    f"in {time.monotonic() - start:.0f} s")
-    return info
+    run_inline(nnunet_stages(ctx, cfg, prefix="fine",
+                             masks=None if masks is None else (lambda: masks)), ctx.log)
+    path = ctx.run_dir / "nnunet" / "plan_used.json"
+    return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _job(ctx: RunContext, raw: RawDataset, case_id: str, *, training: bool,

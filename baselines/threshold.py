@@ -20,9 +20,10 @@ fold was tuned on and the chosen parameters.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from scipy import ndimage
 
 from ichbench.atomic import write_json
 from ichbench.nifti import read_volume
+from ichbench.stages import Stage, run_inline
 
 
 @dataclass(frozen=True)
@@ -71,31 +73,12 @@ class ThresholdConfig:
             if not getattr(self, name):
                 raise ValueError(f"threshold config {name}: the grid axis is empty; give at "
                                  "least one value")
+        if not any(low < high for low in self.hu_low for high in self.hu_high):
+            raise ValueError("threshold config: no grid point has hu_low < hu_high")
         bad = sorted(set(self.keep) - {"largest", "all"})
         if bad:
             raise ValueError(f"threshold config keep={list(self.keep)}: {bad} not in "
                              "['largest', 'all']")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> ThresholdConfig:
-        """Build from a JSON mapping; a scalar grid value becomes a one-point axis."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"threshold config: unknown key(s) {unknown}; known: "
-                             f"{sorted(known)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in values.items():
-            if key == "bone_hu":
-                kwargs[key] = float(value)
-            else:
-                kwargs[key] = tuple(value) if isinstance(value, list | tuple) else (value,)
-        return cls(**kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
 
     def grid(self) -> list[ThresholdParams]:
         """Every valid combination, in a fixed order (ties go to the first).
@@ -116,6 +99,8 @@ class ThresholdConfig:
         return out
 
 
+#: The presets, the one place where threshold values are chosen (the same small grid for
+#: both: tuning costs seconds).
 PRESETS: dict[str, ThresholdConfig] = {"paper": ThresholdConfig(), "smoke": ThresholdConfig()}
 
 
@@ -206,21 +191,23 @@ class ThresholdMethod:
 
     name = "threshold"
 
-    def default_config(self, preset: str) -> dict[str, Any]:
-        """The preset's configuration (both presets use the same small grid)."""
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-        return PRESETS[preset].to_dict()
+    config_type = ThresholdConfig
+    presets = PRESETS
 
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        """Raise ``ValueError`` (one line) if ``config`` is not valid."""
-        ThresholdConfig.from_mapping(config).grid()
+    def stages(self, ctx: Any) -> list[Stage]:
+        """One stage, ``threshold``: the grid scores are shared by every fold's tuning."""
+        return [Stage(key="threshold", home=ctx.run_dir, group="threshold",
+                      work=functools.partial(self.tune_and_predict, ctx))]
 
     def run(self, ctx: Any) -> None:
+        """The stage in this process."""
+        run_inline(self.stages(ctx), ctx.log)
+
+    def tune_and_predict(self, ctx: Any) -> None:
         """Tune per fold on its training cases, write OOF masks and evaluation masks."""
         from ichbench.baselines.volumes import binarise, ensemble_mean, write_mask
 
-        config = ThresholdConfig.from_mapping(ctx.config)
+        config: ThresholdConfig = ctx.config
         grid = config.grid()
         needed = sorted({c for k in ctx.folds for c in ctx.protocol.fold_train(k)})
         ctx.log(f"threshold: scoring {len(grid)} grid points on {len(needed)} training cases")

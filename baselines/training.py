@@ -71,6 +71,16 @@ class AugmentSettings:
     gamma_p: float = 0.8
     gamma_range: tuple[float, float] = (0.8, 1.2)
 
+    def __post_init__(self) -> None:
+        for name in ("hflip_p", "vflip_p", "gamma_p"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"augment.{name}={value!r}: expected a probability in [0, 1]")
+        low, high = self.gamma_range
+        if not 0 < low <= high:
+            raise ValueError(f"augment.gamma_range={list(self.gamma_range)!r}: expected "
+                             "(low, high) with 0 < low <= high")
+
 
 def sample_augment(rng: np.random.Generator, settings: AugmentSettings) -> AugmentParams:
     """Draw one slice's augmentation parameters (always the same number of draws)."""
@@ -164,24 +174,58 @@ class SliceSet:
 class TrainSettings:
     """The optimisation recipe of one fold (paper: BCE, Adam 4e-4, batch 2, 200/20).
 
-    ``samples_per_epoch`` and ``foreground_fraction`` choose the slices of an epoch (see
-    :func:`epoch_plan`; ``None``: every slice, the paper); ``dice_weight`` adds that multiple
-    of a soft Dice loss over the batch to the BCE (0: the paper's BCE alone).
+    The defaults are the paper's; presets live in :data:`ichbench.baselines.coarse.PRESETS`.
+    The seed and the device are not part of the recipe: :func:`train_fold` takes them.
+
+    Attributes
+    ----------
+    epochs, patience, batch_size, lr
+        Adam with BCE; early stopping on validation Dice after ``patience`` epochs without
+        improvement; the best epoch's weights are kept.
+    pos_weight
+        Weight of foreground voxels in the training BCE (1: the paper's plain BCE).
+    threshold
+        Probability at or above which a voxel is ICH (validation Dice and final masks).
+    predict_batch_size
+        Slices per forward pass at inference.
+    samples_per_epoch, foreground_fraction
+        The slices of an epoch (:func:`epoch_plan`): ``None`` visits every slice once (the
+        paper); otherwise ``samples_per_epoch`` draws, ``foreground_fraction`` of them from
+        slices with ICH.
+    dice_weight
+        Adds that multiple of a batch soft-Dice loss to the BCE (0: the paper's BCE alone).
     """
 
-    epochs: int
-    patience: int
-    batch_size: int
-    lr: float
-    augment: AugmentSettings
-    seed: int
-    device: str
+    epochs: int = 200
+    patience: int = 20
+    batch_size: int = 2
+    lr: float = 4e-4
+    pos_weight: float = 1.0
     threshold: float = 0.5
     predict_batch_size: int = 16
-    pos_weight: float = 1.0
     samples_per_epoch: int | None = None
     foreground_fraction: float = 0.0
     dice_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, "epochs", "≥ 1", self.epochs),
+            (self.patience >= 1, "patience", "≥ 1", self.patience),
+            (self.batch_size >= 1, "batch_size", "≥ 1", self.batch_size),
+            (self.lr > 0, "lr", "> 0", self.lr),
+            (self.pos_weight > 0, "pos_weight", "> 0", self.pos_weight),
+            (0 < self.threshold < 1, "threshold", "in (0, 1)", self.threshold),
+            (self.predict_batch_size >= 1, "predict_batch_size", "≥ 1",
+             self.predict_batch_size),
+            (self.samples_per_epoch is None or self.samples_per_epoch >= 1,
+             "samples_per_epoch", "≥ 1 or null", self.samples_per_epoch),
+            (0 <= self.foreground_fraction <= 1, "foreground_fraction", "in [0, 1]",
+             self.foreground_fraction),
+            (self.dice_weight >= 0, "dice_weight", "≥ 0", self.dice_weight),
+        ]
+        for ok, name, expected, found in checks:
+            if not ok:
+                raise ValueError(f"train.{name}={found!r}: expected {expected}")
 
 
 @dataclass(frozen=True)
@@ -222,11 +266,12 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1.0 - (2.0 * inter + 1.0) / (prob.sum() + target.sum() + 1.0)
 
 
-def _evaluate(model: nn.Module, val: SliceSet, settings: TrainSettings) -> tuple[float, float]:
+def _evaluate(model: nn.Module, val: SliceSet, settings: TrainSettings, *,
+              device: str) -> tuple[float, float]:
     """Validation BCE (mean over voxels) and mean per-case Dice on the model grid."""
     losses, dices = [], []
     for images, labels in zip(val.images, val.labels, strict=True):
-        prob = predict_volume(model, images, device=settings.device,
+        prob = predict_volume(model, images, device=device,
                               batch_size=settings.predict_batch_size)
         p = torch.from_numpy(prob).clamp(1e-7, 1 - 1e-7)
         losses.append(float(F.binary_cross_entropy(p, torch.from_numpy(labels))))
@@ -313,7 +358,8 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: TrainSettings,
-               fold_dir: Path, *, log: Callable[[str], None], label: str = "fold",
+               fold_dir: Path, *, augment: AugmentSettings, seed: int, device: str,
+               log: Callable[[str], None], label: str = "fold",
                on_epoch_end: Callable[[int], None] | None = None) -> FoldResult:
     """Train ``model`` with early stopping on validation Dice, resuming if possible.
 
@@ -327,8 +373,12 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
         Freshly initialised (its weights are replaced when a checkpoint exists).
     train, val
         The fold's training slices and its validation cases (never the same cases).
-    settings
-        Recipe, seed and device.
+    settings, augment
+        The recipe and the augmentation.
+    seed
+        Seed of the epoch plans (slice order and augmentation, see :func:`epoch_plan`).
+    device
+        Where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     fold_dir
         Receives ``checkpoint.pt`` (every epoch), ``history.csv``, ``learning_curve.png``,
         and at the end ``model.pt`` (best weights) and ``result.json``.
@@ -347,7 +397,7 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
         raise ValueError(f"{label}: cases {sorted(set(train.case_ids) & set(val.case_ids))} "
                          "are in both the training and the validation set")
     fold_dir.mkdir(parents=True, exist_ok=True)
-    model.to(settings.device)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     ckpt_path = fold_dir / "checkpoint.pt"
     start_epoch, best_dc, best_epoch, bad_epochs = 1, -math.inf, 0, 0
@@ -356,7 +406,7 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
     best_state: dict[str, torch.Tensor] = copy.deepcopy(model.state_dict())
     stopped = False
     if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, settings.device)
+        ckpt = load_checkpoint(ckpt_path, device)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         best_state = ckpt["best_model"]
@@ -368,14 +418,14 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
         log(f"{label}: resuming after epoch {ckpt['epoch']} (best DC {best_dc:.4f} at epoch "
             f"{best_epoch})")
     pos_weight = (None if settings.pos_weight == 1.0 else
-                  torch.tensor(settings.pos_weight, device=settings.device))
+                  torch.tensor(settings.pos_weight, device=device))
     foreground = train.foreground_slices()
     t_fold = time.perf_counter()
     for epoch in range(start_epoch, settings.epochs + 1):
         if stopped:
             break
         t0 = time.perf_counter()
-        order, params = epoch_plan(settings.seed, epoch, train.n_slices, settings.augment,
+        order, params = epoch_plan(seed, epoch, train.n_slices, augment,
                                    foreground=foreground, samples=settings.samples_per_epoch,
                                    foreground_fraction=settings.foreground_fraction)
         model.train()
@@ -384,8 +434,8 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
             idx = order[start:start + settings.batch_size]
             pairs = [apply_augment(*train.slice(i), params[start + j])
                      for j, i in enumerate(idx)]
-            x = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None].to(settings.device)
-            y = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None].to(settings.device)
+            x = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None].to(device)
+            y = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None].to(device)
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
             loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
@@ -395,7 +445,7 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
             optimizer.step()
             total += float(loss.detach()) * len(idx)
             count += len(idx)
-        val_loss, val_dc = _evaluate(model, val, settings)
+        val_loss, val_dc = _evaluate(model, val, settings, device=device)
         seconds = time.perf_counter() - t0
         history.append({"epoch": epoch, "train_loss": total / max(count, 1),
                         "val_loss": val_loss, "val_dc": val_dc, "seconds": seconds})
@@ -410,7 +460,8 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
             "best_model": best_state, "best_val_dc": best_dc, "best_val_loss": best_loss,
             "best_epoch": best_epoch,
             "bad_epochs": bad_epochs, "stopped": stopped, "history": history,
-            "rng": _rng_state(), "settings": asdict(settings)})
+            "rng": _rng_state(), "settings": asdict(settings), "augment": asdict(augment),
+            "seed": seed, "device": device})
         write_history(fold_dir, history)
         mean_epoch = float(np.mean([row["seconds"] for row in history]))
         eta = 0.0 if stopped else mean_epoch * (settings.epochs - epoch)

@@ -140,15 +140,15 @@ def check_coarse(device: Any, *, iterations: int, tiny: bool, workers: int) -> S
     if tiny:
         import dataclasses
 
-        config = dataclasses.replace(config, growth_rate=4, bn_size=2, init_features=8,
-                                     block_layers=(1, 1, 1, 1, 1),
-                                     decoder_channels=(8, 8, 8, 8, 8))
+        config = dataclasses.replace(config, model=dataclasses.replace(
+            config.model, growth_rate=4, bn_size=2, init_features=8,
+            block_layers=(1, 1, 1, 1, 1), decoder_channels=(8, 8, 8, 8, 8)))
         size = 64
     model = build_model(config, seed=0).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     autocast, scaler = _amp(device)
     loader = torch.utils.data.DataLoader(
-        _CoarseSlices(size, 10_000), batch_size=config.batch_size, shuffle=True,
+        _CoarseSlices(size, 10_000), batch_size=config.train.batch_size, shuffle=True,
         **_loader_kwargs(device, workers))
 
     def step(batch: Any) -> None:
@@ -166,7 +166,7 @@ def check_coarse(device: Any, *, iterations: int, tiny: bool, workers: int) -> S
 
     seconds, share = _timed_loop(_forever(loader), step, warmup=3, iterations=iterations,
                                  sync=_sync(device))
-    steps_per_epoch = COARSE_SLICES_PER_FOLD / config.batch_size
+    steps_per_epoch = COARSE_SLICES_PER_FOLD / config.train.batch_size
     hours = seconds * steps_per_epoch * COARSE_EPOCHS * N_FOLDS / 3600
     return StageTiming("coarse DenseNet (paper)", iterations, seconds, share,
                        _peak_gib(device), hours,

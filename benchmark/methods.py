@@ -1,21 +1,34 @@
-"""The contract between the run harness and a method.
+"""The contract between the run harness and a method, and the one list of methods.
 
 A method turns a dataset and a protocol into submission folders: one mask per case, on the
 case's own CT grid. Everything a method writes goes under the run folder it is given, so
 the harness can score it with the same code as an external submission.
+
+This module is the one place that declares the method names (:data:`REGISTRY`,
+:data:`ALL_METHODS`), the preset names (:data:`PRESETS`) and the device choices
+(:data:`DEVICES`); the CLI and the harness read them from here. Each method declares its
+own preset values (one frozen config instance per name of :data:`PRESETS`).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ichbench.dataset import Dataset
     from ichbench.protocol import Protocol as SplitProtocol
+    from ichbench.stages import Stage
+
+
+#: Preset names every method provides: ``smoke`` (minutes on a CPU) and ``paper``.
+PRESETS = ("smoke", "paper")
+DEFAULT_PRESET = "smoke"
+#: ``--device`` choices: ``auto`` is ``cuda`` when torch sees a GPU, else ``cpu``.
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -32,27 +45,31 @@ class RunContext:
     preset
         ``"smoke"`` or ``"paper"``.
     config
-        The method's resolved configuration (preset values with overrides), as written to
-        ``config.json``.
+        The method's typed configuration (its ``config_type``: the preset with ``--set``
+        overrides applied), built once by the harness and written to ``config.json``.
     device
-        ``"cpu"`` or ``"cuda"``.
+        A torch device: ``"cpu"``, ``"cuda"`` or ``"cuda:<n>"``.
     folds
         The folds to train, a subset of ``range(protocol.n_folds)``.
     seed
         Base seed; fold ``k`` uses ``seed + k``.
     log
         Writes one line to the console and to ``log.txt``.
+    shared
+        Method name → run folder of another run whose stages this run reuses
+        (``--method all``: the cascade's coarse stage is the ``coarse`` run's).
     """
 
     run_dir: Path
     dataset: Dataset
     protocol: SplitProtocol
     preset: str
-    config: Mapping[str, Any]
+    config: Any
     device: str
     folds: tuple[int, ...]
     seed: int
     log: Callable[[str], None]
+    shared: Mapping[str, Path] = field(default_factory=dict)
 
     def fold_dir(self, fold: int) -> Path:
         """``run_dir/folds/<fold>``: checkpoints, history.csv, out-of-fold masks."""
@@ -66,11 +83,12 @@ class RunContext:
         """``run_dir/predictions/<split>``: a submission folder for that split."""
         return self.run_dir / "predictions" / split
 
-    def with_run_dir(self, run_dir: Path, config: Mapping[str, Any]) -> RunContext:
+    def with_run_dir(self, run_dir: Path, config: Any) -> RunContext:
         """The same run seen by a sub-stage (e.g. the cascade's coarse model)."""
         return RunContext(run_dir=run_dir, dataset=self.dataset, protocol=self.protocol,
                           preset=self.preset, config=config, device=self.device,
-                          folds=self.folds, seed=self.seed, log=self.log)
+                          folds=self.folds, seed=self.seed, log=self.log,
+                          shared=self.shared)
 
 
 class Method(Protocol):
@@ -83,9 +101,13 @@ class Method(Protocol):
     """
 
     name: str
+    #: The method's frozen (nested) config dataclass.
+    config_type: type
+    #: Preset name (every name of :data:`PRESETS`) → config instance.
+    presets: Mapping[str, Any]
 
-    def default_config(self, preset: str) -> Mapping[str, Any]:
-        """The preset's configuration as a plain dict (JSON-serialisable)."""
+    def stages(self, ctx: RunContext) -> list[Stage]:
+        """The method's work as idempotent stages (:mod:`ichbench.stages`)."""
         ...
 
     def run(self, ctx: RunContext) -> None:
@@ -94,13 +116,18 @@ class Method(Protocol):
 
 
 #: Method name → "module:attribute" of a zero-argument factory, imported on demand so that
-#: torch and nnU-Net load only for the methods that need them.
+#: torch and nnU-Net load only for the methods that need them. The order is the order of
+#: ``--method all`` (and of its comparison table).
 REGISTRY: dict[str, str] = {
     "threshold": "ichbench.baselines.threshold:ThresholdMethod",
     "coarse": "ichbench.baselines.coarse:CoarseMethod",
     "fine": "ichbench.baselines.fine:FineMethod",
     "cascade": "ichbench.baselines.cascade:CascadeMethod",
 }
+#: The methods ``--method all`` runs, in order.
+ALL_METHODS = tuple(REGISTRY)
+#: ``--method`` choices.
+METHOD_CHOICES = (*REGISTRY, "all")
 
 
 def get_method(name: str) -> Method:

@@ -1,22 +1,27 @@
-"""The run harness behind ``ichbench run``.
+"""The run harness behind ``ichbench run``: one run (or all methods) as a graph of stages.
 
 One method, one protocol, one self-describing run folder, scored by the same code path as
-an external submission.
+an external submission. The pieces live in their own modules:
+
+* :mod:`ichbench.rundir` — the run folder: ``config.json`` (the method's typed config,
+  built once from preset + ``--set``), ``protocol.json``, resume checks, ``log.txt``;
+* :mod:`ichbench.stages` — stages, their state files, graph order;
+* :mod:`ichbench.scoring` — the ``score`` and ``report`` stages, the console table;
+* :mod:`ichbench.executors` / :mod:`ichbench.slurm` — who runs the stages;
+* :mod:`ichbench.worker` — one stage in a fresh process.
 
 Order of work in :func:`run_method` (each step leaves the folder usable if the next fails):
 
-1. resolve the method's configuration (preset + ``--set`` overrides) and write
-   ``config.json`` first (with version, seed and a config hash), then ``protocol.json``;
-2. run the method (:class:`ichbench.methods.Method`), which trains its folds with
-   checkpoints and writes ``folds/<k>/oof/`` and ``predictions/<split>/``;
-3. gather the out-of-fold masks into ``predictions/train_oof/``;
-4. score ``predictions/<split>/`` for every labelled split with
-   :func:`ichbench.submissions.score_folder` into ``scores/<split>/``;
-5. write ``run.json`` (wall time, summary means) and build the run's report if
-   :mod:`ichbench.reports` provides ``build_run_report(run_dir)``.
+1. check every option, then write ``config.json`` (version, seed, config hash) and
+   ``protocol.json``;
+2. build the run's stage graph: the method's stages (for ``coarse``: ``coarse.fold<k>``
+   per fold, ``coarse.predict.<split>`` per split), then ``score`` and ``report``;
+3. hand the stages that are not done to the executor;
+4. when every stage is done: write ``run.json`` (wall time, summary means) and print the
+   table of means.
 
-``--resume RUN_DIR`` reruns the same steps with the recorded configuration; methods skip
-finished folds and continue unfinished ones from their last checkpoint.
+``--resume RUN_DIR`` rebuilds the same graph from the folder; finished stages are skipped
+and unfinished ones continue from their checkpoints.
 
 The protocol (splits and folds) is made with :data:`PROTOCOL_SEED` whatever the training
 seed, so runs with different seeds or methods are compared on the same cases.
@@ -25,55 +30,60 @@ seed, so runs with different seeds or methods are compared on the same cases.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import shutil
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from ichbench import __version__
 from ichbench.atomic import write_json, write_text
+from ichbench.executors import EXECUTORS, InProcess, Local, Outcome, Planned, failure_lines
+from ichbench.methods import ALL_METHODS, DEFAULT_PRESET
+from ichbench.rundir import (
+    N_FOLDS,
+    PROTOCOL_SEED,
+    OpenRun,
+    RunError,
+    RunLog,
+    check_resume,
+    create_run,
+    load_method,
+    open_data,
+    open_run,
+    resolve_device,
+    stdout_echo,
+)
+from ichbench.scoring import RunResult, format_table, means, read_summaries
+from ichbench.stages import closure, status_rows
 
-PRESETS = ("smoke", "paper")
-DEVICES = ("auto", "cpu", "cuda")
-#: Seed of the protocol's hold-out and fold shuffles (fixed: every run sees the same folds).
-PROTOCOL_SEED = 0
-N_FOLDS = 5
-#: The methods ``--method all`` runs, in order (cascade reuses nothing of the others' runs).
-ALL_METHODS = ("threshold", "coarse", "fine", "cascade")
-#: Metrics shown in the console table (means over cases, from ``summary.json``).
-TABLE_METRICS = ("dc", "nsd", "hd", "hd95", "rvd")
-TRAIN_OOF = "train_oof"
-
-
-class RunError(Exception):
-    """A run that cannot start or continue; the message is one line naming the fix."""
+__all__ = ["EXECUTORS", "N_FOLDS", "PROTOCOL_SEED", "AllResult", "Execution", "RunError",
+           "RunResult", "run_all", "run_method", "run_status"]
 
 
 @dataclass(frozen=True)
-class RunResult:
-    """What a finished run produced.
+class Execution:
+    """How the stages run (``--executor`` and its options).
 
     Attributes
     ----------
-    run_dir
-        The run folder.
-    method
-        The method's registry name.
-    summaries
-        Split → the ``summary.json`` dict written by ``score_folder``.
-    seconds
-        Wall time of this invocation.
+    executor
+        ``inprocess``, ``local`` or ``slurm``.
+    workers, devices
+        ``local``: ``--workers N`` CPU workers, or one worker per ``--devices`` entry.
+    slurm
+        ``slurm``: the job options (:class:`ichbench.slurm.SlurmOptions`).
+    wait
+        Wait for the stages and print progress (default), or return once they are
+        submitted (``slurm`` only).
     """
 
-    run_dir: Path
-    method: str
-    summaries: dict[str, dict[str, Any]]
-    seconds: float
+    executor: str = "inprocess"
+    workers: int | None = None
+    devices: tuple[str, ...] = ()
+    slurm: Any = None
+    wait: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,163 +95,79 @@ class AllResult:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-class RunLog:
-    """Writes each line to ``log.txt`` (time-stamped) and to the console."""
+def _executor(execution: Execution):  # type: ignore[no-untyped-def]
+    from ichbench.executors import parse_slots
 
-    def __init__(self, path: Path, echo: Callable[[str], None] | None = None) -> None:
-        self.path = path
-        self._echo = echo
+    if execution.executor not in EXECUTORS:
+        raise RunError(f"--executor {execution.executor!r}: expected one of "
+                       f"{', '.join(EXECUTORS)}")
+    if execution.executor != "local" and (execution.workers is not None or execution.devices):
+        raise RunError("--workers and --devices belong to --executor local")
+    if execution.executor == "inprocess":
+        if not execution.wait:
+            raise RunError("--no-wait needs --executor slurm (the other executors run here)")
+        return InProcess()
+    if execution.executor == "local":
+        if not execution.wait:
+            raise RunError("--no-wait needs --executor slurm (the other executors run here)")
+        return Local(parse_slots(execution.workers, execution.devices))
+    from ichbench.slurm import Slurm, SlurmOptions
 
-    def __call__(self, line: str) -> None:
-        """Append ``line`` to the log file and echo it."""
-        stamp = _dt.datetime.now().strftime("%H:%M:%S")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(f"{stamp} {line}\n")
-        if self._echo is not None:
-            self._echo(line)
-
-
-def _stdout_echo(stream: TextIO = sys.stdout) -> Callable[[str], None]:
-    def echo(line: str) -> None:
-        print(line, file=stream, flush=True)
-    return echo
+    return Slurm(execution.slurm or SlurmOptions(), wait=execution.wait)
 
 
-# ----------------------------------------------------------------------------- configuration
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` if available else ``cpu``; ``cuda`` without a GPU is an error."""
-    if device not in DEVICES:
-        raise RunError(f"--device {device!r}: expected one of {', '.join(DEVICES)}")
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
+def _device(device: str, execution: Execution) -> str:
+    """The device recorded for the run (and used by in-process stages)."""
+    if execution.executor == "local" and any(d.startswith("cuda") for d in execution.devices):
         return "cuda"
-    if device == "cuda":
-        raise RunError("--device cuda: no CUDA GPU is visible to torch; use --device cpu "
-                       "or auto")
-    return "cpu"
+    if execution.executor == "slurm":
+        if device == "auto":
+            gpus = getattr(execution.slurm, "gpus", 0) or 0
+            return "cuda" if gpus > 0 else "cpu"
+        return device
+    return resolve_device(device)
 
 
-def _parse_value(key: str, text: str, default: Any) -> Any:
-    """Parse ``text`` to the type of ``default`` (lists: JSON or comma-separated)."""
-    try:
-        if isinstance(default, bool):
-            if text.lower() in ("true", "1", "yes", "on"):
-                return True
-            if text.lower() in ("false", "0", "no", "off"):
-                return False
-            raise ValueError("expected true or false")
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, list | tuple):
-            raw = json.loads(text) if text.strip().startswith("[") else [
-                t for t in text.split(",") if t.strip()]
-            if not isinstance(raw, list):
-                raise ValueError("expected a list")
-            kind = type(default[0]) if default else str
-            return [_parse_value(key, str(v), kind()) if kind is not str else str(v).strip()
-                    for v in raw]
-        if isinstance(default, dict):
-            raw = json.loads(text)
-            if not isinstance(raw, dict):
-                raise ValueError("expected a JSON object like {\"epochs\": 2}")
-            return raw
-        if default is None:
-            return json.loads(text)
-        return text
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise RunError(f"--set {key}={text}: cannot read as {type(default).__name__} "
-                       f"like the default {default!r} ({exc})") from None
+def _plan(runs: Sequence[OpenRun], *, report: bool, score_jobs: int | None) -> list[Planned]:
+    """Every stage the runs' scores (and reports) need, shared stages once, in order."""
+    from ichbench.worker import run_graph
+
+    owners: dict[tuple[str, str], Path] = {}
+    targets = []
+    for run in runs:
+        graph = run_graph(run, score_jobs=score_jobs)
+        wanted = [graph["score"], *([graph["report"]] if report else [])]
+        for stage in closure(wanted):
+            owners.setdefault(stage.ident, run.run_dir)
+        targets.extend(wanted)
+    return [Planned(stage, owners[stage.ident]) for stage in closure(targets)]
 
 
-def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str], *,
-                    prefix: str = "") -> dict[str, Any]:
-    """Apply ``key=value`` overrides to a method config, typed like the defaults.
-
-    A dotted key changes one entry of a nested settings dict (``coarse.epochs=2`` for the
-    cascade's coarse stage); a nested dict can also be given whole as a JSON object.
-
-    Raises
-    ------
-    RunError
-        For a malformed item or a key the method does not have.
-    """
-    out = dict(config)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise RunError(f"--set {item!r}: expected key=value, e.g. --set epochs=10")
-        head, dot, rest = key.partition(".")
-        if dot and isinstance(out.get(head), dict):
-            out[head] = apply_overrides(out[head], [f"{rest}={text}"],
-                                        prefix=f"{prefix}{head}.")
-            continue
-        if key not in out:
-            raise RunError(f"--set {prefix}{key}: not a setting of this method; known: "
-                           f"{', '.join(prefix + k for k in sorted(out))}")
-        out[key] = _parse_value(prefix + key, text, out[key])
-    return out
+def _execute(runs: Sequence[OpenRun], execution: Execution, log: Callable[[str], None], *,
+             report: bool, score_jobs: int | None) -> Outcome:
+    executor = _executor(execution)
+    plan = _plan(runs, report=report, score_jobs=score_jobs)
+    outcome: Outcome = executor.execute(plan, log)
+    if outcome.failed:
+        lines = failure_lines(outcome.failed)
+        blocked = f"; {outcome.blocked} stage(s) after them not run" if outcome.blocked else ""
+        where = runs[0].run_dir if len(runs) == 1 else runs[0].run_dir.parent
+        raise RunError(f"{len(lines)} stage(s) failed: {lines[0]}{blocked}; fix it and run "
+                       f"'ichbench run --resume {where}' (see 'ichbench run --status "
+                       f"{where}')")
+    return outcome
 
 
-def config_hash(record: Mapping[str, Any]) -> str:
-    """First 16 hex digits of the SHA-256 of ``record`` as canonical JSON."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _parse_folds(folds: Sequence[int] | None, n_folds: int) -> tuple[int, ...]:
-    if folds is None:
-        return tuple(range(n_folds))
-    chosen = tuple(sorted(set(int(k) for k in folds)))
-    bad = [k for k in chosen if not 0 <= k < n_folds]
-    if not chosen or bad:
-        raise RunError(f"--folds {','.join(map(str, folds))}: expected fold numbers between 0 "
-                       f"and {n_folds - 1}")
-    return chosen
-
-
-def _new_run_dir(out: Path, name: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate, n = out / f"{name}-{stamp}", 1
-    while True:
-        try:
-            candidate.mkdir(parents=True, exist_ok=False)
-            return candidate
-        except FileExistsError:
-            candidate, n = out / f"{name}-{stamp}-{n}", n + 1
-
-
-def _load_method(name: str):  # type: ignore[no-untyped-def]
-    from ichbench.methods import REGISTRY, get_method
-
-    if name not in REGISTRY:
-        raise RunError(f"--method {name!r}: expected one of {', '.join(sorted(REGISTRY))} "
-                       "or all")
-    module = REGISTRY[name].split(":")[0]
-    try:
-        return get_method(name)
-    except ImportError as exc:
-        raise RunError(f"method {name!r} is not available: importing {module} failed "
-                       f"({type(exc).__name__}: {exc})") from exc
-
-
-def _open_data(data: Path | None, log: Callable[[str], None] | None = None):  # type: ignore[no-untyped-def]
-    from ichbench.dataset import DatasetError, default_synthetic_dataset, open_dataset
-
-    if data is None:
-        if log is not None:
-            log("no --data: using the cached synthetic dataset (generated on first use)")
-        data = default_synthetic_dataset()
-    try:
-        return open_dataset(data)
-    except DatasetError as exc:
-        raise RunError(str(exc)) from None
+def _finish(run: OpenRun, t0: float, log: Callable[[str], None]) -> RunResult:
+    summaries = read_summaries(run.run_dir)
+    seconds = time.perf_counter() - t0
+    result = RunResult(run_dir=run.run_dir, method=run.method, summaries=summaries,
+                       seconds=seconds)
+    write_json(run.run_dir / "run.json", {
+        "method": run.method, "finished": _dt.datetime.now().isoformat(timespec="seconds"),
+        "seconds": round(seconds, 2), "device": run.ctx.device,
+        "means": {s: means(summ) for s, summ in summaries.items()}})
+    return result
 
 
 # ----------------------------------------------------------------------------- one run
@@ -250,7 +176,8 @@ def run_method(method: str | None = None, *, data: Path | None = None,
                folds: Sequence[int] | None = None, out: Path = Path("runs"),
                resume: Path | None = None, overrides: Sequence[str] = (),
                seed: int | None = None, echo: Callable[[str], None] | None = None,
-               score_jobs: int | None = None, report: bool = True) -> RunResult:
+               score_jobs: int | None = None, report: bool = True,
+               execution: Execution = Execution()) -> RunResult:
     """Run (or resume) one method and score it; see the module docstring for the steps.
 
     Parameters
@@ -272,7 +199,7 @@ def run_method(method: str | None = None, *, data: Path | None = None,
         An existing run folder to continue; its recorded config, seed, folds and data are
         used, and any of them given here must match.
     overrides
-        ``key=value`` changes to the preset's method config.
+        ``key=value`` changes to the preset's method config (dotted keys).
     seed
         Training seed (default 0); fold k uses ``seed + k``.
     echo
@@ -281,217 +208,48 @@ def run_method(method: str | None = None, *, data: Path | None = None,
         Scoring processes (``score_folder``'s ``jobs``; default all cores).
     report
         Build the run's report at the end (``ichbench.reports.build_run_report``).
+    execution
+        Executor and its options (default: every stage in this process).
+
+    Returns
+    -------
+    RunResult
+        ``finished`` is False when the stages were only submitted (``--no-wait``).
 
     Raises
     ------
     RunError
-        For anything the user can fix (one line).
+        For anything the user can fix, and for a failed stage (one line).
     """
     t0 = time.perf_counter()
-    echo = echo if echo is not None else _stdout_echo()
-    from ichbench.methods import RunContext
-    from ichbench.protocol import ProtocolError, load_protocol, make_protocol, save_protocol
-
-    device_name = resolve_device(device)
+    echo = echo if echo is not None else stdout_echo()
+    device_name = _device(device, execution)
+    _executor(execution)  # refuse bad executor options before a folder is made
     if resume is not None:
-        run_dir, record = _check_resume(Path(resume), method=method, data=data, preset=preset,
-                                        folds=folds, overrides=overrides, seed=seed)
-        log = RunLog(run_dir / "log.txt", echo)
-        log(f"resuming {run_dir} (ichbench {__version__}, device {device_name})")
-        impl = _load_method(record["method"])
-        dataset = _open_data(Path(record["data"]))
-        try:
-            protocol = load_protocol(run_dir / "protocol.json", dataset=dataset)
-        except ProtocolError as exc:
-            raise RunError(str(exc)) from None
-        config, fold_ids = record["config"], tuple(record["folds"])
-        run_seed, preset_name = int(record["seed"]), record["preset"]
+        run_dir, _ = check_resume(Path(resume), method=method, data=data, preset=preset,
+                                  folds=folds, overrides=overrides, seed=seed)
+        run = open_run(run_dir, device=device_name, echo=echo)
+        run.ctx.log(f"resuming {run_dir} (ichbench {__version__}, device {device_name}, "
+                    f"executor {execution.executor})")
     else:
         if method is None:
             raise RunError("--method is required (or --resume RUN_DIR)")
-        preset_name = preset or "smoke"
-        if preset_name not in PRESETS:
-            raise RunError(f"--preset {preset_name!r}: expected one of {', '.join(PRESETS)}")
-        impl = _load_method(method)
-        try:
-            config = apply_overrides(impl.default_config(preset_name), overrides)
-            validate = getattr(impl, "validate_config", None)
-            if validate is not None:
-                validate(config)
-        except ValueError as exc:
-            raise RunError(str(exc)) from None
-        run_seed = 0 if seed is None else int(seed)
-        dataset = _open_data(data, echo)
-        try:
-            protocol = make_protocol(dataset, n_folds=N_FOLDS, seed=PROTOCOL_SEED)
-        except ProtocolError as exc:
-            raise RunError(str(exc)) from None
-        fold_ids = _parse_folds(folds, protocol.n_folds)
-        run_dir = _new_run_dir(Path(out), method)
-        record = {
-            "method": method, "preset": preset_name, "ichbench_version": __version__,
-            "seed": run_seed, "device": device_name, "folds": list(fold_ids),
-            "data": str(Path(dataset.root).resolve()), "data_kind": dataset.kind,
-            "data_fingerprint": dataset.fingerprint(), "protocol_seed": PROTOCOL_SEED,
-            "config": config, "overrides": list(overrides),
-            "created": _dt.datetime.now().isoformat(timespec="seconds"),
-        }
-        record["config_hash"] = config_hash({k: record[k] for k in
-                                             ("method", "preset", "seed", "folds", "config")})
-        write_json(run_dir / "config.json", record)
-        save_protocol(protocol, run_dir / "protocol.json")
-        log = RunLog(run_dir / "log.txt", echo)
-        log(f"run {run_dir} (ichbench {__version__}): method {method}, preset {preset_name}, "
-            f"device {device_name}, seed {run_seed}, folds {list(fold_ids)}, config hash "
-            f"{record['config_hash']}")
-        log(f"data {dataset.root}: {protocol!r}")
-    ctx = RunContext(run_dir=run_dir, dataset=dataset, protocol=protocol, preset=preset_name,
-                     config=config, device=device_name, folds=fold_ids, seed=run_seed, log=log)
-    t_method = time.perf_counter()
-    impl.run(ctx)
-    log(f"{record['method']}: trained and predicted in {time.perf_counter() - t_method:.1f} s")
-    summaries = score_run(run_dir, dataset, protocol, fold_ids, log, jobs=score_jobs)
-    seconds = time.perf_counter() - t0
-    result = RunResult(run_dir=run_dir, method=record["method"], summaries=summaries,
-                       seconds=seconds)
-    write_json(run_dir / "run.json", {
-        "method": record["method"], "finished": _dt.datetime.now().isoformat(timespec="seconds"),
-        "seconds": round(seconds, 2), "device": device_name,
-        "means": {s: _means(summ) for s, summ in summaries.items()}})
+        load_method(method)
+        dataset = open_data(data, echo)
+        run = create_run(method, dataset=dataset, preset=preset, overrides=overrides,
+                         seed=seed, folds=folds, device=device_name, out=out, echo=echo)
+    log = run.ctx.log
+    outcome = _execute([run], execution, log, report=report, score_jobs=score_jobs)
+    if not outcome.finished:
+        log(f"submitted; follow with 'ichbench run --status {run.run_dir}', collect the "
+            f"scores with 'ichbench run --resume {run.run_dir}' once done")
+        return RunResult(run_dir=run.run_dir, method=run.method, summaries={},
+                         seconds=time.perf_counter() - t0, finished=False)
+    result = _finish(run, t0, log)
+    log(f"{run.method}: {execution.executor} run finished in {result.seconds:.1f} s")
     log(format_table([result]))
-    log(f"run folder: {run_dir}")
-    if report:
-        build_report(run_dir, log)
+    log(f"run folder: {run.run_dir}")
     return result
-
-
-def _check_resume(run_dir: Path, *, method: str | None, data: Path | None,
-                  preset: str | None, folds: Sequence[int] | None, overrides: Sequence[str],
-                  seed: int | None) -> tuple[Path, dict[str, Any]]:
-    path = run_dir / "config.json"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"--resume {run_dir}: no config.json there; give a run folder made by "
-                       "'ichbench run'") from None
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}: not valid JSON ({exc}); the run folder is damaged") from None
-    given = {"--method": (method, record.get("method")), "--preset": (preset, record.get("preset")),
-             "--seed": (seed, record.get("seed")),
-             "--folds": (None if folds is None else sorted(set(folds)), record.get("folds")),
-             "--data": (None if data is None else str(Path(data).resolve()), record.get("data"))}
-    for option, (value, recorded) in given.items():
-        if value is not None and value != recorded:
-            raise RunError(f"{option} {value} differs from the resumed run's {recorded}; "
-                           "resume without it or start a new run")
-    if overrides:
-        raise RunError("--set cannot change a run being resumed; start a new run instead")
-    return run_dir, record
-
-
-def gather_oof(run_dir: Path, protocol: Any, folds: Sequence[int]) -> tuple[Path, list[str]]:
-    """Copy every fold's out-of-fold masks into ``predictions/train_oof/``.
-
-    Returns the folder and the case ids expected there (the union of the folds' validation
-    ids). A missing mask is left missing: scoring flags it rather than hiding it.
-    """
-    target = run_dir / "predictions" / TRAIN_OOF
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    expected: list[str] = []
-    for k in folds:
-        expected.extend(protocol.fold_val(k))
-        src = run_dir / "folds" / str(k) / "oof"
-        if not src.is_dir():
-            continue
-        for cid in protocol.fold_val(k):
-            path = src / f"{cid}.nii.gz"
-            if path.exists():
-                shutil.copyfile(path, target / path.name)
-    return target, sorted(expected)
-
-
-def score_run(run_dir: Path, dataset: Any, protocol: Any, folds: Sequence[int],
-              log: Callable[[str], None], *, jobs: int | None = None
-              ) -> dict[str, dict[str, Any]]:
-    """Score every labelled split of the run with ``score_folder`` (the one scoring path)."""
-    from ichbench.submissions import score_folder
-
-    oof_dir, oof_ids = gather_oof(run_dir, protocol, folds)
-    splits: dict[str, tuple[Path, Sequence[str]]] = {
-        s: (run_dir / "predictions" / s, protocol.ids(s)) for s in protocol.scored_splits()}
-    splits[TRAIN_OOF] = (oof_dir, oof_ids)
-    summaries: dict[str, dict[str, Any]] = {}
-    for split, (pred_dir, ids) in splits.items():
-        truth = {cid: dataset.case(cid).label for cid in ids}
-        if not truth:
-            continue
-        pred_dir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        result = score_folder(pred_dir, truth, run_dir / "scores" / split, jobs=jobs)
-        summaries[split] = result.summary
-        counts = result.summary.get("status_counts", {})
-        log(f"scored {split}: {len(truth)} cases in {time.perf_counter() - t0:.1f} s "
-            f"({', '.join(f'{k} {v}' for k, v in counts.items() if v)})")
-    return summaries
-
-
-def _means(summary: Mapping[str, Any]) -> dict[str, float | None]:
-    metrics = summary.get("metrics", {})
-    return {m: (metrics.get(m) or {}).get("mean") for m in TABLE_METRICS}
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    value = float(value)
-    if value != value:
-        return "nan"
-    if value in (float("inf"), float("-inf")):
-        return "inf"
-    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
-
-
-def format_table(results: Sequence[RunResult]) -> str:
-    """Means per split (rows) and method, as a fixed-width text table."""
-    header = ["split", "method", "n"] + [m.upper() for m in TABLE_METRICS]
-    rows = [header]
-    splits = []
-    for r in results:
-        splits.extend(s for s in r.summaries if s not in splits)
-    for split in splits:
-        for r in results:
-            summ = r.summaries.get(split)
-            if summ is None:
-                continue
-            means = _means(summ)
-            rows.append([split, r.method, str(summ.get("n_cases", "?"))]
-                        + [_fmt(means[m]) for m in TABLE_METRICS])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                       for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def build_report(run_dir: Path, log: Callable[[str], None]) -> None:
-    """Call ``ichbench.reports.build_run_report(run_dir)`` if that function exists.
-
-    A missing function is logged and skipped (the reports package is optional at this
-    stage); an error raised by the report builder propagates.
-    """
-    import ichbench.reports as reports
-
-    build = getattr(reports, "build_run_report", None)
-    if build is None:
-        log("report: skipped, ichbench.reports.build_run_report is not available in this "
-            "version (scores are in scores/<split>/)")
-        return
-    t0 = time.perf_counter()
-    build(run_dir)
-    log(f"report: built in {time.perf_counter() - t0:.1f} s")
 
 
 # ----------------------------------------------------------------------------- all methods
@@ -499,20 +257,26 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
             folds: Sequence[int] | None = None, out: Path = Path("runs"),
             resume: Path | None = None, overrides: Sequence[str] = (),
             seed: int | None = None, methods: Sequence[str] = ALL_METHODS,
-            echo: Callable[[str], None] | None = None, report: bool = True) -> AllResult:
+            echo: Callable[[str], None] | None = None, report: bool = True,
+            score_jobs: int | None = None, execution: Execution = Execution()) -> AllResult:
     """Run every method of ``methods`` on one protocol and print their scores side by side.
 
-    Each method gets its own run folder under ``out/all-<timestamp>/``.
+    Each method gets its own run folder under ``out/all-<timestamp>/``; their stages form
+    one graph, so the ``cascade`` reuses the ``coarse`` run's stages (its config records
+    ``shared: {"coarse": <coarse run>}``) instead of training the coarse model twice.
 
     A method whose module cannot be imported is skipped with a clear line (and listed in
-    ``all.json``); any other error stops the sequence. ``--set`` overrides are not allowed
-    here (the methods have different settings). ``--resume PARENT`` resumes each finished
-    or unfinished run under the parent and starts the methods that have none.
+    ``all.json``); a failed stage stops what needs it. ``--set`` overrides are not allowed
+    here (the methods have different settings). ``--resume PARENT`` resumes each run under
+    the parent and starts the methods that have none.
     """
-    echo = echo if echo is not None else _stdout_echo()
+    t0 = time.perf_counter()
+    echo = echo if echo is not None else stdout_echo()
     if overrides:
         raise RunError("--set applies to one method; with --method all run each method "
                        "separately to override its settings")
+    device_name = _device(device, execution)
+    _executor(execution)
     if resume is not None:
         parent = Path(resume)
         try:
@@ -520,49 +284,118 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
         except FileNotFoundError:
             raise RunError(f"--resume {parent}: no all.json there; give the folder made by "
                            "'ichbench run --method all'") from None
-        runs: dict[str, str | None] = record["runs"]
+        runs_by_name: dict[str, str | None] = record["runs"]
         preset, seed = record["preset"], record["seed"]
         data = Path(record["data"]) if record.get("data") else None
         folds = record.get("folds")
     else:
-        dataset = _open_data(data, echo)  # generate the synthetic data once, before forking
+        from ichbench.rundir import new_run_dir
+
+        dataset = open_data(data, echo)  # generate the synthetic data once
         data = Path(dataset.root)
-        parent = _new_run_dir(Path(out), "all")
-        runs = {m: None for m in methods}
-        record = {"methods": list(methods), "preset": preset or "smoke",
+        parent = new_run_dir(Path(out), "all")
+        runs_by_name = {m: None for m in methods}
+        record = {"methods": list(methods), "preset": preset or DEFAULT_PRESET,
                   "seed": 0 if seed is None else seed, "data": str(data),
-                  "folds": None if folds is None else sorted(set(folds)), "runs": runs,
-                  "skipped": {}}
+                  "folds": None if folds is None else sorted(set(folds)),
+                  "runs": runs_by_name, "skipped": {}}
         write_json(parent / "all.json", record)
-    results: list[RunResult] = []
+    log = RunLog(parent / "log.txt", echo)
+    runs: list[OpenRun] = []
     skipped: dict[str, str] = {}
+    dataset = None
     for name in record["methods"]:
         try:
-            _load_method(name)
+            impl = load_method(name)
         except RunError as exc:
             skipped[name] = str(exc)
             echo(f"{name}: SKIPPED — {exc}")
             continue
-        existing = runs.get(name)
+        existing = runs_by_name.get(name)
         if existing:
-            result = run_method(resume=Path(existing), device=device, echo=echo, report=report)
-        else:
-            before = set(parent.iterdir())
-            try:
-                result = run_method(name, data=data, preset=preset, device=device, folds=folds,
-                                    out=parent, seed=seed, echo=echo, report=report)
-            finally:
-                made = [p for p in set(parent.iterdir()) - before if p.is_dir()]
-                if made:
-                    runs[name] = str(made[0])
-                    write_json(parent / "all.json", {**record, "runs": runs})
-        results.append(result)
-    record = {**record, "runs": runs, "skipped": skipped}
+            runs.append(open_run(Path(existing), device=device_name, echo=echo))
+            continue
+        if dataset is None:
+            dataset = open_data(data)
+        shared = _shared_stages(name, impl, runs, preset)
+        run = create_run(name, dataset=dataset, preset=preset, overrides=(), seed=seed,
+                         folds=folds, device=device_name, out=parent, shared=shared,
+                         echo=echo)
+        runs_by_name[name] = str(run.run_dir)
+        write_json(parent / "all.json", {**record, "runs": runs_by_name})
+        runs.append(run)
+    record = {**record, "runs": runs_by_name, "skipped": skipped}
     write_json(parent / "all.json", record)
+    outcome = _execute(runs, execution, log, report=report, score_jobs=score_jobs)
+    if not outcome.finished:
+        log(f"submitted; follow with 'ichbench run --status {parent}'")
+        return AllResult(parent_dir=parent, results=(), skipped=skipped)
+    results = tuple(_finish(run, t0, run.ctx.log) for run in runs)
     table = format_table(results)
     text = table + "".join(f"\n{name}: skipped ({why})" for name, why in skipped.items())
     write_text(parent / "comparison.txt", text + "\n")
     echo("")
     echo(text)
     echo(f"runs: {parent}")
-    return AllResult(parent_dir=parent, results=tuple(results), skipped=skipped)
+    return AllResult(parent_dir=parent, results=results, skipped=skipped)
+
+
+def _shared_stages(name: str, impl: Any, runs: Sequence[OpenRun],
+                   preset: str | None) -> dict[str, Path]:
+    """``{"coarse": <coarse run>}`` for a cascade whose coarse config is that run's."""
+    if name != "cascade":
+        return {}
+    for run in runs:
+        if run.method == "coarse" and run.ctx.config == impl.presets[
+                preset or DEFAULT_PRESET].coarse:
+            return {"coarse": run.run_dir}
+    return {}
+
+
+# ----------------------------------------------------------------------------- status
+def run_status(run_dir: Path) -> list[dict[str, Any]]:
+    """Every stage of a run (or of each run of an ``all`` folder) with its state.
+
+    Rows as :func:`ichbench.stages.status_rows` plus ``run`` (the run folder); Slurm jobs
+    are looked up with ``squeue`` when the run has any.
+    """
+    from ichbench.worker import run_graph
+
+    run_dir = Path(run_dir)
+    if (run_dir / "all.json").is_file():
+        record = json.loads((run_dir / "all.json").read_text(encoding="utf-8"))
+        dirs = [Path(p) for p in record["runs"].values() if p]
+    else:
+        dirs = [run_dir]
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    runs = [open_run(d) for d in dirs]
+    stages = []
+    for run in runs:
+        for stage in run_graph(run).values():
+            if stage.ident not in seen:
+                seen.add(stage.ident)
+                stages.append((run.run_dir, stage))
+    from ichbench.slurm import job_states
+
+    states = job_states([s for _, s in stages])
+    for (owner, _stage), row in zip(stages, status_rows([s for _, s in stages], states),
+                                    strict=True):
+        rows.append({"run": str(owner), **row})
+    return rows
+
+
+def format_status(rows: Sequence[dict[str, Any]]) -> str:
+    """The ``--status`` table: one line per stage, then the failed stages' errors."""
+    counts: dict[str, int] = {}
+    lines = []
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+        job = f"job {row['job_id']}" if row.get("job_id") else ""
+        where = Path(row["home"]).name
+        lines.append(f"{row['state']:<8} {where + '/' + row['key']:<40} {job}")
+        if row["state"] == "failed":
+            lines.append(f"         error: {row.get('error') or 'unknown'}")
+            lines.append(f"         log:   {row['log']}")
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
+    return "\n".join([*lines, f"{len(rows)} stages: {summary}"])

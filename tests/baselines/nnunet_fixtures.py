@@ -7,10 +7,13 @@ bright ellipsoid (the "bleed", +45 HU) in noise; the label is the ellipsoid.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ichbench.baselines.nnunet import NnunetConfig
 from ichbench.dataset import open_dataset
 from ichbench.methods import RunContext
 from ichbench.nifti import Geometry, write_volume
@@ -57,7 +60,7 @@ def make_dataset(root: Path, *, n_train: int = 6, n_val: int = 1, n_test: int = 
     return root
 
 
-def make_context(data_root: Path, run_dir: Path, config: dict, *, n_folds: int = 2,
+def make_context(data_root: Path, run_dir: Path, config: Any, *, n_folds: int = 2,
                  preset: str = "smoke", folds: tuple[int, ...] | None = None) -> RunContext:
     dataset = open_dataset(data_root)
     protocol = make_protocol(dataset, n_folds=n_folds, seed=0)
@@ -68,11 +71,12 @@ def make_context(data_root: Path, run_dir: Path, config: dict, *, n_folds: int =
                       log=lines.append)
 
 
-def tiny_nnunet_config(config: dict) -> dict:
+def tiny_nnunet_config(config: NnunetConfig) -> NnunetConfig:
     """The smoke config cut further for tests: one short epoch, a 3-stage 8-channel net."""
-    return dict(config, num_epochs=1, num_iterations_per_epoch=2,
-                num_val_iterations_per_epoch=1, patch_size_zyx=[12, 40, 40],
-                features_per_stage=[4, 8, 16], max_stages=3, batch_size=2, num_processes=1)
+    return replace(config, num_epochs=1, num_iterations_per_epoch=2,
+                   num_val_iterations_per_epoch=1, patch_size_zyx=(12, 40, 40),
+                   features_per_stage=(4, 8, 16), max_stages=3, batch_size=2,
+                   num_processes=1)
 
 
 __all__ = ["case_geometry", "make_context", "make_dataset", "tiny_nnunet_config"]

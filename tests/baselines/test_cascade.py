@@ -6,15 +6,20 @@ for real (tiny, CPU, one fold).
 """
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 
 import ichbench.methods
+from ichbench.baselines import coarse, nnunet
 from ichbench.baselines.cascade import CascadeMethod
 from ichbench.baselines.nnunet_raw import DATASET_NAME
+from ichbench.config import apply_overrides
+from ichbench.methods import PRESETS
 from ichbench.nifti import read_geometry, read_volume, write_volume
+from ichbench.stages import Stage
 
 ENSEMBLE = 99
 
@@ -33,8 +38,8 @@ class StubCoarse:
     def __init__(self):
         self.folds_run = None
 
-    def default_config(self, preset):
-        return {"epochs": 1}
+    def stages(self, ctx):
+        return [Stage(key="coarse.stub", home=ctx.run_dir, work=lambda: self.run(ctx))]
 
     def run(self, ctx):
         self.folds_run = ctx.folds
@@ -59,8 +64,9 @@ def cascade_run(tmp_path_factory):
     try:
         data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
         method = CascadeMethod()
-        config = dict(tiny_nnunet_config(dict(method.default_config("smoke"))),
-                      perturb_masks=True)  # exercise nnU-Net-cascade perturbations for real
+        smoke = method.presets["smoke"]
+        # exercise nnU-Net-cascade perturbations for real
+        config = replace(smoke, fine=replace(tiny_nnunet_config(smoke.fine), perturb_masks=True))
         ctx = make_context(data, tmp_path_factory.mktemp("run") / "cascade", config,
                            n_folds=3, folds=(0,))
         method.run(ctx)
@@ -69,12 +75,15 @@ def cascade_run(tmp_path_factory):
     return ctx, stub
 
 
-def test_cascade_config_nests_the_coarse_preset(monkeypatch):
-    stub = StubCoarse()
-    monkeypatch.setattr(ichbench.methods, "get_method", lambda name: stub)
-    config = CascadeMethod().default_config("smoke")
-    assert config["coarse"] == {"epochs": 1}
-    assert "num_epochs" in config
+def test_cascade_presets_are_the_coarse_and_fine_presets_of_the_same_name():
+    for preset in PRESETS:
+        config = CascadeMethod().presets[preset]
+        assert config.coarse == coarse.PRESETS[preset]
+        assert config.fine == nnunet.PRESETS[preset]
+    smoke = CascadeMethod().presets["smoke"]
+    changed = apply_overrides(smoke, ["coarse.train.epochs=2", "fine.num_epochs=7"])
+    assert (changed.coarse.train.epochs, changed.fine.num_epochs) == (2, 7)
+    assert changed.coarse.model == smoke.coarse.model
 
 
 @pytest.mark.slow

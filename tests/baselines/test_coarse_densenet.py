@@ -53,9 +53,7 @@ def test_densenet_rejects_input_not_divisible_by_32():
 
 def _smoke_arch() -> DenseNetConfig:
     smoke = PRESETS["smoke"]
-    return DenseNetConfig(growth_rate=smoke.growth_rate, bn_size=smoke.bn_size,
-                          block_layers=smoke.block_layers, init_features=smoke.init_features,
-                          decoder_channels=smoke.decoder_channels)
+    return smoke.model
 
 
 def test_one_adam_step_on_a_tiny_batch_decreases_the_bce_loss():

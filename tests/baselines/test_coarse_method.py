@@ -8,7 +8,9 @@ import pytest
 
 from ichbench.baselines import training
 from ichbench.baselines.coarse import PRESETS, CoarseConfig, CoarseMethod
+from ichbench.config import apply_overrides, from_dict, to_dict
 from ichbench.dataset import open_dataset
+from ichbench.methods import PRESETS as PRESET_NAMES
 from ichbench.methods import RunContext
 from ichbench.nifti import read_geometry
 from ichbench.protocol import make_protocol
@@ -16,26 +18,43 @@ from ichbench.protocol import make_protocol
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark"))
 import tiny_ich_data
 
-TINY = replace(PRESETS["smoke"], epochs=1, grid_zyx=(4, 32, 32))
+TINY = apply_overrides(PRESETS["smoke"], ["train.epochs=1", "grid_zyx=4,32,32"])
 
 
 def test_presets_keep_the_paper_recipe_and_shrink_only_smoke():
     paper, smoke = PRESETS["paper"], PRESETS["smoke"]
-    assert (paper.grid_zyx, paper.epochs, paper.patience, paper.batch_size, paper.lr) == (
-        (16, 256, 256), 200, 20, 2, 4e-4)
-    assert (paper.block_layers, paper.growth_rate, paper.bn_size) == ((6,) * 5, 32, 4)
-    assert (paper.hflip_p, paper.vflip_p, paper.gamma_p, paper.pos_weight) == (
-        0.5, 0.5, 0.8, 1.0)
-    assert (smoke.batch_size, smoke.lr, smoke.hu_window) == (2, 4e-4, paper.hu_window)
+    assert (paper.grid_zyx, paper.train.epochs, paper.train.patience, paper.train.batch_size,
+            paper.train.lr) == ((16, 256, 256), 200, 20, 2, 4e-4)
+    assert (paper.model.block_layers, paper.model.growth_rate, paper.model.bn_size) == (
+        (6,) * 5, 32, 4)
+    assert (paper.augment.hflip_p, paper.augment.vflip_p, paper.augment.gamma_p,
+            paper.train.pos_weight) == (0.5, 0.5, 0.8, 1.0)
+    assert (smoke.train.batch_size, smoke.train.lr, smoke.hu_window) == (
+        2, 4e-4, paper.hu_window)
+
+
+def test_every_preset_name_has_a_coarse_preset():
+    assert set(PRESETS) == set(PRESET_NAMES)
 
 
 def test_config_round_trips_through_json_and_refuses_bad_values():
     cfg = PRESETS["smoke"]
-    assert CoarseConfig.from_mapping(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert from_dict(CoarseConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg
     with pytest.raises(ValueError, match="divisible by 32"):
         replace(cfg, grid_zyx=(8, 48, 64))
     with pytest.raises(ValueError, match="unknown key"):
-        CoarseConfig.from_mapping({"epoch": 3})
+        from_dict(CoarseConfig, {**to_dict(cfg), "epoch": 3})
+    with pytest.raises(ValueError, match=r"config\.train: unknown key.*valid keys: epochs"):
+        from_dict(CoarseConfig, {**to_dict(cfg), "train": {**to_dict(cfg.train), "epoch": 3}})
+
+
+def test_a_preset_value_changed_in_a_part_reaches_the_code_that_uses_it():
+    """No twin defaults: the model and the training loop read the nested parts."""
+    from ichbench.baselines.coarse import build_model
+
+    cfg = apply_overrides(PRESETS["smoke"], ["model.growth_rate=4", "augment.gamma_p=0"])
+    assert build_model(cfg, 0).config.growth_rate == 4
+    assert cfg.augment.gamma_p == 0.0
 
 
 @pytest.mark.slow
@@ -51,7 +70,7 @@ def test_each_fold_model_only_predicts_cases_it_never_trained_on(tmp_path, monke
 
     monkeypatch.setattr(training, "train_fold", spy)
     ctx = RunContext(run_dir=tmp_path / "run", dataset=dataset, protocol=protocol,
-                     preset="smoke", config=TINY.to_dict(), device="cpu",
+                     preset="smoke", config=TINY, device="cpu",
                      folds=tuple(range(5)), seed=0, log=lambda s: None)
     CoarseMethod().run(ctx)
     for k in range(5):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ichbench.baselines.coarse import PRESETS, build_model, train_settings
+from ichbench.baselines.coarse import PRESETS, build_model
 from ichbench.baselines.training import (
     AugmentParams,
     AugmentSettings,
@@ -40,8 +40,14 @@ def one_thread():
 def _settings(epochs=4, patience=10):
     from dataclasses import replace
 
-    cfg = replace(PRESETS["smoke"], epochs=epochs, patience=patience, grid_zyx=(4, 32, 32))
-    return cfg, train_settings(cfg, seed=7, device="cpu")
+    smoke = PRESETS["smoke"]
+    return replace(smoke, train=replace(smoke.train, epochs=epochs, patience=patience),
+                   grid_zyx=(4, 32, 32))
+
+
+def _train(model, train, val, cfg, fold_dir, **kwargs):
+    return train_fold(model, train, val, cfg.train, fold_dir, augment=cfg.augment, seed=7,
+                      device="cpu", **kwargs)
 
 
 class Killed(Exception):
@@ -69,9 +75,9 @@ def test_epoch_plan_is_a_function_of_seed_and_epoch_only():
 
 
 def test_killed_and_resumed_training_gives_exactly_the_uninterrupted_weights(tmp_path):
-    cfg, settings = _settings(epochs=4)
+    cfg = _settings(epochs=4)
     straight = build_model(cfg, 7)
-    res_a = train_fold(straight, TRAIN, VAL, settings, tmp_path / "a", log=lambda s: None)
+    res_a = _train(straight, TRAIN, VAL, cfg, tmp_path / "a", log=lambda s: None)
 
     def kill_after_two(epoch):
         if epoch == 2:
@@ -79,12 +85,12 @@ def test_killed_and_resumed_training_gives_exactly_the_uninterrupted_weights(tmp
 
     first = build_model(cfg, 7)
     with pytest.raises(Killed):
-        train_fold(first, TRAIN, VAL, settings, tmp_path / "b", log=lambda s: None,
+        _train(first, TRAIN, VAL, cfg, tmp_path / "b", log=lambda s: None,
                    on_epoch_end=kill_after_two)
     assert read_fold_result(tmp_path / "b") is None
     lines = []
     resumed = build_model(cfg, 7)
-    res_b = train_fold(resumed, TRAIN, VAL, settings, tmp_path / "b", log=lines.append)
+    res_b = _train(resumed, TRAIN, VAL, cfg, tmp_path / "b", log=lines.append)
     assert any("resuming after epoch 2" in line for line in lines)
     for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values(),
                             strict=True):
@@ -104,9 +110,9 @@ def test_fold_stops_after_patience_epochs_without_improvement_and_writes_its_fil
         tmp_path, monkeypatch):
     from ichbench.baselines import training
 
-    monkeypatch.setattr(training, "_evaluate", lambda model, val, settings: (0.3, 0.5))
-    cfg, settings = _settings(epochs=30, patience=2)
-    result = train_fold(build_model(cfg, 7), TRAIN, VAL, settings, tmp_path, log=lambda s: None)
+    monkeypatch.setattr(training, "_evaluate", lambda model, val, settings, device: (0.3, 0.5))
+    cfg = _settings(epochs=30, patience=2)
+    result = _train(build_model(cfg, 7), TRAIN, VAL, cfg, tmp_path, log=lambda s: None)
     assert (result.best_epoch, result.epochs_run, result.stopped_early) == (1, 3, True)
     with open(tmp_path / "history.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -117,9 +123,9 @@ def test_fold_stops_after_patience_epochs_without_improvement_and_writes_its_fil
 
 
 def test_train_fold_refuses_a_case_in_both_training_and_validation(tmp_path):
-    cfg, settings = _settings(epochs=1)
+    cfg = _settings(epochs=1)
     with pytest.raises(ValueError, match="both the training and the validation"):
-        train_fold(build_model(cfg, 7), TRAIN, _slices(["002"], 3), settings, tmp_path,
+        _train(build_model(cfg, 7), TRAIN, _slices(["002"], 3), cfg, tmp_path,
                    log=lambda s: None)
 
 
@@ -166,20 +172,20 @@ def test_soft_dice_loss_is_zero_for_a_perfect_confident_prediction_and_one_for_d
 def test_foreground_sampling_and_dice_term_train_and_resume_bit_identically(tmp_path):
     from dataclasses import replace
 
-    cfg = replace(PRESETS["smoke"], epochs=3, patience=10, grid_zyx=(4, 32, 32),
-                  samples_per_epoch=6, foreground_fraction=0.5, dice_weight=1.0)
-    settings = train_settings(cfg, seed=3, device="cpu")
-    a = build_model(cfg, 3)
-    train_fold(a, TRAIN, VAL, settings, tmp_path / "a", log=lambda s: None)
+    base = _settings(epochs=3)
+    cfg = replace(base, train=replace(base.train, samples_per_epoch=6, foreground_fraction=0.5,
+                                      dice_weight=1.0))
+    a = build_model(cfg, 7)
+    _train(a, TRAIN, VAL, cfg, tmp_path / "a", log=lambda s: None)
 
     def kill(epoch):
         if epoch == 1:
             raise Killed
 
-    b = build_model(cfg, 3)
+    b = build_model(cfg, 7)
     with pytest.raises(Killed):
-        train_fold(b, TRAIN, VAL, settings, tmp_path / "b", log=lambda s: None, on_epoch_end=kill)
-    b = build_model(cfg, 3)
-    train_fold(b, TRAIN, VAL, settings, tmp_path / "b", log=lambda s: None)
+        _train(b, TRAIN, VAL, cfg, tmp_path / "b", log=lambda s: None, on_epoch_end=kill)
+    b = build_model(cfg, 7)
+    _train(b, TRAIN, VAL, cfg, tmp_path / "b", log=lambda s: None)
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 from ichbench.baselines.fine import FineMethod
 from ichbench.baselines.nnunet import NnunetConfig
 from ichbench.baselines.nnunet_raw import DATASET_NAME
+from ichbench.config import from_dict, to_dict
+from ichbench.methods import PRESETS
 from ichbench.nifti import read_geometry, read_volume
 
 MODEL = "IchbenchTrainer__ichbenchPlans__3d_fullres"
@@ -21,19 +24,23 @@ MODEL = "IchbenchTrainer__ichbenchPlans__3d_fullres"
 def fine_run(tmp_path_factory):
     data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
     method = FineMethod()
-    config = tiny_nnunet_config(dict(method.default_config("smoke")))
+    config = tiny_nnunet_config(method.presets["smoke"])
     ctx = make_context(data, tmp_path_factory.mktemp("run") / "fine", config, n_folds=2)
     env_before = {k: os.environ.get(k) for k in ("nnUNet_raw", "nnUNet_results")}
     method.run(ctx)
     return ctx, env_before
 
 
-def test_presets_are_valid_configs():
-    for preset in ("smoke", "paper"):
-        cfg = NnunetConfig.from_mapping(FineMethod().default_config(preset))
-        assert cfg.num_epochs > 0
-    paper = FineMethod().default_config("paper")
-    assert paper["num_epochs"] == 500 and paper["patch_size_zyx"] == [None, 128, 128]
+def test_presets_are_valid_configs_and_round_trip_through_json():
+    for preset in PRESETS:
+        cfg = FineMethod().presets[preset]
+        assert from_dict(NnunetConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg
+    paper = FineMethod().presets["paper"]
+    assert paper.num_epochs == 500 and paper.patch_size_zyx == (None, 128, 128)
+    with pytest.raises(ValueError, match="unknown key"):
+        from_dict(NnunetConfig, {**to_dict(paper), "num_epoch": 3})
+    with pytest.raises(ValueError, match="patch_size_zyx"):
+        from_dict(NnunetConfig, {**to_dict(paper), "patch_size_zyx": [None, 128]})
 
 
 @pytest.mark.slow
@@ -89,8 +96,14 @@ def test_fine_resumes_from_checkpoint_latest(fine_run):
         for path in ctx.oof_dir(k).iterdir():
             if k == 0:
                 path.unlink()
+    # fold 0 as if killed mid-training (its stage never finished); fold 1's stage is run
+    # again too, to check that a finished nnU-Net fold inside a stage is kept
+    for k in (0, 1):
+        (ctx.run_dir / "stages" / f"fine.fold{k}.json").unlink()
+    # the prepare stage writes the trainer's budget: rerun it for the 2-epoch config below
+    (ctx.run_dir / "stages" / "fine.prepare.json").unlink()
     lines = []
-    resumed = ctx.__class__(**{**ctx.__dict__, "config": dict(ctx.config, num_epochs=2),
+    resumed = ctx.__class__(**{**ctx.__dict__, "config": replace(ctx.config, num_epochs=2),
                                "log": lines.append})
     FineMethod().run(resumed)
     assert any("fold 0: resuming nnU-Net at epoch 1" in line for line in lines), lines

@@ -7,6 +7,7 @@ import pytest
 
 from ichbench.baselines import threshold as th
 from ichbench.baselines.threshold import ThresholdConfig, ThresholdMethod, ThresholdParams, segment
+from ichbench.config import from_dict, to_dict
 from ichbench.dataset import open_dataset
 from ichbench.methods import RunContext
 from ichbench.protocol import make_protocol
@@ -40,10 +41,13 @@ def test_grid_skips_empty_windows_and_varies_min_size_only_for_keep_all():
 
 
 def test_config_refuses_unknown_keys_and_bad_keep():
+    good = to_dict(ThresholdConfig())
     with pytest.raises(ValueError, match="unknown key"):
-        ThresholdConfig.from_mapping({"hu_lo": [1]})
+        from_dict(ThresholdConfig, {**good, "hu_lo": [1]})
     with pytest.raises(ValueError, match="keep"):
-        ThresholdConfig.from_mapping({"keep": ["biggest"]})
+        from_dict(ThresholdConfig, {**good, "keep": ["biggest"]})
+    with pytest.raises(ValueError, match="no grid point"):
+        ThresholdConfig(hu_low=(120.0,), hu_high=(100.0,))
 
 
 def test_threshold_is_tuned_on_each_folds_training_cases_only(tiny, tmp_path, monkeypatch):
@@ -58,7 +62,7 @@ def test_threshold_is_tuned_on_each_folds_training_cases_only(tiny, tmp_path, mo
     monkeypatch.setattr(th, "read_volume", spy)
     config = ThresholdConfig(hu_low=(55.0,), hu_high=(100.0,), smooth_sigma_vox=(0.0,))
     ctx = RunContext(run_dir=tmp_path, dataset=tiny, protocol=protocol, preset="smoke",
-                     config=config.to_dict(), device="cpu", folds=tuple(range(5)), seed=0,
+                     config=config, device="cpu", folds=tuple(range(5)), seed=0,
                      log=lambda s: None)
     ThresholdMethod().run(ctx)
     assert not [p for p in read if "evaluation_label" in p.parts]

@@ -38,8 +38,9 @@ def test_bad_arguments_are_usage_errors(args, message):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (("--set", "epoch=3"), "--set epoch: not a setting of this method"),
-    (("--set", "epochs=many"), "cannot read as int"),
+    (("--set", "epoch=3"), "--set epoch: not a setting of coarse (did you mean train.epochs?)"),
+    (("--set", "train.epochs=many"), "cannot read as int"),
+    (("--set", "train.epoch=3"), "valid keys under train: train.epochs, train.patience"),
     (("--set", "grid_zyx=8,48,48"), "divisible by 32"),
     (("--folds", "5"), "--folds 5: expected fold numbers between 0 and 4"),
 ])
@@ -49,6 +50,21 @@ def test_bad_settings_are_one_line_errors(tiny_root, tmp_path, extra, message):
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("Error: ") and message in lines[-1]
     assert "Traceback" not in result.output
+
+
+def test_a_method_value_error_is_a_one_line_error_not_a_traceback(tiny_root, tmp_path,
+                                                                  monkeypatch):
+    from ichbench.baselines.threshold import ThresholdMethod
+
+    def bad(self, ctx):
+        raise ValueError("label geometry does not match its CT")
+
+    monkeypatch.setattr(ThresholdMethod, "tune_and_predict", bad)
+    result = _run("--method", "threshold", "--data", tiny_root, "--out", tmp_path)
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: stage threshold failed: ValueError: label geometry")
+    assert "log.txt" in last and "Traceback" not in result.output
 
 
 def test_cuda_without_a_gpu_is_a_one_line_error(tiny_root, tmp_path):
@@ -64,13 +80,15 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tiny_root, tmp_path):
 @pytest.mark.slow
 def test_coarse_smoke_run_end_to_end_then_resume_is_a_no_op(tiny_root, tmp_path):
     result = _run("--method", "coarse", "--preset", "smoke", "--data", tiny_root, "--out",
-                  tmp_path, "--set", "epochs=2", "--set", "grid_zyx=4,32,32", "--no-report")
+                  tmp_path, "--set", "train.epochs=2", "--set", "grid_zyx=4,32,32",
+                  "--no-report")
     assert result.exit_code == 0, result.output
     (run_dir,) = tmp_path.iterdir()
     assert f"run folder: {run_dir}" in result.output
     assert "fold 4 epoch 2/2" in result.output and "ETA" in result.output
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["config"]["epochs"] == 2 and config["config"]["grid_zyx"] == [4, 32, 32]
+    assert config["config"]["train"]["epochs"] == 2
+    assert config["config"]["grid_zyx"] == [4, 32, 32]
     for k in range(5):
         assert (run_dir / "folds" / str(k) / "history.csv").exists()
         assert (run_dir / "folds" / str(k) / "learning_curve.png").exists()
@@ -78,4 +96,6 @@ def test_coarse_smoke_run_end_to_end_then_resume_is_a_no_op(tiny_root, tmp_path)
         assert (run_dir / "scores" / split / "cases.csv").exists()
     again = _run("--resume", run_dir, "--no-report")
     assert again.exit_code == 0, again.output
-    assert "epoch 1/2" not in again.output and "best validation DC" in again.output
+    assert "epoch 1/2" not in again.output
+    # 5 fold stages, 2 prediction stages (validation, test), score; --no-report: no report
+    assert "8 of 8 stages already done, skipped" in again.output

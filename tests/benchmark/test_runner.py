@@ -3,8 +3,9 @@ import json
 import pytest
 import tiny_ich_data
 
-from ichbench import runner
-from ichbench.runner import RunError, apply_overrides, config_hash, run_all, run_method
+from ichbench import scoring
+from ichbench.rundir import open_run
+from ichbench.runner import RunError, run_all, run_method
 
 
 @pytest.fixture(scope="module")
@@ -15,37 +16,29 @@ def tiny_root(tmp_path_factory):
 THRESHOLD_FAST = ("hu_low=[55]", "hu_high=[100]", "smooth_sigma_vox=[0]")
 
 
-def test_overrides_are_typed_like_the_defaults():
-    base = {"epochs": 200, "lr": 4e-4, "flag": True, "grid_zyx": [16, 256, 256],
-            "hu_window": [-100.0, 200.0], "keep": ["largest"], "name": "x"}
-    out = apply_overrides(base, ["epochs=3", "lr=1e-3", "flag=false", "grid_zyx=8,64,64",
-                                 "hu_window=[0, 80]", "keep=all", "name=y"])
-    assert out == {"epochs": 3, "lr": 1e-3, "flag": False, "grid_zyx": [8, 64, 64],
-                   "hu_window": [0.0, 80.0], "keep": ["all"], "name": "y"}
-    assert base["epochs"] == 200
+def test_the_preset_with_overrides_is_built_once_typed_and_written_to_config_json(
+        tiny_root, tmp_path, monkeypatch):
+    from ichbench.baselines.threshold import ThresholdConfig, ThresholdMethod
+
+    seen = []
+    monkeypatch.setattr(ThresholdMethod, "tune_and_predict",
+                        lambda self, ctx: seen.append(ctx.config))
+    monkeypatch.setattr(scoring, "score_run", lambda *a, **k: {})
+    result = run_method("threshold", data=tiny_root, out=tmp_path, echo=lambda s: None,
+                        overrides=("hu_low=50,60", "bone_hu=250"), report=False)
+    (config,) = seen
+    assert isinstance(config, ThresholdConfig)
+    assert (config.hu_low, config.bone_hu) == ((50.0, 60.0), 250.0)
+    record = json.loads((result.run_dir / "config.json").read_text())
+    assert record["config"]["hu_low"] == [50.0, 60.0] and record["config"]["bone_hu"] == 250.0
+    assert open_run(result.run_dir).ctx.config == config  # the same typed config, re-read
 
 
-def test_nested_settings_take_a_dotted_key_or_a_json_object():
-    base = {"epochs": 5, "coarse": {"epochs": 200, "grid_zyx": [16, 256, 256]}}
-    out = apply_overrides(base, ["coarse.epochs=2", "coarse.grid_zyx=8,64,64"])
-    assert out["coarse"] == {"epochs": 2, "grid_zyx": [8, 64, 64]} and out["epochs"] == 5
-    assert apply_overrides(base, ['coarse={"epochs": 3}'])["coarse"] == {"epochs": 3}
-    with pytest.raises(RunError, match=r"coarse\.epoch"):
-        apply_overrides(base, ["coarse.epoch=2"])
-
-
-@pytest.mark.parametrize(("item", "message"), [
-    ("epochs", "expected key=value"), ("epoch=3", "not a setting"),
-    ("epochs=three", "cannot read as int")])
-def test_bad_overrides_are_one_line_errors(item, message):
-    with pytest.raises(RunError, match=message) as info:
-        apply_overrides({"epochs": 200}, [item])
-    assert "\n" not in str(info.value)
-
-
-def test_config_hash_ignores_key_order_and_sees_values():
-    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
-    assert config_hash({"a": 1}) != config_hash({"a": 2})
+def test_unknown_keys_list_the_valid_ones(tiny_root, tmp_path):
+    with pytest.raises(RunError, match=r"--set hu_lo: not a setting of threshold \(did you "
+                                       r"mean hu_low\?\); valid keys: hu_low, hu_high"):
+        run_method("threshold", data=tiny_root, out=tmp_path, overrides=["hu_lo=3"],
+                   echo=lambda s: None)
 
 
 def test_config_and_protocol_are_written_before_the_method_runs(tiny_root, tmp_path,
@@ -57,8 +50,8 @@ def test_config_and_protocol_are_written_before_the_method_runs(tiny_root, tmp_p
         assert (ctx.run_dir / "protocol.json").exists()
         raise RuntimeError("method failed")
 
-    monkeypatch.setattr(ThresholdMethod, "run", boom)
-    with pytest.raises(RuntimeError, match="method failed"):
+    monkeypatch.setattr(ThresholdMethod, "tune_and_predict", boom)
+    with pytest.raises(RunError, match="stage threshold failed: RuntimeError: method failed"):
         run_method("threshold", data=tiny_root, out=tmp_path, echo=lambda s: None,
                    report=False)
     (run_dir,) = tmp_path.iterdir()
@@ -105,6 +98,23 @@ def test_resume_refuses_changed_options_and_reuses_the_recorded_config(tiny_root
     assert "resuming" in (first.run_dir / "log.txt").read_text()
 
 
+def test_a_method_error_is_one_line_with_the_traceback_in_the_log(tiny_root, tmp_path,
+                                                                 monkeypatch):
+    from ichbench.baselines.threshold import ThresholdMethod
+
+    def bad(self, ctx):
+        raise ValueError("case 003: label geometry does not match its CT\nsecond line")
+
+    monkeypatch.setattr(ThresholdMethod, "tune_and_predict", bad)
+    with pytest.raises(RunError) as info:
+        run_method("threshold", data=tiny_root, out=tmp_path, echo=lambda s: None)
+    (run_dir,) = tmp_path.iterdir()
+    assert str(info.value) == ("stage threshold failed: ValueError: case 003: label geometry does "
+                               f"not match its CT (traceback in {run_dir / 'log.txt'})")
+    log = (run_dir / "log.txt").read_text()
+    assert "Traceback (most recent call last)" in log and "def bad" not in str(info.value)
+
+
 def test_bad_fold_method_preset_and_device_are_run_errors(tiny_root, tmp_path):
     with pytest.raises(RunError, match="--folds 7"):
         run_method("threshold", data=tiny_root, out=tmp_path, folds=[7], echo=lambda s: None)
@@ -120,8 +130,8 @@ def test_run_all_skips_a_method_that_cannot_be_imported(tiny_root, tmp_path, mon
     from ichbench import methods
 
     monkeypatch.setitem(methods.REGISTRY, "fine", "ichbench.baselines.no_such_module:X")
-    monkeypatch.setattr(runner, "score_run", lambda *a, **k: {})
-    monkeypatch.setattr(runner, "build_report", lambda *a, **k: None)
+    monkeypatch.setattr(scoring, "score_run", lambda *a, **k: {})
+    monkeypatch.setattr(scoring, "build_report", lambda *a, **k: None)
     lines: list[str] = []
     result = run_all(data=tiny_root, out=tmp_path, methods=("threshold", "fine"),
                      echo=lines.append)
@@ -157,3 +167,34 @@ def test_real_release_without_evaluation_labels_predicts_a_ready_to_submit_folde
         assert ct.mismatch(mask) is None
     assert not (rd / "scores" / "unlabeled").exists()
     assert {"validation", "test"} <= set(result.summaries)
+
+
+def test_all_shares_the_coarse_stages_between_coarse_and_cascade(tiny_root, tmp_path,
+                                                                  monkeypatch):
+    from ichbench.executors import InProcess, Outcome
+
+    plans = []
+
+    def capture(self, plan, log):
+        plans.append(plan)
+        return Outcome(finished=False)
+
+    monkeypatch.setattr(InProcess, "execute", capture)
+    result = run_all(data=tiny_root, out=tmp_path, methods=("coarse", "cascade"),
+                     echo=lambda s: None)
+    (plan,) = plans
+    record = json.loads((result.parent_dir / "all.json").read_text())
+    coarse_dir = record["runs"]["coarse"]
+    cascade = json.loads((tmp_path / record["runs"]["cascade"] / "config.json").read_text())
+    assert cascade["shared"] == {"coarse": coarse_dir}
+    keys = [(str(p.stage.home), p.stage.key) for p in plan]
+    assert len(keys) == len(set(keys))
+    for k in range(5):
+        assert keys.count((coarse_dir, f"coarse.fold{k}")) == 1  # trained once, for both
+    assert not [key for home, key in keys if key.startswith("coarse.")
+                and home != coarse_dir]
+    prepare = next(p.stage for p in plan if p.stage.key == "fine.prepare"
+                   and str(p.stage.home) == record["runs"]["cascade"])
+    assert {str(n.home) for n in prepare.needs} == {coarse_dir}
+    assert [p.stage.key for p in plan].index("coarse.fold4") < [
+        p.stage.key for p in plan].index("fine.prepare")

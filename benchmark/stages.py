@@ -1,0 +1,237 @@
+"""A run as a graph of stages, and the state file each stage leaves behind.
+
+A method describes its work as :class:`Stage` objects: coarse fold ``k`` (its model and
+its out-of-fold masks), the fold ensemble's prediction of one split, nnU-Net's planning,
+and so on; the harness adds scoring and the report. A stage names the stages it needs
+and the folder it writes into (its ``home``); it is *idempotent*: once its state file says
+``done`` it is skipped, and a stage that was interrupted continues from the checkpoints
+its work leaves (the coarse and nnU-Net training loops resume by themselves). Resume,
+retry after a failure and parallel execution are therefore one mechanism: run every stage
+that is not done, in an order that respects ``needs``.
+
+The graph is rebuilt from the run folder (``config.json``, ``protocol.json``) in whichever
+process runs a stage, so a stage is addressed by data alone: its owner run folder and its
+key (see :mod:`ichbench.worker`).
+
+State files: ``<home>/stages/<key>.json``, written atomically::
+
+    {"state": "running" | "done" | "failed", "host": ..., "pid": ..., "job_id": ...,
+     "started": ..., "finished": ..., "seconds": ..., "log": ..., "error": ...}
+
+A stage with no state file is *queued* (or, under Slurm, submitted and waiting).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ichbench.atomic import write_json
+
+#: States a stage can be in, with what each means (``ichbench run --status`` prints them).
+STATES: dict[str, str] = {
+    "queued": "not started (no state file yet); under Slurm: submitted, waiting",
+    "running": "started in a process that has not finished it",
+    "done": "finished; its outputs are complete and it is skipped from now on",
+    "failed": "stopped with an error (last line and log path recorded)",
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One idempotent piece of a run.
+
+    Attributes
+    ----------
+    key
+        Unique within its home: ``coarse.fold2``, ``coarse.predict.test``, ``score``.
+    home
+        The run folder the stage writes into (its state file is ``home/stages/<key>.json``).
+        Two stages with the same home and key are the same stage: this is how
+        ``--method all`` shares the coarse stages between ``coarse`` and ``cascade``.
+    work
+        Does the stage's work (resuming from what an earlier attempt left).
+    needs
+        Stages that must be done first.
+    group
+        Stages of one group are independent of each other and alike (a fold stage, a
+        prediction stage): a Slurm executor submits a group as one job array.
+    fold
+        The fold it trains, if any (shown by ``--status``).
+    """
+
+    key: str
+    home: Path
+    work: Callable[[], None] = field(compare=False, repr=False)
+    needs: tuple[Stage, ...] = field(default=(), compare=False, repr=False)
+    group: str = ""
+    fold: int | None = None
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        """``(home, key)``: the stage's identity across graphs."""
+        return (str(Path(self.home).resolve()), self.key)
+
+    @property
+    def state_path(self) -> Path:
+        """``home/stages/<key>.json``."""
+        return Path(self.home) / "stages" / f"{self.key}.json"
+
+    @property
+    def log_path(self) -> Path:
+        """``home/logs/<key>.txt``: the console output of the process that runs the stage."""
+        return Path(self.home) / "logs" / f"{self.key}.txt"
+
+
+def read_state(stage: Stage) -> dict[str, Any]:
+    """The stage's state record; ``{"state": "queued"}`` without a state file."""
+    try:
+        record = json.loads(stage.state_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"state": "queued"}
+    except (json.JSONDecodeError, OSError) as exc:
+        return {"state": "failed", "error": f"unreadable state file ({exc})"}
+    return record if isinstance(record, dict) else {"state": "failed"}
+
+
+def is_done(stage: Stage) -> bool:
+    """True when the stage finished (its state file says ``done``)."""
+    return read_state(stage).get("state") == "done"
+
+
+def _now() -> str:
+    return _dt.datetime.now().isoformat(timespec="seconds")
+
+
+def write_state(stage: Stage, state: str, **extra: Any) -> None:
+    """Write the stage's state record (atomically), keeping earlier keys not given."""
+    if state not in STATES:
+        raise ValueError(f"stage state {state!r}: expected one of {', '.join(STATES)}")
+    old = read_state(stage)
+    if state != "failed":
+        old.pop("error", None)
+    write_json(stage.state_path, {**old, "state": state, **extra})
+
+
+def run_stage(stage: Stage, log: Callable[[str], None], *, job_id: str | None = None,
+              log_file: Path | None = None) -> None:
+    """Run one stage with its state file kept: skipped if done, ``failed`` on an error.
+
+    The exception of a failing stage is re-raised after its last line is recorded.
+    ``job_id`` and ``log_file`` (where this process's console output goes) are recorded
+    for ``ichbench run --status``.
+    """
+    if is_done(stage):
+        return
+    t0 = time.perf_counter()
+    write_state(stage, "running", host=socket.gethostname(), pid=os.getpid(),
+                job_id=job_id or os.environ.get("SLURM_JOB_ID"), started=_now(),
+                log=str(log_file) if log_file is not None else None)
+    try:
+        stage.work()
+    except Exception as exc:  # interruptions (SystemExit from a requeue, ^C) stay "running"
+        lines = str(exc).strip().splitlines()
+        write_state(stage, "failed", finished=_now(),
+                    error=f"{type(exc).__name__}: {lines[0] if lines else ''}".strip())
+        raise
+    seconds = time.perf_counter() - t0
+    write_state(stage, "done", finished=_now(), seconds=round(seconds, 2))
+    log(f"stage {stage.key}: done in {seconds:.1f} s")
+
+
+def run_inline(stages: Iterable[Stage], log: Callable[[str], None]) -> None:
+    """Run ``stages`` and what they need in this process, in graph order (skipping done)."""
+    for stage in closure(stages):
+        run_stage(stage, log)
+
+
+# ----------------------------------------------------------------------------- graphs
+def closure(targets: Iterable[Stage]) -> list[Stage]:
+    """``targets`` and everything they need, deduplicated by identity, dependencies first.
+
+    The order is deterministic: a depth-first walk in the order stages are given, so the
+    in-process executor trains fold 0 before fold 1, as before stages existed.
+    """
+    order: list[Stage] = []
+    seen: set[tuple[str, str]] = set()
+    visiting: set[tuple[str, str]] = set()
+
+    def visit(stage: Stage) -> None:
+        if stage.ident in seen:
+            return
+        if stage.ident in visiting:
+            raise ValueError(f"stage {stage.key} depends on itself")
+        visiting.add(stage.ident)
+        for need in stage.needs:
+            visit(need)
+        visiting.discard(stage.ident)
+        seen.add(stage.ident)
+        order.append(stage)
+
+    for stage in targets:
+        visit(stage)
+    return order
+
+
+def ready(stages: Sequence[Stage], finished: set[tuple[str, str]],
+          started: set[tuple[str, str]]) -> list[Stage]:
+    """Stages not started whose needs are all in ``finished``, in graph order."""
+    return [s for s in stages if s.ident not in started and s.ident not in finished
+            and all(n.ident in finished for n in s.needs)]
+
+
+def blocked_by(stages: Sequence[Stage], failed: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Identities of stages that can never run because a stage they need failed."""
+    blocked = set(failed)
+    changed = True
+    while changed:
+        changed = False
+        for s in stages:
+            if s.ident not in blocked and any(n.ident in blocked for n in s.needs):
+                blocked.add(s.ident)
+                changed = True
+    return blocked - set(failed)
+
+
+def status_rows(stages: Sequence[Stage],
+                job_states: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per stage: key, home, fold, state, job id, log path, error.
+
+    ``job_states`` (Slurm job id → state from the scheduler) refines a stage without a
+    state file (``queued``) or one whose job ended without writing it (``failed``).
+    """
+    rows = []
+    for s in stages:
+        record = read_state(s)
+        state = record.get("state", "queued")
+        job = record.get("job_id") or _submitted_job(s)
+        if job_states is not None and job:
+            scheduler = job_states.get(str(job))
+            if state in ("running", "queued") and scheduler is None:
+                why = ("its job ended without finishing it (killed, out of memory or time?)"
+                       if state == "running" else "its job left the queue without running "
+                       "(cancelled, or a stage it needs failed)")
+                state, record = "failed", {**record, "error": why}
+            elif state == "queued" and scheduler in ("RUNNING", "COMPLETING"):
+                state = "running"
+            elif state == "running" and scheduler in ("PENDING", "REQUEUED"):
+                state = "queued"  # requeued after a time-out or preemption
+        rows.append({"key": s.key, "home": str(s.home), "fold": s.fold, "state": state,
+                     "job_id": job, "log": record.get("log") or str(s.log_path),
+                     "error": record.get("error")})
+    return rows
+
+
+def _submitted_job(stage: Stage) -> str | None:
+    path = Path(stage.home) / "stages" / f"{stage.key}.job"
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,108 @@
+"""Executors on tiny coarse runs: in-process, 2 local CPU workers, a failing fold, --status.
+
+Tiny coarse config: 1 epoch on a 4 × 32 × 32 grid of the tiny 10-case dataset (seconds per
+fold), so that the weights of every fold can be compared bit for bit between executors.
+"""
+
+import json
+
+import pytest
+import tiny_ich_data
+import torch
+from click.testing import CliRunner
+
+from ichbench.cli import cli
+from ichbench.runner import Execution, RunError, format_status, run_method, run_status
+
+TINY = ("train.epochs=1", "grid_zyx=4,32,32")
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    return tiny_ich_data.build(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def inprocess_run(tiny_root, tmp_path_factory):
+    return run_method("coarse", data=tiny_root, out=tmp_path_factory.mktemp("inprocess"),
+                      overrides=TINY, echo=lambda s: None, score_jobs=1, report=False)
+
+
+def _weights(run_dir, k):
+    return torch.load(run_dir / "folds" / str(k) / "model.pt", weights_only=False)["model"]
+
+
+@pytest.mark.slow
+def test_two_local_workers_give_the_in_process_weights_and_scores(tiny_root, tmp_path,
+                                                                  inprocess_run):
+    lines: list[str] = []
+    local = run_method("coarse", data=tiny_root, out=tmp_path, overrides=TINY,
+                       echo=lines.append, score_jobs=1, report=False,
+                       execution=Execution(executor="local", workers=2))
+    for k in range(5):
+        a, b = _weights(inprocess_run.run_dir, k), _weights(local.run_dir, k)
+        assert all(torch.equal(a[name], b[name]) for name in a), f"fold {k}"
+    for split in ("validation", "test", "train_oof"):
+        assert (local.summaries[split]["metrics"]["dc"]["mean"]
+                == inprocess_run.summaries[split]["metrics"]["dc"]["mean"])
+    started = [line for line in lines if "started on cpu" in line]
+    assert len(started) == 8  # 5 folds, 2 prediction splits, score
+    log = (local.run_dir / "logs" / "coarse.fold3.txt").read_text()
+    assert "fold 3 epoch 1/1" in log
+
+
+@pytest.mark.slow
+def test_a_failing_fold_is_reported_with_its_log_and_status_then_resumed(
+        tiny_root, tmp_path, inprocess_run):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(inprocess_run.run_dir, run_dir)
+    # restore the config's run folder, forget every stage, break fold 3's checkpoint
+    shutil.rmtree(run_dir / "stages")
+    shutil.rmtree(run_dir / "scores")
+    (run_dir / "folds" / "3" / "result.json").unlink()
+    (run_dir / "folds" / "3" / "checkpoint.pt").write_bytes(b"torn")
+    with pytest.raises(RunError) as info:
+        run_method(resume=run_dir, echo=lambda s: None, score_jobs=1, report=False,
+                   execution=Execution(executor="local", workers=2))
+    message = str(info.value)
+    assert "stage coarse.fold3 failed: RuntimeError:" in message
+    assert "cannot read the checkpoint" in message
+    assert str(run_dir / "logs" / "coarse.fold3.txt") in message
+    assert "3 stage(s) after them not run" in message  # predict validation, test, score
+    rows = {r["key"]: r for r in run_status(run_dir)}
+    assert rows["coarse.fold3"]["state"] == "failed"
+    assert {rows[f"coarse.fold{k}"]["state"] for k in (0, 1, 2, 4)} == {"done"}
+    assert rows["score"]["state"] == "queued"
+    text = CliRunner().invoke(cli, ["run", "--status", str(run_dir)]).output
+    assert "failed   run/coarse.fold3" in text and "cannot read the checkpoint" in text
+    assert "stages: 4 done, 1 failed, 4 queued" in text.splitlines()[-1]
+    (run_dir / "folds" / "3" / "checkpoint.pt").unlink()  # the fix the message names
+    lines: list[str] = []
+    again = run_method(resume=run_dir, echo=lines.append, score_jobs=1, report=False,
+                       execution=Execution(executor="local", workers=2))
+    assert any("4 of 8 stages already done" in line for line in lines)  # no report stage
+    assert not any("coarse.fold0: started" in line for line in lines)
+    assert json.loads((run_dir / "stages" / "coarse.fold3.json").read_text())["state"] == "done"
+    assert again.summaries["test"]["metrics"] == inprocess_run.summaries["test"]["metrics"]
+
+
+def test_bad_executor_options_are_one_line_errors(tiny_root, tmp_path):
+    with pytest.raises(RunError, match="--workers and --devices belong to --executor local"):
+        run_method("threshold", data=tiny_root, out=tmp_path,
+                   execution=Execution(workers=2))
+    with pytest.raises(RunError, match="expected cuda:<n> entries"):
+        run_method("threshold", data=tiny_root, out=tmp_path,
+                   execution=Execution(executor="local", devices=("gpu0",)))
+    with pytest.raises(RunError, match="--no-wait needs --executor slurm"):
+        run_method("threshold", data=tiny_root, out=tmp_path,
+                   execution=Execution(executor="local", wait=False))
+    assert not list(tmp_path.iterdir())  # refused before a run folder was made
+
+
+def test_status_of_a_finished_run_lists_every_stage(inprocess_run):
+    text = format_status(run_status(inprocess_run.run_dir))
+    assert text.splitlines()[-1] == "9 stages: 8 done, 1 queued"  # --no-report: report
+    assert text.splitlines()[0].split() == ["done", f"{inprocess_run.run_dir.name}/coarse.fold0"]
+    assert "queued   " + f"{inprocess_run.run_dir.name}/report" in text
