@@ -10,9 +10,10 @@ Three kinds of input give one :class:`TeamResults` each:
   teams.
 
 Means are recomputed from ``cases.csv`` (not copied from ``summary.json``) so that the
-leaderboard, the bootstrap and the per-case tables all use one set of numbers. HD may be
-``inf`` (an empty prediction), which makes the mean ``inf``; RVD is ``nan`` where the truth
-is empty and those cases are left out of the RVD mean and counted.
+leaderboard, the bootstrap and the per-case tables all use one set of numbers, with the one
+definition of :func:`ichbench.submissions.columns.mean` (the same as ``summary.json``'s):
+NaN values (RVD of an empty truth, every metric of a ``truth_unreadable`` case) are left
+out and counted; HD may be ``inf`` (an empty prediction), which makes the mean ``inf``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ichbench.submissions.columns import SUMMARY_METRICS, mean
+
 #: Metrics the INSTANCE ranking uses, in leaderboard order, with their direction.
 RANKED_METRICS: tuple[str, ...] = ("dc", "nsd", "hd", "rvd")
 HIGHER_IS_BETTER: dict[str, bool] = {"dc": True, "nsd": True, "hd": False, "hd95": False,
                                      "rvd": False}
-#: Per-case numeric columns read from ``cases.csv`` when present.
-CASE_COLUMNS: tuple[str, ...] = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml",
-                                 "pred_volume_ml")
+#: Per-case numeric columns read from ``cases.csv`` when present (declared once, in
+#: :mod:`ichbench.submissions.columns`).
+CASE_COLUMNS: tuple[str, ...] = SUMMARY_METRICS
 PUBLISHED_COLUMNS: tuple[str, ...] = ("team", "dc", "nsd", "hd", "rvd")
 
 
@@ -161,17 +164,14 @@ def read_cases_csv(path: Path) -> CaseTable:
 def case_means(cases: CaseTable) -> tuple[dict[str, float], int]:
     """Mean of every metric over cases, and the number of cases without an RVD.
 
-    DC, NSD, HD and HD95 are plain means (one ``inf`` HD makes the mean ``inf``, as in the
-    challenge); RVD is the mean over cases where it is defined (non-empty truth).
+    Every mean is :func:`ichbench.submissions.columns.mean`, the ``mean`` of
+    ``summary.json``: over the cases whose value is not NaN (a ``truth_unreadable`` case,
+    the RVD of an empty truth), ``inf`` kept (one ``inf`` HD makes the mean ``inf``, as in
+    the challenge).
     """
-    means: dict[str, float] = {}
-    for metric in ("dc", "nsd", "hd", "hd95"):
-        if metric in cases.values:
-            means[metric] = float(np.mean(cases.values[metric]))
-    rvd = cases.values["rvd"]
-    defined = ~np.isnan(rvd)
-    means["rvd"] = float(np.mean(rvd[defined])) if defined.any() else math.nan
-    return means, int((~defined).sum())
+    means = {metric: mean(cases.values[metric])
+             for metric in ("dc", "nsd", "hd", "hd95", "rvd") if metric in cases.values}
+    return means, int(np.isnan(cases.values["rvd"]).sum())
 
 
 def _read_json(path: Path) -> dict:
