@@ -10,9 +10,11 @@ wrong is silent: on 0.45 × 0.45 × 5 mm CT a reversed spacing turns an HD95 of 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -119,12 +121,9 @@ def case_id(path: str | os.PathLike[str]) -> str | None:
 
 
 def _reader(path: Path):  # type: ignore[no-untyped-def]
+    """ITK's header reader, for a path whose header :func:`read_header` has accepted."""
     import SimpleITK as sitk
 
-    if not path.is_file():
-        raise NiftiError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise NiftiError(f"{path}: the file is empty; write the mask again")
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.SetImageIO("NiftiImageIO")
@@ -145,15 +144,26 @@ def _first_line(exc: BaseException) -> str:
 def read_geometry(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -> Geometry:
     """Read only the header of a NIfTI file.
 
+    The header is first checked on its own (:func:`read_header`) and only then handed to
+    ITK, which turns qform/sform into spacing, origin and direction.
+
     Raises
     ------
     NiftiError
-        If the file is missing, empty, not NIfTI, not 3D, or claims more than
-        ``max_voxels`` voxels.
+        If the file is missing, not a regular file, empty, not single-file NIfTI-1, not
+        3D, inconsistent (see :func:`read_header`), or claims more than ``max_voxels``
+        voxels.
     """
-    path = Path(path)
-    reader = _reader(path)
-    return _geometry_from_reader(path, reader, max_voxels)
+    return _checked_geometry(Path(path), read_header(path, max_voxels=max_voxels),
+                             max_voxels)
+
+
+def _checked_geometry(path: Path, header: NiftiHeader, max_voxels: int) -> Geometry:
+    geometry = _geometry_from_reader(path, _reader(path), max_voxels)
+    if geometry.shape != header.shape:
+        raise NiftiError(f"{path}: ITK reads size {geometry.size_xyz} (x, y, z) from a header "
+                         f"that says {header.shape[::-1]}; write the file again")
+    return geometry
 
 
 def _geometry_from_reader(path: Path, reader, max_voxels: int) -> Geometry:  # type: ignore[no-untyped-def]
@@ -188,8 +198,12 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
                 dtype: np.dtype | type | None = None) -> Volume:
     """Read a 3D NIfTI file as a (z, y, x) array with its geometry.
 
-    The header is checked before any voxel data is read. Scaling slope/intercept are
-    applied by the reader, so values come back as stored intensities (HU for CT).
+    The header is checked against itself and the file size before any voxel data is
+    read (:func:`read_header`); the voxels are then read and checked by
+    :func:`read_voxels`, never by ITK, which reads truncated files as zeros and NaN as 0.
+    Scaling slope/intercept are applied (HU for CT); NaN and infinite values are kept.
+    Memory: the voxels' bytes plus at most :data:`MAX_EXTENSION_BYTES` and 1 MiB of
+    input, and the converted array when scaling or ``dtype`` asks for one.
 
     Parameters
     ----------
@@ -205,27 +219,328 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
     NiftiError
         For anything that makes the file unusable; the message names the file.
     """
-    import SimpleITK as sitk
-
     path = Path(path)
-    reader = _reader(path)
-    geometry = _geometry_from_reader(path, reader, max_voxels)
-    try:
-        image = reader.Execute()
-    except RuntimeError as exc:
-        raise NiftiError(f"{path}: the voxel data cannot be read ({_first_line(exc)}); "
-                         "the file is truncated or corrupt, write it again") from None
-    array = sitk.GetArrayFromImage(image)
-    if array.ndim == 4 and array.shape[0] == 1:
-        array = array[0]
-    if not _matches_gzip_trailer(path, array):
-        _check_complete(path)
-    if array.shape != geometry.shape:
-        raise NiftiError(f"{path}: voxel data has shape {array.shape}, header says "
-                         f"{geometry.shape} (z, y, x)")
+    header = read_header(path, max_voxels=max_voxels)
+    geometry = _checked_geometry(path, header, max_voxels)
+    array = read_voxels(path, header)
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     return Volume(array=array, geometry=geometry)
+
+
+#: Largest NIfTI header extension accepted (bytes between the header and the voxels).
+#: Real extensions (AFNI history, DICOM tags) are kilobytes; a ``vox_offset`` far past the
+#: header is refused before anything is read, so it cannot drive memory or time.
+MAX_EXTENSION_BYTES = 16 << 20
+
+#: Most gzip members per 4 KiB of content (plus 16) accepted in a ``.nii.gz``; bgzip
+#: writes one per 64 KiB. Bounds the time a flood of tiny or empty members can cost.
+_MEMBERS_PER_4K = 1
+
+#: Bytes allowed after the last gzip member that holds content (only empty members).
+_MAX_GZIP_TAIL = 64 << 10
+
+
+@dataclass(frozen=True)
+class NiftiHeader:
+    """What ichbench trusts of a NIfTI-1 header, after checking it against itself.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Array shape, (z, y, x).
+    dtype : numpy.dtype
+        Stored voxel type, with the file's byte order.
+    vox_offset : int
+        Where the voxels start in the (inflated) content, in bytes.
+    scl_slope, scl_inter : float
+        Scaling the header asks for (value = stored × slope + inter); (1, 0) when the
+        header's slope is 0 or NaN, which NIfTI defines as "no scaling".
+    gzipped : bool
+        Whether the file is a gzip stream.
+    """
+
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    vox_offset: int
+    scl_slope: float
+    scl_inter: float
+    gzipped: bool
+
+    @property
+    def content_bytes(self) -> int:
+        """Exact length of the (inflated) content: header, extensions and voxels."""
+        return self.vox_offset + int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
+    def scaled(self) -> bool:
+        """Whether the stored values are rescaled on reading."""
+        return (self.scl_slope, self.scl_inter) != (1.0, 0.0)
+
+
+def check_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse a path that no reader should be handed, before anything opens it.
+
+    Any format's reader (NIfTI here, other formats in their own modules) calls this
+    first: the name must be valid UTF-8 (ITK aborts the whole process on other names)
+    and the path must be an existing regular file (a FIFO or ``/dev/zero`` would never
+    end, a folder is not a volume), readable, and not empty.
+
+    Raises
+    ------
+    NiftiError
+        One line naming the file, what was found and the fix.
+    """
+    path = Path(path)
+    shown = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise NiftiError(f"{shown}: the file name is not valid UTF-8; rename it (letters, "
+                         "digits, '.', '_' and '-')") from None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise NiftiError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise NiftiError(f"{path}: cannot be reached ({exc.strerror}); check the path and "
+                         "its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise NiftiError(f"{path}: is a folder, not a file; give the volume file itself")
+    if not stat.S_ISREG(st.st_mode):
+        raise NiftiError(f"{path}: is not a regular file (a FIFO, device or socket); save "
+                         "the volume as a file")
+    if not os.access(path, os.R_OK):
+        raise NiftiError(f"{path}: permission denied; make the file readable (chmod a+r)")
+    if st.st_size == 0:
+        raise NiftiError(f"{path}: the file is empty; write the volume again")
+    return path
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open for reading without blocking on a FIFO swapped in after the check."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except PermissionError:
+        raise NiftiError(f"{path}: permission denied; make the file readable "
+                         "(chmod a+r)") from None
+    except OSError as exc:
+        raise NiftiError(f"{path}: cannot be opened ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NiftiError(f"{path}: is not a regular file (a FIFO, device or socket); save "
+                         "the volume as a file")
+    return os.fdopen(fd, "rb")
+
+
+def read_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -> NiftiHeader:
+    """Read and check a single-file NIfTI-1 header (no voxel is read).
+
+    Checked here, before any reader allocates anything: the NIfTI-1 signature (NIfTI-2
+    and ``.hdr``/``.img`` pairs are refused with what to do), one 3D scalar volume of at
+    most ``max_voxels`` voxels, a known ``datatype`` whose size equals ``bitpix``, a
+    ``vox_offset`` inside [352, 352 + :data:`MAX_EXTENSION_BYTES`], a finite scaling, and,
+    for an uncompressed file, a file size that is exactly what the header needs.
+
+    Raises
+    ------
+    NiftiError
+        One line naming the file, what was found and the fix.
+    """
+    import struct
+
+    path = check_path(path)
+    with _open_regular(path) as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+        handle.seek(0)
+        head = _gunzip_head(path, handle, 548) if gzipped else handle.read(548)
+        size = os.fstat(handle.fileno()).st_size
+    for endian in "<>":
+        if len(head) >= 4 and struct.unpack_from(endian + "i", head, 0)[0] == 540:
+            raise NiftiError(f"{path}: a NIfTI-2 file, which this reader (ITK) cannot read; "
+                             "save it as NIfTI-1 (nibabel: Nifti1Image, or SimpleITK)")
+        if len(head) >= 348 and struct.unpack_from(endian + "i", head, 0)[0] == 348:
+            break
+    else:
+        raise NiftiError(f"{path}: not a NIfTI-1 file (no NIfTI header found); save it as "
+                         ".nii.gz with a NIfTI writer")
+    magic = head[344:348]
+    if magic != b"n+1\x00":
+        what = ("a header-only file (.hdr/.img pair)" if magic == b"ni1\x00"
+                else f"an unknown signature {magic!r}")
+        raise NiftiError(f"{path}: {what}, not a single-file NIfTI-1; save it as .nii.gz")
+    dims = struct.unpack_from(endian + "8h", head, 40)
+    code, bitpix = struct.unpack_from(endian + "hh", head, 70)
+    vox_offset = struct.unpack_from(endian + "f", head, 108)[0]
+    slope, inter = struct.unpack_from(endian + "ff", head, 112)
+    ndim = dims[0]
+    if ndim == 4 and dims[4] == 1:
+        ndim = 3
+    if dims[0] == 5 and dims[4] == 1 and dims[5] > 1:
+        raise NiftiError(f"{path}: {dims[5]} components per voxel (a vector image); expected "
+                         "a scalar image, save one label per voxel")
+    if ndim != 3:
+        shown = dims[1:dims[0] + 1] if 1 <= dims[0] <= 7 else dims
+        raise NiftiError(f"{path}: a {dims[0]}D image of size {tuple(shown)}; expected one "
+                         "3D volume")
+    xyz = dims[1:4]
+    if min(xyz) <= 0:
+        raise NiftiError(f"{path}: header claims size {tuple(xyz)}; every axis needs ≥ 1 "
+                         "voxel")
+    n = int(np.prod(xyz, dtype=np.int64))
+    if n > max_voxels:
+        raise NiftiError(f"{path}: header claims {tuple(xyz)} = {n:,} voxels, more than the "
+                         f"{max_voxels:,} allowed; the header is corrupt or not a head CT")
+    if code not in _NIFTI_TYPES:
+        raise NiftiError(f"{path}: datatype {code} is not a scalar number type ichbench "
+                         "reads; save it as uint8 (masks) or int16/float32 (CT)")
+    dtype = np.dtype(endian + _NIFTI_TYPES[code])
+    if bitpix != 8 * dtype.itemsize:
+        raise NiftiError(f"{path}: the header's bitpix {bitpix} disagrees with its datatype "
+                         f"{dtype.newbyteorder('=').name} ({8 * dtype.itemsize} bits); the "
+                         "header is corrupt, write the file again")
+    if (not np.isfinite(vox_offset) or vox_offset != int(vox_offset)
+            or not 352 <= vox_offset <= 352 + MAX_EXTENSION_BYTES):
+        raise NiftiError(f"{path}: vox_offset {vox_offset:.0f} is not a whole number of bytes "
+                         f"between 352 and {352 + MAX_EXTENSION_BYTES:,} (header "
+                         "extensions); the header is corrupt, write the file again")
+    if not np.isfinite(slope) or slope == 0:
+        slope, inter = 1.0, 0.0  # NIfTI: a slope of 0 (or NaN) means "not scaled"
+    if not np.isfinite(inter):
+        raise NiftiError(f"{path}: scl_inter {inter} is not finite; fix the header")
+    x, y, z = xyz
+    header = NiftiHeader((z, y, x), dtype, int(vox_offset), float(slope), float(inter),
+                         gzipped)
+    if not gzipped and size != header.content_bytes:
+        raise NiftiError(f"{path}: the file holds {size:,} bytes but its header needs exactly "
+                         f"{header.content_bytes:,}; it is truncated or padded, write it again")
+    return header
+
+
+def _gunzip_head(path: Path, handle: BinaryIO, n: int) -> bytes:
+    """The first ``n`` inflated bytes, across at most 64 gzip members."""
+    import zlib
+
+    head, pending = b"", b""
+    for _ in range(64):
+        inflater = zlib.decompressobj(31)
+        while len(head) < n and not inflater.eof:
+            if not pending and not (pending := handle.read(1 << 16)):
+                return head
+            try:
+                head += inflater.decompress(pending, n - len(head))
+            except zlib.error:
+                raise NiftiError(f"{path}: the gzip stream is corrupt near its start; write "
+                                 "the file again") from None
+            pending = inflater.unconsumed_tail
+        if len(head) >= n:
+            return head
+        pending = inflater.unused_data
+    return head
+
+
+def read_voxels(path: str | os.PathLike[str], header: NiftiHeader) -> np.ndarray:
+    """Read the voxels a checked header describes, as a (z, y, x) array.
+
+    ITK is not used for the voxels: it reads a truncated or damaged file as zeros without
+    any error. Here the content must be exactly ``header.content_bytes`` long; a gzip
+    stream must inflate to exactly that, end cleanly with every member's CRC-32 and
+    length checked (so a trailer forged to match zero-filled data does not pass), and
+    hold no more than a bounded number of members and trailing empty members. Memory is
+    the content itself plus 1 MiB of compressed input at a time.
+
+    Returns
+    -------
+    numpy.ndarray
+        Native byte order; stored type, or float64 when the header scales the values
+        (so that e.g. ``scl_slope`` 1e-30 on a 0/1 file shows as non-whole values).
+
+    Raises
+    ------
+    NiftiError
+        One line naming the file, what was found and the fix.
+    """
+    path = Path(path)
+    content = bytearray(header.content_bytes)
+    with _open_regular(path) as handle:
+        if header.gzipped:
+            _inflate_exactly(path, handle, content)
+        else:
+            got = handle.readinto(content)
+            if got != len(content) or handle.read(1):
+                raise NiftiError(f"{path}: the file changed size while it was read; read it "
+                                 "again when it is complete")
+    raw = np.frombuffer(content, dtype=header.dtype, offset=header.vox_offset)
+    raw = raw.reshape(header.shape)
+    if header.scaled:
+        return raw.astype(np.float64) * header.scl_slope + header.scl_inter
+    if not header.dtype.isnative:
+        return raw.astype(header.dtype.newbyteorder("="))
+    return raw
+
+
+def _inflate_exactly(path: Path, handle: BinaryIO, content: bytearray) -> None:
+    """Fill ``content`` from a gzip stream that must hold exactly that many bytes."""
+    import zlib
+
+    need = len(content)
+    max_members = 16 + need // 4096 * _MEMBERS_PER_4K
+    view = memoryview(content)
+    filled, members = 0, 1
+    inflater = zlib.decompressobj(31)
+    pending = b""
+
+    def fail(what: str) -> NiftiError:
+        return NiftiError(f"{path}: {what} (after {filled:,} of the {need:,} bytes its header "
+                          "needs); the file is truncated or damaged, write it again")
+
+    while True:
+        if not pending:
+            pending = handle.read(1 << 20)
+            if not pending:
+                if filled < need or not inflater.eof:
+                    raise fail("the gzip stream ends early")
+                return
+        try:
+            out = inflater.decompress(pending, max(need - filled, 1))
+        except zlib.error:
+            raise fail("the gzip stream is corrupt (bad data, CRC or length)") from None
+        pending = inflater.unconsumed_tail
+        if filled + len(out) > need:
+            raise fail("the content is longer than its header says")
+        view[filled:filled + len(out)] = out
+        filled += len(out)
+        if inflater.eof:
+            pending = inflater.unused_data + pending
+            if filled == need:
+                _check_gzip_tail(path, handle, pending)
+                return
+            if not pending[:2] and not (pending := handle.read(1 << 20)):
+                raise fail("the gzip stream ends early")
+            members += 1
+            if members > max_members:
+                raise fail(f"the gzip stream holds more than {max_members:,} members")
+            inflater = zlib.decompressobj(31)
+
+
+def _check_gzip_tail(path: Path, handle: BinaryIO, pending: bytes) -> None:
+    """After the content: nothing, or a few empty gzip members (bgzip's end marker)."""
+    import zlib
+
+    tail = pending + handle.read(max(0, _MAX_GZIP_TAIL + 1 - len(pending)))
+    if len(tail) > _MAX_GZIP_TAIL:
+        raise NiftiError(f"{path}: more than {_MAX_GZIP_TAIL:,} bytes follow the voxel data "
+                         "in the gzip stream; write the file again")
+    while tail:
+        inflater = zlib.decompressobj(31)
+        try:
+            if inflater.decompress(tail, 1) or not inflater.eof:
+                raise NiftiError(f"{path}: data follows the voxels its header declares; "
+                                 "write the file again")
+        except zlib.error:
+            raise NiftiError(f"{path}: {len(tail):,} bytes that are not gzip data follow the "
+                             "voxels; write the file again") from None
+        tail = inflater.unused_data
 
 
 def count_nonfinite(path: str | os.PathLike[str]) -> int:
@@ -316,74 +631,6 @@ def _layout(head: bytes) -> _Layout | None:
     start = int(offset) if np.isfinite(offset) and offset >= header_bytes else header_bytes
     dtype = np.dtype(endian + _NIFTI_TYPES.get(code, "V1"))
     return _Layout(start, start + (voxels * int(bitpix) + 7) // 8, dtype)
-
-
-def _check_complete(path: Path) -> None:
-    """Refuse a file whose voxel data ends early or whose compressed stream is broken.
-
-    ITK reads such files without any error: the missing voxels of a truncated ``.nii``
-    come back as zeros, and a ``.nii.gz`` that lost even its 8-byte gzip trailer, or has a
-    corrupt stream, reads as all zeros. So the length is checked here; for ``.nii.gz`` the
-    stream is inflated (and its CRC checked where it ends) up to the length the header
-    needs plus a little, never further, so a gzip bomb costs no more than the voxels its
-    header claims (ITK, too, stops there).
-    """
-    gzipped = _is_gzip(path)
-    head = _head(path, gzipped)
-    layout = _layout(head)
-    if layout is None:  # not a header this check understands; ITK has accepted it
-        return
-    needed = layout.end
-    if not gzipped:
-        available = path.stat().st_size
-        if available < needed:
-            raise NiftiError(f"{path}: the file ends after {available:,} of the {needed:,} "
-                             "bytes its header needs; it is truncated, write it again")
-        return
-    _, available, state = _gunzip(path, needed + (1 << 16))
-    if available < needed or state in ("truncated", "corrupt"):
-        what = ("the gzip stream is corrupt" if state == "corrupt" else
-                "the gzip stream ends early")
-        raise NiftiError(f"{path}: {what} (after {available:,} of the {needed:,} bytes its "
-                         "header needs); the file is truncated or damaged, write it again")
-
-
-def _matches_gzip_trailer(path: Path, array: np.ndarray) -> bool:
-    """Whether a ``.nii.gz`` is intact, judged cheaply from the voxels ITK has read.
-
-    The gzip trailer holds the CRC-32 and length of the inflated content. When ITK's array
-    holds the stored bytes unchanged (no scaling, native byte order, one gzip member, no
-    trailing data), the CRC of header + array bytes must equal the trailer's; a truncated
-    or damaged stream, which ITK reads as zeros or garbage, fails it. Other files return
-    False and get the full check, which inflates the stream once more.
-    """
-    import struct
-    import zlib
-
-    try:
-        if not _is_gzip(path):
-            return False
-        head = _head(path, True)
-        layout = _layout(head)
-        if (layout is None or layout.dtype.newbyteorder("=") != array.dtype
-                or not layout.dtype.isnative or array.nbytes != layout.end - layout.start):
-            return False
-        with open(path, "rb") as handle:
-            handle.seek(-8, os.SEEK_END)
-            crc, size = struct.unpack("<II", handle.read(8))
-        if size != layout.end % (1 << 32):
-            return False
-        header = head if layout.start <= len(head) else _gunzip_bytes(path, layout.start)
-        expected = zlib.crc32(np.ascontiguousarray(array), zlib.crc32(header[:layout.start]))
-    except (OSError, ValueError, struct.error):
-        return False
-    return expected == crc
-
-
-def _gunzip_bytes(path: Path, limit: int) -> bytes:
-    content = bytearray()
-    _gunzip(path, limit, sink=content.extend)
-    return bytes(content[:limit])
 
 
 def _head(path: Path, gzipped: bool) -> bytes:

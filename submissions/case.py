@@ -14,7 +14,8 @@ Order of the checks, chosen so that hostile files cost nothing:
    voxels the header claims, so a gzip bomb can make it decompress at most
    ``truth voxels × 8`` bytes and is otherwise never inflated;
 4. spacing, origin and direction (:meth:`ichbench.nifti.Geometry.mismatch`);
-5. the voxels: whole, finite numbers; non-zero is foreground.
+5. the voxels, read by :func:`ichbench.nifti.read_voxels` (exact length, intact gzip,
+   scaling applied, NaN kept): whole, finite numbers; non-zero is foreground.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.metrics import evaluate_case
-from ichbench.nifti import Geometry, NiftiError, count_nonfinite, read_geometry, read_volume
+from ichbench.nifti import Geometry, NiftiError, read_geometry, read_volume
 from ichbench.submissions.folder import CaseTask, entry_problem
 from ichbench.submissions.status import Status
 
@@ -90,11 +91,10 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
     """
     try:
         truth = read_volume(task.truth)
-        nonfinite = _nonfinite(task.truth, truth.array)
     except NiftiError as exc:
         return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
                                     f"truth {_one_line(exc)}; fix the truth file")
-    gt, problem, note = mask_values(truth.array, nonfinite=nonfinite)
+    gt, problem, note = mask_values(truth.array)
     if problem is not None:
         return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
                                     f"truth {task.truth}: {problem}; fix the truth file")
@@ -154,20 +154,14 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
                         "truth's spacing")
     try:
         volume = read_volume(path)
-        nonfinite = _nonfinite(path, volume.array)
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
-    mask, problem, note = mask_values(volume.array, nonfinite=nonfinite)
+    mask, problem, note = mask_values(volume.array)
     if problem is not None:
         return Status.NOT_A_MASK, f"{name}: {problem}", None, []
     if note is not None:
         warnings.append(f"{name}: {note}")
     return Status.OK, "", mask, warnings
-
-
-def _nonfinite(path: Path, array: np.ndarray) -> int:
-    """NaN/inf voxels stored in the file (ITK reads them as 0, so the array cannot tell)."""
-    return count_nonfinite(path) if array.dtype.kind == "f" else 0
 
 
 def mask_values(array: np.ndarray, *, nonfinite: int = 0,
@@ -183,8 +177,9 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
     array
         The voxels as read.
     nonfinite
-        NaN/inf voxels counted in the file itself (:func:`ichbench.nifti.count_nonfinite`):
-        the NIfTI reader replaces them with 0, so the array alone cannot show them.
+        NaN/inf voxels counted elsewhere (e.g. by :func:`ichbench.nifti.count_nonfinite`
+        for an array read by a reader that turns them into 0); ichbench's own reader
+        keeps them in the array.
 
     Returns
     -------
