@@ -88,6 +88,46 @@ class Geometry:
                     f"{_fmt(self.direction)}")
         return None
 
+    def voxel_map(self, other: Geometry, *, tolerance_vox: float = 1e-2,
+                  ) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None:
+        """How ``other``'s voxels land exactly on this grid, or None if they do not.
+
+        Two grids coincide physically when every voxel centre of ``other`` is a voxel
+        centre of this grid: its axes are this grid's axes permuted and possibly reversed
+        (same spacing), and both cover the same box. That is what a mask saved with its
+        array and direction both flipped looks like.
+
+        Returns
+        -------
+        (axes, flips) or None
+            ``axes[a]`` is the axis of ``other`` (in x, y, z order) that runs along this
+            grid's axis ``a``; ``flips[a]`` whether it runs backwards. The identity is
+            ``((0, 1, 2), (False, False, False))``. See :func:`reorient`.
+        """
+        a_self = np.reshape(self.direction, (3, 3)) * np.asarray(self.spacing_xyz_mm)
+        a_other = np.reshape(other.direction, (3, 3)) * np.asarray(other.spacing_xyz_mm)
+        try:
+            inverse = np.linalg.inv(a_self)
+        except np.linalg.LinAlgError:
+            return None
+        linear = inverse @ a_other  # other's index steps in this grid's index steps
+        shift = inverse @ (np.asarray(other.origin_mm) - np.asarray(self.origin_mm))
+        rounded = np.round(linear)
+        if (np.abs(linear - rounded).max() > 1e-3
+                or not np.array_equal(np.abs(rounded).sum(axis=0), np.ones(3))
+                or not np.array_equal(np.abs(rounded).sum(axis=1), np.ones(3))):
+            return None
+        axes = tuple(int(np.flatnonzero(rounded[a])[0]) for a in range(3))
+        flips = tuple(bool(rounded[a, axes[a]] < 0) for a in range(3))
+        for a in range(3):
+            n = self.size_xyz[a]
+            if other.size_xyz[axes[a]] != n:
+                return None
+            start = (n - 1) if flips[a] else 0  # where other's index 0 must land
+            if abs(shift[a] - start) > tolerance_vox:
+                return None
+        return axes, flips  # type: ignore[return-value]
+
     def to_dict(self) -> dict[str, list[float] | list[int]]:
         """Plain-JSON form (x, y, z order), for fingerprints and run folders."""
         return {"size_xyz": list(self.size_xyz), "spacing_xyz_mm": list(self.spacing_xyz_mm),
@@ -109,6 +149,19 @@ class Volume:
         sp = "×".join(f"{s:.3g}" for s in self.geometry.spacing_xyz_mm)
         return (f"Volume(shape={self.array.shape} (z, y, x), dtype={self.array.dtype}, "
                 f"spacing={sp} mm)")
+
+
+def reorient(array: np.ndarray, axes: tuple[int, int, int],
+             flips: tuple[bool, bool, bool]) -> np.ndarray:
+    """Put a (z, y, x) array of another grid onto this one, per :meth:`Geometry.voxel_map`.
+
+    Exact: voxels are only permuted and reversed, never interpolated.
+    """
+    xyz = array.transpose(2, 1, 0).transpose(axes)
+    for a, flip in enumerate(flips):
+        if flip:
+            xyz = np.flip(xyz, axis=a)
+    return np.ascontiguousarray(xyz.transpose(2, 1, 0))
 
 
 def case_id(path: str | os.PathLike[str]) -> str | None:

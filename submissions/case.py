@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.metrics import evaluate_case
-from ichbench.nifti import Geometry, NiftiError, read_geometry, read_volume
+from ichbench.nifti import Geometry, NiftiError, read_geometry, read_volume, reorient
 from ichbench.submissions.folder import CaseTask, entry_problem
 from ichbench.submissions.status import Status
 
@@ -138,6 +138,17 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
         geometry = read_geometry(path)
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
+    voxel_map = truth.voxel_map(geometry)
+    if voxel_map is not None and voxel_map != ((0, 1, 2), (False, False, False)):
+        if not lenient:
+            return (Status.GEOMETRY_MISMATCH,
+                    f"{name}: the same voxel grid as the truth's with axes flipped or "
+                    "swapped (array and direction); write the mask on its CT's own grid (or "
+                    "score with --lenient-geometry to reorient it exactly)", None, [])
+        return _read_mask(path, truth, voxel_map,
+                          [f"{name}: axes flipped or swapped relative to the truth, on the "
+                           "same physical grid; reoriented exactly onto it (lenient "
+                           "geometry)"])
     if geometry.size_xyz != truth.size_xyz:
         return (Status.GEOMETRY_MISMATCH,
                 f"{name}: size {_xyz(geometry.size_xyz)} (x × y × z) differs from the "
@@ -150,13 +161,29 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
             return (Status.GEOMETRY_MISMATCH,
                     f"{name}: {mismatch}; copy the CT's header onto the mask (or score with "
                     "--lenient-geometry)", None, [])
+        if truth.mismatch(geometry, spacing_rtol=1e9, origin_atol_mm=1e12) is not None:
+            return (Status.GEOMETRY_MISMATCH,
+                    f"{name}: {mismatch}, and its voxels do not lie on the truth's grid "
+                    "(even with --lenient-geometry); resample the mask onto its CT's grid",
+                    None, [])
         warnings.append(f"{name}: {mismatch}; scored anyway (lenient geometry) with the "
                         "truth's spacing")
+    return _read_mask(path, truth, None, warnings)
+
+
+def _read_mask(path: Path, truth: Geometry,
+               voxel_map: tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None,
+               warnings: list[str]) -> tuple[Status, str, np.ndarray | None, list[str]]:
+    """Read a mask whose header passed, optionally reorienting it onto the truth grid."""
+    name = path.name
     try:
         volume = read_volume(path)
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
-    mask, problem, note = mask_values(volume.array)
+    array = volume.array if voxel_map is None else reorient(volume.array, *voxel_map)
+    if array.shape != truth.shape:  # pragma: no cover - the header was checked
+        return Status.GEOMETRY_MISMATCH, f"{name}: shape {array.shape} (z, y, x)", None, []
+    mask, problem, note = mask_values(array)
     if problem is not None:
         return Status.NOT_A_MASK, f"{name}: {problem}", None, []
     if note is not None:
