@@ -772,7 +772,11 @@ def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[
 
 
 def list_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
-    """Map case id → NIfTI path for the files directly inside ``folder`` (sorted by id).
+    """Map case id → NIfTI path for the entries directly inside ``folder`` (sorted by id).
+
+    Every entry with a NIfTI name except folders is listed, also a FIFO, a device or a
+    link to one: such a file is then refused by the reader with a message, never skipped
+    silently (and never read, which could block).
 
     Raises
     ------
@@ -782,7 +786,7 @@ def list_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for entry in sorted(Path(folder).iterdir()):
         cid = case_id(entry)
-        if cid is None or not entry.is_file():
+        if cid is None or entry.is_dir():
             continue
         if cid in found:
             raise NiftiError(f"{folder}: case {cid} appears twice ({found[cid].name}, "
