@@ -188,6 +188,22 @@ def _reader(path: Path):  # type: ignore[no-untyped-def]
     return reader
 
 
+def _zlib():  # type: ignore[no-untyped-def]
+    """zlib-ng's drop-in module when installed (inflates 3-10× faster), else zlib.
+
+    Decoding is the floor of scoring time; both give the same bytes and check the same
+    CRC-32 and length.
+    """
+    try:
+        from zlib_ng import zlib_ng
+
+        return zlib_ng
+    except ImportError:  # pragma: no cover - zlib-ng is a dependency; zlib still works
+        import zlib
+
+        return zlib
+
+
 def _first_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     # SimpleITK messages start with a source location; the reason is usually last.
@@ -472,7 +488,7 @@ def read_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -
 
 def _gunzip_head(path: Path, handle: BinaryIO, n: int) -> bytes:
     """The first ``n`` inflated bytes, across at most 64 gzip members."""
-    import zlib
+    zlib = _zlib()
 
     head, pending = b"", b""
     for _ in range(64):
@@ -514,11 +530,11 @@ def read_voxels(path: str | os.PathLike[str], header: NiftiHeader) -> np.ndarray
         One line naming the file, what was found and the fix.
     """
     path = Path(path)
-    content = bytearray(header.content_bytes)
     with _open_regular(path) as handle:
         if header.gzipped:
-            _inflate_exactly(path, handle, content)
+            content: bytes | bytearray = _inflate_exactly(path, handle, header.content_bytes)
         else:
+            content = bytearray(header.content_bytes)
             got = handle.readinto(content)
             if got != len(content) or handle.read(1):
                 raise NiftiError(f"{path}: the file changed size while it was read; read it "
@@ -529,16 +545,19 @@ def read_voxels(path: str | os.PathLike[str], header: NiftiHeader) -> np.ndarray
         return raw.astype(np.float64) * header.scl_slope + header.scl_inter
     if not header.dtype.isnative:
         return raw.astype(header.dtype.newbyteorder("="))
-    return raw
+    return raw if raw.flags.writeable else raw.copy()  # callers may edit their array
 
 
-def _inflate_exactly(path: Path, handle: BinaryIO, content: bytearray) -> None:
-    """Fill ``content`` from a gzip stream that must hold exactly that many bytes."""
-    import zlib
+def _inflate_exactly(path: Path, handle: BinaryIO, need: int) -> bytes:
+    """The content of a gzip stream that must inflate to exactly ``need`` bytes.
 
-    need = len(content)
+    Pieces are joined once at the end (none when one call inflated everything), so the
+    peak is about twice the content only for multi-member files.
+    """
+    zlib = _zlib()
+
     max_members = 16 + need // 4096 * _MEMBERS_PER_4K
-    view = memoryview(content)
+    pieces: list[bytes] = []
     filled, members = 0, 1
     inflater = zlib.decompressobj(31)
     pending = b""
@@ -553,7 +572,7 @@ def _inflate_exactly(path: Path, handle: BinaryIO, content: bytearray) -> None:
             if not pending:
                 if filled < need or not inflater.eof:
                     raise fail("the gzip stream ends early")
-                return
+                return pieces[0] if len(pieces) == 1 else b"".join(pieces)
         try:
             out = inflater.decompress(pending, max(need - filled, 1))
         except zlib.error:
@@ -561,13 +580,14 @@ def _inflate_exactly(path: Path, handle: BinaryIO, content: bytearray) -> None:
         pending = inflater.unconsumed_tail
         if filled + len(out) > need:
             raise fail("the content is longer than its header says")
-        view[filled:filled + len(out)] = out
+        if out:
+            pieces.append(out)
         filled += len(out)
         if inflater.eof:
             pending = inflater.unused_data + pending
             if filled == need:
                 _check_gzip_tail(path, handle, pending)
-                return
+                return pieces[0] if len(pieces) == 1 else b"".join(pieces)
             if not pending[:2] and not (pending := handle.read(1 << 20)):
                 raise fail("the gzip stream ends early")
             members += 1
@@ -578,7 +598,7 @@ def _inflate_exactly(path: Path, handle: BinaryIO, content: bytearray) -> None:
 
 def _check_gzip_tail(path: Path, handle: BinaryIO, pending: bytes) -> None:
     """After the content: nothing, or a few empty gzip members (bgzip's end marker)."""
-    import zlib
+    zlib = _zlib()
 
     tail = pending + handle.read(max(0, _MAX_GZIP_TAIL + 1 - len(pending)))
     if len(tail) > _MAX_GZIP_TAIL:
@@ -719,7 +739,7 @@ def _gunzip(path: Path, limit: int,
         ``limit`` with data left), ``"truncated"`` (the file ends inside a member) or
         ``"corrupt"`` (bad deflate data or CRC).
     """
-    import zlib
+    zlib = _zlib()
 
     count, head = 0, b""
     inflater = zlib.decompressobj(31)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ichbench import nifti
 from ichbench.nifti import (
     MAX_EXTENSION_BYTES,
     Geometry,
@@ -25,6 +26,17 @@ from ichbench.nifti import (
     read_volume,
     write_volume,
 )
+
+
+@pytest.fixture(autouse=True, params=["zlib-ng", "zlib"])
+def inflater(request, monkeypatch):
+    """Run every test with zlib-ng (the dependency) and with the standard library's zlib."""
+    if request.param == "zlib":
+        monkeypatch.setattr(nifti, "_zlib", lambda: zlib)
+    else:
+        pytest.importorskip("zlib_ng")
+    return request.param
+
 
 GEOMETRY = Geometry((8, 6, 4), (0.45, 0.45, 5.0), (1.0, 2.0, 3.0),
                     (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
