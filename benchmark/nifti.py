@@ -541,8 +541,12 @@ def read_voxels(path: str | os.PathLike[str], header: NiftiHeader) -> np.ndarray
                                  "again when it is complete")
     raw = np.frombuffer(content, dtype=header.dtype, offset=header.vox_offset)
     raw = raw.reshape(header.shape)
-    if header.scaled:
-        return raw.astype(np.float64) * header.scl_slope + header.scl_inter
+    if header.scaled:  # in place: one float64 array besides the stored bytes
+        scaled = raw.astype(np.float64)
+        scaled *= header.scl_slope
+        scaled += header.scl_inter
+        del raw, content  # the stored bytes are not needed any more
+        return scaled
     if not header.dtype.isnative:
         return raw.astype(header.dtype.newbyteorder("="))
     return raw if raw.flags.writeable else raw.copy()  # callers may edit their array
