@@ -223,8 +223,19 @@ def read_geometry(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS)
         3D, inconsistent (see :func:`read_header`), or claims more than ``max_voxels``
         voxels.
     """
-    return _checked_geometry(Path(path), read_header(path, max_voxels=max_voxels),
-                             max_voxels)
+    return read_checked_header(path, max_voxels=max_voxels)[1]
+
+
+def read_checked_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
+                        ) -> tuple[NiftiHeader, Geometry]:
+    """The checked header and its geometry, for reading the voxels later without ITK.
+
+    What :func:`read_geometry` does, also returning the :class:`NiftiHeader` that
+    :func:`read_voxels` needs, so a caller that compares geometries before reading any
+    voxel parses the header once.
+    """
+    header = read_header(path, max_voxels=max_voxels)
+    return header, _checked_geometry(Path(path), header, max_voxels)
 
 
 def _checked_geometry(path: Path, header: NiftiHeader, max_voxels: int) -> Geometry:
@@ -508,7 +519,8 @@ def _gunzip_head(path: Path, handle: BinaryIO, n: int) -> bytes:
     return head
 
 
-def read_voxels(path: str | os.PathLike[str], header: NiftiHeader) -> np.ndarray:
+def read_voxels(path: str | os.PathLike[str], header: NiftiHeader, *,
+                writable: bool = True) -> np.ndarray:
     """Read the voxels a checked header describes, as a (z, y, x) array.
 
     ITK is not used for the voxels: it reads a truncated or damaged file as zeros without
@@ -517,6 +529,12 @@ def read_voxels(path: str | os.PathLike[str], header: NiftiHeader) -> np.ndarray
     length checked (so a trailer forged to match zero-filled data does not pass), and
     hold no more than a bounded number of members and trailing empty members. Memory is
     the content itself plus 1 MiB of compressed input at a time.
+
+    Parameters
+    ----------
+    writable
+        False allows a read-only array (no copy of the inflated bytes), for callers that
+        only look at the voxels.
 
     Returns
     -------
@@ -549,7 +567,7 @@ def read_voxels(path: str | os.PathLike[str], header: NiftiHeader) -> np.ndarray
         return scaled
     if not header.dtype.isnative:
         return raw.astype(header.dtype.newbyteorder("="))
-    return raw if raw.flags.writeable else raw.copy()  # callers may edit their array
+    return raw if raw.flags.writeable or not writable else raw.copy()
 
 
 def _inflate_exactly(path: Path, handle: BinaryIO, need: int) -> bytes:

@@ -7,7 +7,7 @@ case is then scored as an empty prediction; a bad truth file becomes ``truth_unr
 Order of the checks, chosen so that hostile files cost nothing:
 
 1. ``lstat`` again (no link, a regular file, not a truth file);
-2. the header only (:func:`ichbench.nifti.read_geometry`): absurd sizes, non-3D and
+2. the header only (:func:`ichbench.nifti.read_checked_header`): absurd sizes, non-3D and
    non-NIfTI files are refused here;
 3. the header's size must equal the truth's **before** any voxel is read. This bounds
    what reading can cost: the NIfTI reader allocates and decompresses exactly the
@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.metrics import evaluate_case
-from ichbench.nifti import Geometry, NiftiError, read_geometry, read_volume, reorient
+from ichbench.nifti import (
+    Geometry,
+    NiftiError,
+    NiftiHeader,
+    read_checked_header,
+    read_voxels,
+    reorient,
+)
 from ichbench.submissions.folder import CaseTask, entry_problem
 from ichbench.submissions.status import Status
 
@@ -90,11 +97,12 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
         axis (z, y, x).
     """
     try:
-        truth = read_volume(task.truth)
+        truth_header, truth_geometry = read_checked_header(task.truth)
+        truth_array = read_voxels(task.truth, truth_header, writable=False)
     except NiftiError as exc:
         return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
                                     f"truth {_one_line(exc)}; fix the truth file")
-    gt, problem, note = mask_values(truth.array)
+    gt, problem, note = mask_values(truth_array)
     if problem is not None:
         return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
                                     f"truth {task.truth}: {problem}; fix the truth file")
@@ -106,11 +114,11 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
     else:
         assert task.prediction is not None  # the scan sets a path whenever status is None
         status, message, pred, pred_warnings = _read_prediction(
-            task.prediction, task.truth, truth.geometry, lenient_geometry)
+            task.prediction, task.truth, truth_geometry, lenient_geometry)
         warnings += pred_warnings
     if pred is None:
         pred = np.zeros(gt.shape, dtype=bool)
-    metrics = evaluate_case(gt, pred, spacing_mm=truth.geometry.spacing_zyx_mm,
+    metrics = evaluate_case(gt, pred, spacing_mm=truth_geometry.spacing_zyx_mm,
                             tolerance_mm=tolerance_mm)
     if status is Status.OK:
         message = "; ".join(warnings)
@@ -135,7 +143,7 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
     if refused is not None:
         return refused[0], refused[1], None, []
     try:
-        geometry = read_geometry(path)
+        header, geometry = read_checked_header(path)
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
     voxel_map = truth.voxel_map(geometry)
@@ -145,7 +153,7 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
                     f"{name}: the same voxel grid as the truth's with axes flipped or "
                     "swapped (array and direction); write the mask on its CT's own grid (or "
                     "score with --lenient-geometry to reorient it exactly)", None, [])
-        return _read_mask(path, truth, voxel_map,
+        return _read_mask(path, header, truth, voxel_map,
                           [f"{name}: axes flipped or swapped relative to the truth, on the "
                            "same physical grid; reoriented exactly onto it (lenient "
                            "geometry)"])
@@ -168,19 +176,20 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
                     None, [])
         warnings.append(f"{name}: {mismatch}; scored anyway (lenient geometry) with the "
                         "truth's spacing")
-    return _read_mask(path, truth, None, warnings)
+    return _read_mask(path, header, truth, None, warnings)
 
 
-def _read_mask(path: Path, truth: Geometry,
+def _read_mask(path: Path, header: NiftiHeader, truth: Geometry,
                voxel_map: tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None,
                warnings: list[str]) -> tuple[Status, str, np.ndarray | None, list[str]]:
     """Read a mask whose header passed, optionally reorienting it onto the truth grid."""
     name = path.name
     try:
-        volume = read_volume(path)
+        array = read_voxels(path, header, writable=False)
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
-    array = volume.array if voxel_map is None else reorient(volume.array, *voxel_map)
+    if voxel_map is not None:
+        array = reorient(array, *voxel_map)
     if array.shape != truth.shape:  # pragma: no cover - the header was checked
         return Status.GEOMETRY_MISMATCH, f"{name}: shape {array.shape} (z, y, x)", None, []
     mask, problem, note = mask_values(array)

@@ -33,13 +33,13 @@ def reads(monkeypatch):
     import ichbench.submissions.case as case
 
     seen = []
-    original = case.read_volume
+    original = case.read_voxels
 
     def recording(path, *args, **kwargs):
         seen.append(Path(path))
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(case, "read_volume", recording)
+    monkeypatch.setattr(case, "read_voxels", recording)
     return seen
 
 
