@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.dataset import evaluation_split, find_train_dir
-from ichbench.nifti import Geometry, NiftiError, list_cases, read_geometry, read_volume
+from ichbench.nifti import (
+    Geometry,
+    NiftiError,
+    list_cases,
+    printable,
+    read_geometry,
+    read_volume,
+)
 
 #: Ranges seen in INSTANCE 2022 (DESIGN.md §3); outside them is a warning, not an error.
 FOV_MM = (140.0, 400.0)
@@ -71,7 +78,7 @@ class CheckReport:
         """Record a finding for ``path`` (shown relative to the root)."""
         p = Path(path)
         rel = p.relative_to(self.root).as_posix() if p.is_relative_to(self.root) else str(p)
-        self.problems.append(Problem(severity, rel, message))
+        self.problems.append(Problem(severity, _printable(rel), _printable(message)))
 
     def summary(self) -> str:
         """A plain-text table: cases per split, spacing, slices, lesion volumes, orientation."""
@@ -250,6 +257,11 @@ def _check_label(report: CheckReport, label: Path, geom: Geometry, split: str) -
     if n == 0 and split == "train":
         report.add("warning", label, "empty label (no hemorrhage)")
     return n * geom.voxel_volume_ml
+
+
+def _printable(text: str) -> str:
+    """``text`` with bytes that are not UTF-8 (from file names) shown as escapes."""
+    return printable(text)
 
 
 def _fmt(values: tuple[float, ...]) -> str:

@@ -358,6 +358,19 @@ class NiftiHeader:
         return (self.scl_slope, self.scl_inter) != (1.0, 0.0)
 
 
+def printable(text: str) -> str:
+    """Text for a message: bytes of a file name that are not UTF-8 shown as escapes.
+
+    Such names reach Python as lone surrogates, which cannot be printed or written as
+    UTF-8; each such byte is shown as a backslash escape (as Python writes bytes).
+    """
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that do not stand for bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def check_path(path: str | os.PathLike[str]) -> Path:
     """Refuse a path that no reader should be handed, before anything opens it.
 
@@ -372,7 +385,7 @@ def check_path(path: str | os.PathLike[str]) -> Path:
         One line naming the file, what was found and the fix.
     """
     path = Path(path)
-    shown = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = printable(str(path))
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ichbench.nifti import case_id
+from ichbench.nifti import case_id, printable
 from ichbench.submissions.status import Status
 
 
@@ -110,7 +110,7 @@ def truth_cases(truth: str | os.PathLike[str] | Mapping[str, str | os.PathLike[s
         try:
             entry.name.encode("utf-8")
         except UnicodeEncodeError:
-            shown = entry.name.encode("utf-8", "backslashreplace").decode("utf-8")
+            shown = printable(entry.name)
             raise ScoreError(f"truth folder {folder}: the file name {shown} is not valid "
                              "UTF-8; rename it") from None
         if cid in found:

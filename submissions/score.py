@@ -19,6 +19,7 @@ from typing import Any
 
 from ichbench import __version__
 from ichbench.atomic import write_json
+from ichbench.nifti import printable
 from ichbench.submissions.case import CaseScore, score_case
 from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
 from ichbench.submissions.folder import CaseTask, ScoreError, plan_submission, truth_cases
@@ -209,7 +210,7 @@ def _check_utf8(path: Path, what: str) -> None:
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
-        shown = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+        shown = printable(str(path))
         raise ScoreError(f"{what} {shown}: the path is not valid UTF-8; rename it") from None
 
 

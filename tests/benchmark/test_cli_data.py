@@ -146,3 +146,13 @@ def test_check_reports_a_ct_that_is_a_fifo_or_a_link_to_dev_zero(tmp_path):
     assert res.exit_code == 1
     assert "evaluation/140.nii.gz: is not a regular file" in res.output
     assert "evaluation/141.nii.gz: is not a regular file" in res.output
+
+
+def test_check_reports_a_file_name_that_is_not_utf8(tmp_path):
+    make_release(tmp_path)
+    name = os.fsdecode(b"1\xff2.nii.gz")
+    _write(tmp_path / "evaluation" / "142.nii.gz", 40)
+    os.rename(tmp_path / "evaluation" / "142.nii.gz", tmp_path / "evaluation" / name)
+    res = run("check", tmp_path)
+    assert res.exit_code == 1
+    assert "not valid UTF-8; rename it" in res.output and "Traceback" not in res.output
