@@ -226,6 +226,68 @@ def read_geometry(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS)
     return read_checked_header(path, max_voxels=max_voxels)[1]
 
 
+@dataclass(frozen=True)
+class OpenedVolume:
+    """A volume whose header has been checked, with its voxels not yet read.
+
+    Attributes
+    ----------
+    geometry : Geometry
+        From the checked header: compare it with the truth's before reading anything.
+    load : callable
+        ``load(writable=True)`` reads and checks the voxels, returning the (z, y, x)
+        array; raises :class:`NiftiError` (or a subclass) with a one-line message.
+    """
+
+    geometry: Geometry
+    load: Callable[..., np.ndarray]
+
+
+#: How each file format is opened, by file-name suffix (lower case): ``"module:function"``
+#: with the signature of :func:`open_nifti`. The one place a new format (e.g. ``.mha``)
+#: plugs in; longer suffixes are tried first.
+VOLUME_OPENERS: dict[str, str] = {".nii.gz": "ichbench.nifti:open_nifti",
+                                  ".nii": "ichbench.nifti:open_nifti"}
+
+
+def open_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
+                ) -> OpenedVolume:
+    """Check a volume file of any supported format and its header; read no voxel yet.
+
+    The path is checked first (:func:`check_path`: UTF-8 name, a regular readable
+    non-empty file), then the opener of its suffix (:data:`VOLUME_OPENERS`) checks the
+    header against the file. Scoring calls this for truth and prediction alike.
+
+    Raises
+    ------
+    NiftiError
+        One line naming the file, what was found and the fix.
+    """
+    import importlib
+
+    path = check_path(path)
+    name = path.name
+    for suffix in sorted(VOLUME_OPENERS, key=len, reverse=True):
+        if name.endswith(suffix):
+            module, function = VOLUME_OPENERS[suffix].split(":")
+            opener = getattr(importlib.import_module(module), function)
+            return opener(path, max_voxels=max_voxels)  # type: ignore[no-any-return]
+    known = ", ".join(sorted(VOLUME_OPENERS))
+    raise NiftiError(f"{path}: not a volume format ichbench reads ({known}); save it as "
+                     ".nii.gz")
+
+
+def open_nifti(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
+               ) -> OpenedVolume:
+    """:func:`open_volume` for single-file NIfTI-1 (``.nii``, ``.nii.gz``)."""
+    header, geometry = read_checked_header(path, max_voxels=max_voxels)
+
+    def load(writable: bool = True) -> np.ndarray:
+        return read_voxels(path, header, writable=writable)
+
+    return OpenedVolume(geometry, load)
+
+
 def read_checked_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
                         ) -> tuple[NiftiHeader, Geometry]:
     """The checked header and its geometry, for reading the voxels later without ITK.

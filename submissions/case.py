@@ -7,14 +7,14 @@ case is then scored as an empty prediction; a bad truth file becomes ``truth_unr
 Order of the checks, chosen so that hostile files cost nothing:
 
 1. ``lstat`` again (no link, a regular file, not a truth file);
-2. the header only (:func:`ichbench.nifti.read_checked_header`): absurd sizes, non-3D and
+2. the header only (:func:`ichbench.nifti.open_volume`): absurd sizes, non-3D and
    non-NIfTI files are refused here;
 3. the header's size must equal the truth's **before** any voxel is read. This bounds
    what reading can cost: the NIfTI reader allocates and decompresses exactly the
    voxels the header claims, so a gzip bomb can make it decompress at most
    ``truth voxels × 8`` bytes and is otherwise never inflated;
 4. spacing, origin and direction (:meth:`ichbench.nifti.Geometry.mismatch`);
-5. the voxels, read by :func:`ichbench.nifti.read_voxels` (exact length, intact gzip,
+5. the voxels, read by ``OpenedVolume.load`` (for NIfTI: exact length, intact gzip,
    scaling applied, NaN kept): whole, finite numbers; non-zero is foreground.
 """
 
@@ -27,14 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.metrics import evaluate_case
-from ichbench.nifti import (
-    Geometry,
-    NiftiError,
-    NiftiHeader,
-    read_checked_header,
-    read_voxels,
-    reorient,
-)
+from ichbench.nifti import Geometry, NiftiError, OpenedVolume, open_volume, reorient
 from ichbench.submissions.folder import CaseTask, entry_problem
 from ichbench.submissions.status import Status
 
@@ -97,8 +90,9 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
         axis (z, y, x).
     """
     try:
-        truth_header, truth_geometry = read_checked_header(task.truth)
-        truth_array = read_voxels(task.truth, truth_header, writable=False)
+        truth_volume = open_volume(task.truth)
+        truth_geometry = truth_volume.geometry
+        truth_array = truth_volume.load(writable=False)
     except NiftiError as exc:
         return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
                                     f"truth {_one_line(exc)}; fix the truth file")
@@ -143,7 +137,8 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
     if refused is not None:
         return refused[0], refused[1], None, []
     try:
-        header, geometry = read_checked_header(path)
+        opened = open_volume(path)
+        geometry = opened.geometry
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
     voxel_map = truth.voxel_map(geometry)
@@ -153,7 +148,7 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
                     f"{name}: the same voxel grid as the truth's with axes flipped or "
                     "swapped (array and direction); write the mask on its CT's own grid (or "
                     "score with --lenient-geometry to reorient it exactly)", None, [])
-        return _read_mask(path, header, truth, voxel_map,
+        return _read_mask(path, opened, truth, voxel_map,
                           [f"{name}: axes flipped or swapped relative to the truth, on the "
                            "same physical grid; reoriented exactly onto it (lenient "
                            "geometry)"])
@@ -176,16 +171,16 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
                     None, [])
         warnings.append(f"{name}: {mismatch}; scored anyway (lenient geometry) with the "
                         "truth's spacing")
-    return _read_mask(path, header, truth, None, warnings)
+    return _read_mask(path, opened, truth, None, warnings)
 
 
-def _read_mask(path: Path, header: NiftiHeader, truth: Geometry,
+def _read_mask(path: Path, opened: OpenedVolume, truth: Geometry,
                voxel_map: tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None,
                warnings: list[str]) -> tuple[Status, str, np.ndarray | None, list[str]]:
     """Read a mask whose header passed, optionally reorienting it onto the truth grid."""
     name = path.name
     try:
-        array = read_voxels(path, header, writable=False)
+        array = opened.load(writable=False)
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
     if voxel_map is not None:

@@ -204,3 +204,29 @@ def test_big_endian_and_extension_files_read_like_the_original(tmp_path):
     path.write_bytes(gzip.compress(bytes(moved)))
     assert read_header(path).vox_offset == 368
     np.testing.assert_array_equal(read_volume(path).array, _mask())
+
+
+def test_open_volume_checks_the_header_and_reads_voxels_only_on_load(tmp_path, monkeypatch):
+    path = tmp_path / "mask.nii.gz"
+    write_volume(_mask(), GEOMETRY, path)
+    calls = []
+    monkeypatch.setattr(nifti, "read_voxels", lambda *a, **k: calls.append(a) or _mask())
+    opened = nifti.open_volume(path)
+    assert opened.geometry.size_xyz == GEOMETRY.size_xyz and calls == []
+    opened.load(writable=False)
+    assert len(calls) == 1
+
+
+def test_open_volume_refuses_an_unknown_suffix_naming_the_formats(tmp_path):
+    path = tmp_path / "mask.nrrd"
+    path.write_bytes(b"NRRD0004\n")
+    with pytest.raises(NiftiError, match=r"mask\.nrrd: not a volume format .*\.nii\.gz"):
+        nifti.open_volume(path)
+
+
+def test_permission_denied_is_named_not_not_nifti(tmp_path, monkeypatch):
+    path = tmp_path / "locked.nii.gz"
+    write_volume(_mask(), GEOMETRY, path)
+    monkeypatch.setattr(nifti.os, "access", lambda *args, **kwargs: False)
+    with pytest.raises(NiftiError, match=r"locked\.nii\.gz: permission denied"):
+        read_volume(path)

@@ -30,16 +30,16 @@ def assert_scored_as_empty(row):
 @pytest.fixture
 def reads(monkeypatch):
     """Record every file whose voxels the scorer reads (jobs=1 runs in this process)."""
-    import ichbench.submissions.case as case
+    import ichbench.nifti as nifti
 
     seen = []
-    original = case.read_voxels
+    original = nifti.read_voxels
 
     def recording(path, *args, **kwargs):
         seen.append(Path(path))
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(case, "read_voxels", recording)
+    monkeypatch.setattr(nifti, "read_voxels", recording)
     return seen
 
 
