@@ -208,9 +208,8 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
     array
         The voxels as read.
     nonfinite
-        NaN/inf voxels counted elsewhere (e.g. by :func:`ichbench.nifti.count_nonfinite`
-        for an array read by a reader that turns them into 0); ichbench's own reader
-        keeps them in the array.
+        NaN/inf voxels counted elsewhere, for an array read by a reader that turns them
+        into 0 (ichbench's own reader keeps them in the array).
 
     Returns
     -------

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ichbench import nifti
+from ichbench import nifti, niftibytes
 from ichbench.nifti import (
     MAX_EXTENSION_BYTES,
     Geometry,
@@ -32,7 +32,7 @@ from ichbench.nifti import (
 def inflater(request, monkeypatch):
     """Run every test with zlib-ng (the dependency) and with the standard library's zlib."""
     if request.param == "zlib":
-        monkeypatch.setattr(nifti, "_zlib", lambda: zlib)
+        monkeypatch.setattr(niftibytes, "_zlib", lambda: zlib)
     else:
         pytest.importorskip("zlib_ng")
     return request.param
