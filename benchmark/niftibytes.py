@@ -173,7 +173,8 @@ def read_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -
     Checked here, before any reader allocates anything: the NIfTI-1 signature (NIfTI-2
     and ``.hdr``/``.img`` pairs are refused with what to do), one 3D scalar volume of at
     most ``max_voxels`` voxels, a known ``datatype`` whose size equals ``bitpix``, a
-    ``vox_offset`` inside [352, 352 + :data:`MAX_EXTENSION_BYTES`], a finite scaling, and,
+    ``vox_offset`` inside [352, 352 + :data:`MAX_EXTENSION_BYTES`] (0 to 351 read as 352,
+    like NIfTI readers do), a finite scaling, and,
     for an uncompressed file, a file size that is exactly what the header needs.
 
     Raises
@@ -233,6 +234,8 @@ def read_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -
         raise NiftiError(f"{path}: the header's bitpix {bitpix} disagrees with its datatype "
                          f"{dtype.newbyteorder('=').name} ({8 * dtype.itemsize} bits); the "
                          "header is corrupt, write the file again")
+    if np.isfinite(vox_offset) and 0 <= vox_offset < 352:
+        vox_offset = 352  # as NIfTI readers do: the voxels of a .nii follow its header
     if (not np.isfinite(vox_offset) or vox_offset != int(vox_offset)
             or not 352 <= vox_offset <= 352 + MAX_EXTENSION_BYTES):
         raise NiftiError(f"{path}: vox_offset {vox_offset:.0f} is not a whole number of bytes "

@@ -230,3 +230,17 @@ def test_permission_denied_is_named_not_not_nifti(tmp_path, monkeypatch):
     monkeypatch.setattr(nifti.os, "access", lambda *args, **kwargs: False)
     with pytest.raises(NiftiError, match=r"locked\.nii\.gz: permission denied"):
         read_volume(path)
+
+
+@pytest.mark.parametrize("offset", [0.0, -352.0])
+def test_vox_offset_below_the_header_reads_after_it_or_is_refused_if_negative(tmp_path,
+                                                                              offset):
+    content = _content(tmp_path, _mask())
+    struct.pack_into("<f", content, 108, offset)
+    path = tmp_path / "low.nii"
+    path.write_bytes(bytes(content))
+    if offset == 0:
+        np.testing.assert_array_equal(read_volume(path).array, _mask())
+    else:
+        with pytest.raises(NiftiError, match="vox_offset -352"):
+            read_volume(path)
