@@ -83,3 +83,19 @@ def test_latex_special_team_name_is_escaped_and_figures_draw(tmp_path, team_fold
     assert r"\$\textbackslash{}frac\$ \textless{}\&\textgreater{} 100\%" in tex
     assert (tmp_path / "lb" / "figures").is_dir()
     assert any((tmp_path / "lb" / "figures").iterdir())
+
+
+@pytest.mark.parametrize("damage", ["json", "latin1_csv", "missing_key"])
+def test_damaged_leaderboard_folder_is_a_one_line_report_error(tmp_path, team_folders, damage):
+    from ichbench.reports.leaderboard import load_leaderboard_dir
+
+    out = tmp_path / "lb"
+    build_leaderboard(team_folders[:2], out, n_bootstrap=10, figures=False)
+    if damage == "json":
+        (out / "leaderboard.json").write_text("{not json", encoding="utf-8")
+    elif damage == "latin1_csv":
+        (out / "cases_long.csv").write_bytes("team,case\nMüller,1\n".encode("latin-1"))
+    else:
+        (out / "leaderboard.json").write_text('{"inputs": [{}]}', encoding="utf-8")
+    with pytest.raises(ReportInputError, match=r"lb: not a leaderboard folder .* build it"):
+        load_leaderboard_dir(out)
