@@ -239,8 +239,9 @@ def read_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -
     if (not np.isfinite(vox_offset) or vox_offset != int(vox_offset)
             or not 352 <= vox_offset <= 352 + MAX_EXTENSION_BYTES):
         raise NiftiError(f"{path}: vox_offset {vox_offset:.0f} is not a whole number of bytes "
-                         f"between 352 and {352 + MAX_EXTENSION_BYTES:,} (header "
-                         "extensions); the header is corrupt, write the file again")
+                         f"from 352 to {352 + MAX_EXTENSION_BYTES:,} (the header and at most "
+                         f"{MAX_EXTENSION_BYTES >> 20} MiB of extensions); the header is "
+                         "corrupt, write the file again")
     if not np.isfinite(slope) or slope == 0:
         slope, inter = 1.0, 0.0  # NIfTI: a slope of 0 (or NaN) means "not scaled"
     if not np.isfinite(inter):
