@@ -130,7 +130,10 @@ def score_folder(pred_dir: str | os.PathLike[str],
     ------
     ScoreError
         For arguments that cannot be scored at all: a missing submission or truth folder,
-        an empty truth, an output folder inside the submission, a bad tolerance or jobs.
+        an empty truth, a path that is not UTF-8, an output folder inside the submission
+        or the truth folder, under a regular file or holding a ``cases.csv`` that is not
+        a file (all checked before any case is scored), a bad tolerance or jobs, worker
+        processes that cannot start, or results that cannot be written.
     """
     pred_dir, out_dir = Path(pred_dir), Path(out_dir)
     if not (isinstance(tolerance_mm, (int, float)) and 0 <= tolerance_mm < float("inf")):
