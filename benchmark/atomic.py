@@ -24,10 +24,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     suffix = "".join(path.suffixes) or ".tmp"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}-", suffix=suffix,
                                     dir=path.parent)
-    # mkstemp makes the file private (0600); give it the mode a plain open() would, so that
-    # other users (a container's user, grand-challenge reading /output) can read results.
-    os.fchmod(fd, 0o666 & ~_umask())
-    os.close(fd)
+    try:  # mkstemp makes the file private (0600); give it the mode open() would
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -38,7 +38,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def _umask() -> int:
-    """The process's umask (read by setting it, then restoring it at once)."""
+    """The process's umask (read from /proc where possible: setting it is not atomic)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

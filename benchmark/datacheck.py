@@ -3,8 +3,10 @@
 :func:`check_dataset` reads every header and voxel array once and reports:
 
 * errors (the folder cannot be used as is; ``ichbench data check`` exits 1): no training
-  folder, a training CT without label, an unreadable file, image and label on different
-  grids, label values that are not a mask (negative or fractional);
+  folder, a training CT without label, an unreadable file (also a FIFO, device or link to
+  one with a NIfTI name: never read, always reported), image and label on different
+  grids, label values that are not a mask (negative, fractional, NaN), NaN or infinite
+  CT voxels;
 * warnings (usable, but look): label values other than 0/1 (non-zero is hemorrhage), a
   label without its CT, field of view, slice spacing or count outside the INSTANCE
   ranges, flipped or oblique orientation, blank (constant) slices, intensities that do not
@@ -21,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.dataset import evaluation_split, find_train_dir
-from ichbench.nifti import Geometry, NiftiError, list_cases, read_geometry, read_volume
+from ichbench.nifti import (
+    Geometry,
+    NiftiError,
+    list_cases,
+    printable,
+    read_geometry,
+    read_volume,
+)
 
 #: Ranges seen in INSTANCE 2022 (DESIGN.md §3); outside them is a warning, not an error.
 FOV_MM = (140.0, 400.0)
@@ -69,7 +78,7 @@ class CheckReport:
         """Record a finding for ``path`` (shown relative to the root)."""
         p = Path(path)
         rel = p.relative_to(self.root).as_posix() if p.is_relative_to(self.root) else str(p)
-        self.problems.append(Problem(severity, rel, message))
+        self.problems.append(Problem(severity, _printable(rel), _printable(message)))
 
     def summary(self) -> str:
         """A plain-text table: cases per split, spacing, slices, lesion volumes, orientation."""
@@ -193,6 +202,12 @@ def _check_case(report: CheckReport, cid: str, split: str, image: Path,
         report.add("warning", image, f"{geom.size_xyz[2]} slices, outside the usual "
                    f"{SLICES[0]}-{SLICES[1]}")
     arr = vol.array
+    if arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        if not finite.all():
+            report.add("error", image, f"{arr.size - int(np.count_nonzero(finite)):,} NaN or "
+                       "infinite voxel(s); a CT holds finite HU values, write it again")
+            arr = np.where(finite, arr, 0)
     flat = arr.reshape(arr.shape[0], -1)
     blank = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
     if blank.size:
@@ -224,6 +239,11 @@ def _check_label(report: CheckReport, label: Path, geom: Geometry, split: str) -
     except NiftiError as exc:
         report.add("error", label, str(exc).removeprefix(f"{label}: "))
         return None
+    if lab.dtype.kind == "f" and not np.isfinite(lab).all():
+        n_bad = lab.size - int(np.count_nonzero(np.isfinite(lab)))
+        report.add("error", label, f"{n_bad:,} NaN or infinite voxel(s); a label holds 0 "
+                   "(background) and 1 (hemorrhage), save it as uint8")
+        return None
     values = np.unique(lab)
     if values.size > 64 or np.any(values < 0) or np.any(values != np.round(values)):
         shown = ", ".join(f"{v:g}" for v in values[:6])
@@ -237,6 +257,11 @@ def _check_label(report: CheckReport, label: Path, geom: Geometry, split: str) -
     if n == 0 and split == "train":
         report.add("warning", label, "empty label (no hemorrhage)")
     return n * geom.voxel_volume_ml
+
+
+def _printable(text: str) -> str:
+    """``text`` with bytes that are not UTF-8 (from file names) shown as escapes."""
+    return printable(text)
 
 
 def _fmt(values: tuple[float, ...]) -> str:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.nifti import MAX_VOXELS, Geometry, NiftiError, Volume
+from ichbench.nifti import MAX_VOXELS, Geometry, NiftiError, OpenedVolume, Volume
 
 METAIMAGE_SUFFIX = ".mha"
 
@@ -313,6 +313,25 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
     """
     path = Path(path)
     header = read_header(path, max_voxels=max_voxels)
+    array = _read_voxels(path, header)
+    if dtype is not None:
+        array = array.astype(dtype, copy=False)
+    return Volume(array=array, geometry=header.geometry)
+
+
+def open_mha(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -> OpenedVolume:
+    """:func:`ichbench.nifti.open_volume` for ``.mha``: header checked now, voxels on ``load``."""
+    path = Path(path)
+    header = read_header(path, max_voxels=max_voxels)
+
+    def load(writable: bool = True) -> np.ndarray:
+        return _read_voxels(path, header)
+
+    return OpenedVolume(header.geometry, load)
+
+
+def _read_voxels(path: Path, header: MetaHeader) -> np.ndarray:
+    """The voxels of a checked header as a (z, y, x) array in native byte order."""
     try:
         with open(path, "rb") as handle:
             handle.seek(header.data_offset)
@@ -328,10 +347,7 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
                              "write it again")
     array = data.view(header.dtype).reshape(header.geometry.shape)
     native = np.dtype(header.dtype.str[1:])  # '>i2' → 'i2', this machine's byte order
-    array = array.astype(native, copy=not array.flags.writeable)
-    if dtype is not None:
-        array = array.astype(dtype, copy=False)
-    return Volume(array=array, geometry=header.geometry)
+    return array.astype(native, copy=not array.flags.writeable)
 
 
 def _inflate(path: Path, handle, expected: int) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -367,23 +383,6 @@ def _inflate(path: Path, handle, expected: int) -> np.ndarray:  # type: ignore[n
         raise MetaImageError(f"{path}: bytes follow the compressed voxel data; the file is "
                              "damaged, write it again")
     return out
-
-
-def count_nonfinite(path: str | os.PathLike[str]) -> int:
-    """Count the NaN and infinite voxels of a ``.mha`` file (0 for integer types).
-
-    Integer files give 0 from the header alone; float files are read once.
-
-    Raises
-    ------
-    MetaImageError
-        If the file is unusable (as :func:`read_volume`).
-    """
-    header = read_header(path)
-    if header.dtype.kind != "f":
-        return 0
-    array = read_volume(path).array
-    return int(array.size - np.count_nonzero(np.isfinite(array)))
 
 
 def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[str], *,

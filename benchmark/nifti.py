@@ -1,5 +1,9 @@
 """Reading and writing NIfTI volumes: the one place where axis order is decided.
 
+Headers and voxel bytes are read and checked by :mod:`ichbench.niftibytes` (no ITK, no
+trust in the header); ITK only turns a checked header's qform/sform into geometry and
+writes files. Its public names are re-exported here.
+
 SimpleITK reports geometry in physical (x, y, z) order, while the NumPy array it returns is
 indexed (z, y, x). Everything in ichbench past this module works with arrays and with
 ``Geometry.spacing_zyx_mm``, whose entries match the array axes one to one. Getting this
@@ -16,17 +20,45 @@ from pathlib import Path
 
 import numpy as np
 
+from ichbench.niftibytes import (
+    MAX_EXTENSION_BYTES,
+    MAX_VOXELS,
+    NiftiError,
+    NiftiHeader,
+    check_path,
+    printable,
+    read_header,
+    read_voxels,
+)
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_EXTENSION_BYTES",
+    "MAX_VOXELS",
+    "NIFTI_SUFFIXES",
+    "Geometry",
+    "NiftiError",
+    "NiftiHeader",
+    "OpenedVolume",
+    "Volume",
+    "case_id",
+    "check_path",
+    "list_cases",
+    "open_nifti",
+    "open_volume",
+    "printable",
+    "read_checked_header",
+    "read_geometry",
+    "read_header",
+    "read_volume",
+    "read_voxels",
+    "reorient",
+    "write_volume",
+]
+
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Every image file name a case id is taken from: NIfTI, and MetaImage (ichbench.metaimage).
 IMAGE_SUFFIXES = (*NIFTI_SUFFIXES, ".mha")
-
-#: Largest volume a reader accepts (voxels). A 512 × 512 × 1000 CT is 2.6e8; a header that
-#: claims more than this is refused before any data is read.
-MAX_VOXELS = 1_000_000_000
-
-
-class NiftiError(ValueError):
-    """A file that cannot be used as a NIfTI volume. The message names the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +120,46 @@ class Geometry:
                     f"{_fmt(self.direction)}")
         return None
 
+    def voxel_map(self, other: Geometry, *, tolerance_vox: float = 1e-2,
+                  ) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None:
+        """How ``other``'s voxels land exactly on this grid, or None if they do not.
+
+        Two grids coincide physically when every voxel centre of ``other`` is a voxel
+        centre of this grid: its axes are this grid's axes permuted and possibly reversed
+        (same spacing), and both cover the same box. That is what a mask saved with its
+        array and direction both flipped looks like.
+
+        Returns
+        -------
+        (axes, flips) or None
+            ``axes[a]`` is the axis of ``other`` (in x, y, z order) that runs along this
+            grid's axis ``a``; ``flips[a]`` whether it runs backwards. The identity is
+            ``((0, 1, 2), (False, False, False))``. See :func:`reorient`.
+        """
+        a_self = np.reshape(self.direction, (3, 3)) * np.asarray(self.spacing_xyz_mm)
+        a_other = np.reshape(other.direction, (3, 3)) * np.asarray(other.spacing_xyz_mm)
+        try:
+            inverse = np.linalg.inv(a_self)
+        except np.linalg.LinAlgError:
+            return None
+        linear = inverse @ a_other  # other's index steps in this grid's index steps
+        shift = inverse @ (np.asarray(other.origin_mm) - np.asarray(self.origin_mm))
+        rounded = np.round(linear)
+        if (np.abs(linear - rounded).max() > 1e-3
+                or not np.array_equal(np.abs(rounded).sum(axis=0), np.ones(3))
+                or not np.array_equal(np.abs(rounded).sum(axis=1), np.ones(3))):
+            return None
+        axes = tuple(int(np.flatnonzero(rounded[a])[0]) for a in range(3))
+        flips = tuple(bool(rounded[a, axes[a]] < 0) for a in range(3))
+        for a in range(3):
+            n = self.size_xyz[a]
+            if other.size_xyz[axes[a]] != n:
+                return None
+            start = (n - 1) if flips[a] else 0  # where other's index 0 must land
+            if abs(shift[a] - start) > tolerance_vox:
+                return None
+        return axes, flips  # type: ignore[return-value]
+
     def to_dict(self) -> dict[str, list[float] | list[int]]:
         """Plain-JSON form (x, y, z order), for fingerprints and run folders."""
         return {"size_xyz": list(self.size_xyz), "spacing_xyz_mm": list(self.spacing_xyz_mm),
@@ -111,6 +183,19 @@ class Volume:
                 f"spacing={sp} mm)")
 
 
+def reorient(array: np.ndarray, axes: tuple[int, int, int],
+             flips: tuple[bool, bool, bool]) -> np.ndarray:
+    """Put a (z, y, x) array of another grid onto this one, per :meth:`Geometry.voxel_map`.
+
+    Exact: voxels are only permuted and reversed, never interpolated.
+    """
+    xyz = array.transpose(2, 1, 0).transpose(axes)
+    for a, flip in enumerate(flips):
+        if flip:
+            xyz = np.flip(xyz, axis=a)
+    return np.ascontiguousarray(xyz.transpose(2, 1, 0))
+
+
 def case_id(path: str | os.PathLike[str]) -> str | None:
     """The case id of an image file name (without ``.nii``/``.nii.gz``/``.mha``), else None."""
     name = Path(path).name
@@ -121,12 +206,9 @@ def case_id(path: str | os.PathLike[str]) -> str | None:
 
 
 def _reader(path: Path):  # type: ignore[no-untyped-def]
+    """ITK's header reader, for a path whose header :func:`read_header` has accepted."""
     import SimpleITK as sitk
 
-    if not path.is_file():
-        raise NiftiError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise NiftiError(f"{path}: the file is empty; write the mask again")
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.SetImageIO("NiftiImageIO")
@@ -147,18 +229,104 @@ def _first_line(exc: BaseException) -> str:
 def read_geometry(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -> Geometry:
     """Read only the header of a NIfTI file.
 
+    The header is first checked on its own (:func:`read_header`) and only then handed to
+    ITK, which turns qform/sform into spacing, origin and direction.
+
     Raises
     ------
     NiftiError
-        If the file is missing, empty, not NIfTI, not 3D, or claims more than
-        ``max_voxels`` voxels.
+        If the file is missing, not a regular file, empty, not single-file NIfTI-1, not
+        3D, inconsistent (see :func:`read_header`), or claims more than ``max_voxels``
+        voxels.
     """
-    path = Path(path)
-    if path.name.endswith(".mha"):  # MetaImage: same contract, own reader (issue 12)
+    if Path(path).name.endswith(".mha"):  # MetaImage: same contract, own reader
         from ichbench import metaimage
-        return metaimage.read_geometry(path, max_voxels=max_voxels)
-    reader = _reader(path)
-    return _geometry_from_reader(path, reader, max_voxels)
+
+        return metaimage.read_geometry(check_path(path), max_voxels=max_voxels)
+    return read_checked_header(path, max_voxels=max_voxels)[1]
+
+
+@dataclass(frozen=True)
+class OpenedVolume:
+    """A volume whose header has been checked, with its voxels not yet read.
+
+    Attributes
+    ----------
+    geometry : Geometry
+        From the checked header: compare it with the truth's before reading anything.
+    load : callable
+        ``load(writable=True)`` reads and checks the voxels, returning the (z, y, x)
+        array; raises :class:`NiftiError` (or a subclass) with a one-line message.
+    """
+
+    geometry: Geometry
+    load: Callable[..., np.ndarray]
+
+
+#: How each file format is opened, by file-name suffix (lower case): ``"module:function"``
+#: with the signature of :func:`open_nifti`. The one place a new format (e.g. ``.mha``)
+#: plugs in; longer suffixes are tried first.
+VOLUME_OPENERS: dict[str, str] = {".nii.gz": "ichbench.nifti:open_nifti",
+                                  ".nii": "ichbench.nifti:open_nifti",
+                                  ".mha": "ichbench.metaimage:open_mha"}
+
+
+def open_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
+                ) -> OpenedVolume:
+    """Check a volume file of any supported format and its header; read no voxel yet.
+
+    The path is checked first (:func:`check_path`: UTF-8 name, a regular readable
+    non-empty file), then the opener of its suffix (:data:`VOLUME_OPENERS`) checks the
+    header against the file. Scoring calls this for truth and prediction alike.
+
+    Raises
+    ------
+    NiftiError
+        One line naming the file, what was found and the fix.
+    """
+    import importlib
+
+    path = check_path(path)
+    name = path.name
+    for suffix in sorted(VOLUME_OPENERS, key=len, reverse=True):
+        if name.endswith(suffix):
+            module, function = VOLUME_OPENERS[suffix].split(":")
+            opener = getattr(importlib.import_module(module), function)
+            return opener(path, max_voxels=max_voxels)  # type: ignore[no-any-return]
+    known = ", ".join(sorted(VOLUME_OPENERS))
+    raise NiftiError(f"{path}: not a volume format ichbench reads ({known}); save it as "
+                     ".nii.gz")
+
+
+def open_nifti(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
+               ) -> OpenedVolume:
+    """:func:`open_volume` for single-file NIfTI-1 (``.nii``, ``.nii.gz``)."""
+    header, geometry = read_checked_header(path, max_voxels=max_voxels)
+
+    def load(writable: bool = True) -> np.ndarray:
+        return read_voxels(path, header, writable=writable)
+
+    return OpenedVolume(geometry, load)
+
+
+def read_checked_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
+                        ) -> tuple[NiftiHeader, Geometry]:
+    """The checked header and its geometry, for reading the voxels later without ITK.
+
+    What :func:`read_geometry` does, also returning the :class:`NiftiHeader` that
+    :func:`read_voxels` needs, so a caller that compares geometries before reading any
+    voxel parses the header once.
+    """
+    header = read_header(path, max_voxels=max_voxels)
+    return header, _checked_geometry(Path(path), header, max_voxels)
+
+
+def _checked_geometry(path: Path, header: NiftiHeader, max_voxels: int) -> Geometry:
+    geometry = _geometry_from_reader(path, _reader(path), max_voxels)
+    if geometry.shape != header.shape:
+        raise NiftiError(f"{path}: ITK reads size {geometry.size_xyz} (x, y, z) from a header "
+                         f"that says {header.shape[::-1]}; write the file again")
+    return geometry
 
 
 def _geometry_from_reader(path: Path, reader, max_voxels: int) -> Geometry:  # type: ignore[no-untyped-def]
@@ -193,8 +361,12 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
                 dtype: np.dtype | type | None = None) -> Volume:
     """Read a 3D NIfTI file as a (z, y, x) array with its geometry.
 
-    The header is checked before any voxel data is read. Scaling slope/intercept are
-    applied by the reader, so values come back as stored intensities (HU for CT).
+    The header is checked against itself and the file size before any voxel data is
+    read (:func:`read_header`); the voxels are then read and checked by
+    :func:`read_voxels`, never by ITK, which reads truncated files as zeros and NaN as 0.
+    Scaling slope/intercept are applied (HU for CT); NaN and infinite values are kept.
+    Memory: the voxels' bytes plus at most :data:`MAX_EXTENSION_BYTES` and 1 MiB of
+    input, and the converted array when scaling or ``dtype`` asks for one.
 
     Parameters
     ----------
@@ -210,253 +382,17 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
     NiftiError
         For anything that makes the file unusable; the message names the file.
     """
-    import SimpleITK as sitk
-
     path = Path(path)
-    if path.name.endswith(".mha"):  # MetaImage: same contract, own reader (issue 12)
+    if path.name.endswith(".mha"):  # MetaImage: same contract, own reader
         from ichbench import metaimage
-        return metaimage.read_volume(path, max_voxels=max_voxels, dtype=dtype)
-    reader = _reader(path)
-    geometry = _geometry_from_reader(path, reader, max_voxels)
-    try:
-        image = reader.Execute()
-    except RuntimeError as exc:
-        raise NiftiError(f"{path}: the voxel data cannot be read ({_first_line(exc)}); "
-                         "the file is truncated or corrupt, write it again") from None
-    array = sitk.GetArrayFromImage(image)
-    if array.ndim == 4 and array.shape[0] == 1:
-        array = array[0]
-    if not _matches_gzip_trailer(path, array):
-        _check_complete(path)
-    if array.shape != geometry.shape:
-        raise NiftiError(f"{path}: voxel data has shape {array.shape}, header says "
-                         f"{geometry.shape} (z, y, x)")
+
+        return metaimage.read_volume(check_path(path), max_voxels=max_voxels, dtype=dtype)
+    header = read_header(path, max_voxels=max_voxels)
+    geometry = _checked_geometry(path, header, max_voxels)
+    array = read_voxels(path, header)
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     return Volume(array=array, geometry=geometry)
-
-
-def count_nonfinite(path: str | os.PathLike[str]) -> int:
-    """Count the NaN and infinite voxels stored in a float NIfTI file.
-
-    ITK's reader silently turns them into 0, so :func:`read_volume` cannot show them;
-    a scorer that must refuse NaN masks asks here. Integer files give 0 without reading
-    their data; float files are streamed in bounded pieces (up to the length the header
-    needs, never further).
-
-    Raises
-    ------
-    NiftiError
-        If the file is missing or unreadable as a file.
-    """
-    path = Path(path)
-    if path.name.endswith(".mha"):  # MetaImage: same contract, own reader (issue 12)
-        from ichbench import metaimage
-        return metaimage.count_nonfinite(path)
-    try:
-        gzipped = _is_gzip(path)
-        head = _head(path, gzipped)
-    except OSError as exc:
-        raise NiftiError(f"{path}: cannot be read ({exc.strerror})") from None
-    layout = _layout(head)
-    if layout is None or layout.dtype.kind != "f":
-        return 0
-    counter = _NonFiniteCounter(layout)
-    if gzipped:
-        _gunzip(path, layout.end, sink=counter)
-    else:
-        with open(path, "rb") as handle:
-            while counter.position < layout.end and (chunk := handle.read(1 << 22)):
-                counter(chunk)
-    return counter.count
-
-
-class _NonFiniteCounter:
-    """Receives a file's bytes in order; counts non-finite values in the voxel data."""
-
-    def __init__(self, layout: _Layout) -> None:
-        self.layout, self.position, self.count, self._rest = layout, 0, 0, b""
-
-    def __call__(self, chunk: bytes) -> None:
-        lo, hi = self.position, self.position + len(chunk)
-        self.position = hi
-        start, end = max(lo, self.layout.start), min(hi, self.layout.end)
-        if start >= end:
-            return
-        data = self._rest + chunk[start - lo:end - lo]
-        usable = len(data) - len(data) % self.layout.dtype.itemsize
-        values = np.frombuffer(data[:usable], dtype=self.layout.dtype)
-        self.count += int(values.size - np.count_nonzero(np.isfinite(values)))
-        self._rest = data[usable:]
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """Where a single-file NIfTI-1/-2 keeps its voxels: bytes [start, end), stored type."""
-
-    start: int
-    end: int
-    dtype: np.dtype
-
-
-#: NIfTI datatype codes → NumPy types (byte order added from the header).
-_NIFTI_TYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2",
-                768: "u4", 1024: "i8", 1280: "u8"}
-
-
-def _layout(head: bytes) -> _Layout | None:
-    """Voxel data position and type from a header, or None if this is not one we know."""
-    import struct
-
-    for endian in "<>":
-        if len(head) >= 348 and struct.unpack_from(endian + "i", head, 0)[0] == 348:
-            dims = struct.unpack_from(endian + "8h", head, 40)
-            code, bitpix = struct.unpack_from(endian + "hh", head, 70)
-            offset, header_bytes = struct.unpack_from(endian + "f", head, 108)[0], 352
-            break
-        if len(head) >= 540 and struct.unpack_from(endian + "i", head, 0)[0] == 540:
-            dims = struct.unpack_from(endian + "8q", head, 16)
-            code, bitpix = struct.unpack_from(endian + "hh", head, 12)
-            offset, header_bytes = struct.unpack_from(endian + "q", head, 168)[0], 544
-            break
-    else:
-        return None
-    if not 1 <= dims[0] <= 7 or bitpix <= 0 or any(d <= 0 for d in dims[1:dims[0] + 1]):
-        return None
-    voxels = int(np.prod(dims[1:dims[0] + 1], dtype=np.int64))
-    start = int(offset) if np.isfinite(offset) and offset >= header_bytes else header_bytes
-    dtype = np.dtype(endian + _NIFTI_TYPES.get(code, "V1"))
-    return _Layout(start, start + (voxels * int(bitpix) + 7) // 8, dtype)
-
-
-def _check_complete(path: Path) -> None:
-    """Refuse a file whose voxel data ends early or whose compressed stream is broken.
-
-    ITK reads such files without any error: the missing voxels of a truncated ``.nii``
-    come back as zeros, and a ``.nii.gz`` that lost even its 8-byte gzip trailer, or has a
-    corrupt stream, reads as all zeros. So the length is checked here; for ``.nii.gz`` the
-    stream is inflated (and its CRC checked where it ends) up to the length the header
-    needs plus a little, never further, so a gzip bomb costs no more than the voxels its
-    header claims (ITK, too, stops there).
-    """
-    gzipped = _is_gzip(path)
-    head = _head(path, gzipped)
-    layout = _layout(head)
-    if layout is None:  # not a header this check understands; ITK has accepted it
-        return
-    needed = layout.end
-    if not gzipped:
-        available = path.stat().st_size
-        if available < needed:
-            raise NiftiError(f"{path}: the file ends after {available:,} of the {needed:,} "
-                             "bytes its header needs; it is truncated, write it again")
-        return
-    _, available, state = _gunzip(path, needed + (1 << 16))
-    if available < needed or state in ("truncated", "corrupt"):
-        what = ("the gzip stream is corrupt" if state == "corrupt" else
-                "the gzip stream ends early")
-        raise NiftiError(f"{path}: {what} (after {available:,} of the {needed:,} bytes its "
-                         "header needs); the file is truncated or damaged, write it again")
-
-
-def _matches_gzip_trailer(path: Path, array: np.ndarray) -> bool:
-    """Whether a ``.nii.gz`` is intact, judged cheaply from the voxels ITK has read.
-
-    The gzip trailer holds the CRC-32 and length of the inflated content. When ITK's array
-    holds the stored bytes unchanged (no scaling, native byte order, one gzip member, no
-    trailing data), the CRC of header + array bytes must equal the trailer's; a truncated
-    or damaged stream, which ITK reads as zeros or garbage, fails it. Other files return
-    False and get the full check, which inflates the stream once more.
-    """
-    import struct
-    import zlib
-
-    try:
-        if not _is_gzip(path):
-            return False
-        head = _head(path, True)
-        layout = _layout(head)
-        if (layout is None or layout.dtype.newbyteorder("=") != array.dtype
-                or not layout.dtype.isnative or array.nbytes != layout.end - layout.start):
-            return False
-        with open(path, "rb") as handle:
-            handle.seek(-8, os.SEEK_END)
-            crc, size = struct.unpack("<II", handle.read(8))
-        if size != layout.end % (1 << 32):
-            return False
-        header = head if layout.start <= len(head) else _gunzip_bytes(path, layout.start)
-        expected = zlib.crc32(np.ascontiguousarray(array), zlib.crc32(header[:layout.start]))
-    except (OSError, ValueError, struct.error):
-        return False
-    return expected == crc
-
-
-def _gunzip_bytes(path: Path, limit: int) -> bytes:
-    content = bytearray()
-    _gunzip(path, limit, sink=content.extend)
-    return bytes(content[:limit])
-
-
-def _head(path: Path, gzipped: bool) -> bytes:
-    """The first 544 content bytes (room for a NIfTI-2 header)."""
-    if gzipped:
-        return _gunzip(path, 544)[0]
-    with open(path, "rb") as handle:
-        return handle.read(544)
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
-
-
-def _gunzip(path: Path, limit: int,
-            sink: Callable[[bytes], None] | None = None) -> tuple[bytes, int, str]:
-    """Inflate a gzip file (all members) until ``limit`` bytes or its end, in bounded pieces.
-
-    Parameters
-    ----------
-    sink
-        Called with every piece of content, in order (at most 4 MiB each).
-
-    Returns
-    -------
-    head : bytes
-        The first 544 bytes of the content (fewer if it is shorter).
-    count : int
-        Content bytes produced (at most ``limit``).
-    state : str
-        ``"end"`` (the last member ended cleanly, CRC checked), ``"limit"`` (stopped at
-        ``limit`` with data left), ``"truncated"`` (the file ends inside a member) or
-        ``"corrupt"`` (bad deflate data or CRC).
-    """
-    import zlib
-
-    count, head = 0, b""
-    inflater = zlib.decompressobj(31)
-    with open(path, "rb") as handle:
-        pending = b""
-        while count < limit:
-            if not pending:
-                pending = handle.read(1 << 20)
-                if not pending:
-                    return head, count, "truncated"
-            try:
-                out = inflater.decompress(pending, min(1 << 22, limit - count))
-            except zlib.error:
-                return head, count, "corrupt"
-            pending = inflater.unconsumed_tail
-            if len(head) < 544:
-                head += out[: 544 - len(head)]
-            count += len(out)
-            if sink is not None and out:
-                sink(out)
-            if inflater.eof:
-                pending = inflater.unused_data + pending + handle.read(2 - len(pending))
-                if pending[:2] != b"\x1f\x8b":  # no further member (gzread ignores the rest)
-                    return head, count, "end"
-                inflater = zlib.decompressobj(31)
-    return head, count, "limit"
 
 
 def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[str]) -> None:
@@ -483,7 +419,11 @@ def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[
 
 
 def list_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
-    """Map case id → NIfTI path for the files directly inside ``folder`` (sorted by id).
+    """Map case id → NIfTI path for the entries directly inside ``folder`` (sorted by id).
+
+    Every entry with a NIfTI name except folders is listed, also a FIFO, a device or a
+    link to one: such a file is then refused by the reader with a message, never skipped
+    silently (and never read, which could block).
 
     Raises
     ------
@@ -493,7 +433,7 @@ def list_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for entry in sorted(Path(folder).iterdir()):
         cid = case_id(entry)
-        if cid is None or not entry.is_file():
+        if cid is None or entry.is_dir():
             continue
         if cid in found:
             raise NiftiError(f"{folder}: case {cid} appears twice ({found[cid].name}, "

@@ -1,11 +1,19 @@
 """Speed of ichbench's metrics and scoring against DeepMind ``surface-distance``.
 
-Run ``python -m ichbench.speed [--cases N] [--slices 70] [--jobs 1]``. It builds head-CT
-sized pairs (``--size``² × ``--slices`` voxels, spacing 0.45 × 0.45 × 5 mm): a truth with
-one to three hemorrhage-like blobs, and a prediction that follows the truth with errors
-of one to two voxels at the boundary plus, by default, a small false positive far away
-(other hemisphere, other slices), the case where ``surface-distance``'s distance
-transform over the bounding box of both masks spans most of the head. Then it prints:
+Run ``python -m ichbench.speed [--cases N] [--slices 70] [--jobs 1] [--family F]``. It
+builds head-CT sized pairs (``--size``² × ``--slices`` voxels, spacing 0.45 × 0.45 × 5 mm)
+of three families (:data:`FAMILIES`), one after the other:
+
+- ``lesion+far-fp``: a truth with one to three hemorrhage-like blobs, a prediction that
+  follows it with errors of one to two voxels at the boundary plus a small false
+  positive far away (other hemisphere, other slices), the case where
+  ``surface-distance``'s distance transform over the bounding box of both masks spans
+  most of the head;
+- ``lesion``: the same without the far false positive;
+- ``large+specks``: a large hematoma (50-150 mL), under-segmented, and 20-60
+  false-positive specks scattered across the head.
+
+For each family it prints:
 
 1. per case, the time of :func:`ichbench.metrics.evaluate_case` and of
    ``surface-distance`` (``compute_surface_distances`` + Dice, NSD, HD, HD95) on the same
@@ -16,7 +24,8 @@ transform over the bounding box of both masks spans most of the head. Then it pr
    ichbench's scoring time spent reading NIfTI (``ichbench.nifti.read_volume`` of the
    pairs, timed separately).
 
-This is a measurement, not a test: timings depend on the machine. ``surface-distance`` is
+and at the end one line per family: both ratios and the decoding share. This is a
+measurement, not a test: timings depend on the machine. ``surface-distance`` is
 a test extra (``pip install -e '.[test]'``).
 """
 
@@ -91,6 +100,51 @@ def make_pair(rng: np.random.Generator, case_id: str, *, size: int, slices: int,
     return Pair(case_id, gt, pred)
 
 
+def make_large_with_specks(rng: np.random.Generator, case_id: str, *, size: int,
+                           slices: int) -> Pair:
+    """A large hematoma (50-150 mL at full size) and false-positive specks across the head.
+
+    The truth is one ellipsoid whose volume is drawn in 50-150 mL (scaled down with the
+    image for a smoke run); the prediction follows it, under-segmented by up to a fifth
+    of each radius (so that many truth points lie beyond a few voxels), and adds 20-60
+    specks of one to a few voxels scattered over the whole head (central ~80 % in-plane,
+    every slice): the shape where a distance transform over the bounding box of both
+    masks spans the head.
+    """
+    shape = np.array((slices, size, size))
+    gt = np.zeros(shape, np.uint8)
+    pred = np.zeros(shape, np.uint8)
+    spacing = np.array(SPACING_ZYX_MM)
+    scale = min(1.0, size / 512) * min(1.0, slices / 30)  # 1 at head size
+    volume_mm3 = rng.uniform(50_000.0, 150_000.0) * scale ** 3
+    shape_ratio = rng.uniform(0.7, 1.3, 3)
+    radius_mm = (volume_mm3 * 3 / (4 * np.pi) / np.prod(shape_ratio)) ** (1 / 3)
+    radii_vox = np.maximum(radius_mm * shape_ratio / spacing, 0.6)
+    center = np.array([slices / 2, rng.uniform(0.35, 0.65) * size,
+                       rng.uniform(0.3, 0.45) * size])
+    _add_ellipsoid(gt, center, radii_vox)
+    # under-segmented by up to a fifth of the radius (often more than the lattice reach)
+    _add_ellipsoid(pred, center + rng.normal(0, 0.7, 3), radii_vox * rng.uniform(0.8, 1.02, 3))
+    for _ in range(int(rng.integers(20, 61))):
+        speck = np.array([rng.uniform(0, slices - 1), rng.uniform(0.1, 0.9) * size,
+                          rng.uniform(0.1, 0.9) * size])
+        _add_ellipsoid(pred, speck, np.array([0.5, *rng.uniform(0.5, 2.0, 2)]))
+    return Pair(case_id, gt, pred)
+
+
+#: Case families timed by ``python -m ichbench.speed``, in order.
+FAMILIES = ("lesion+far-fp", "lesion", "large+specks")
+
+
+def make_family(rng: np.random.Generator, family: str, case_id: str, *, size: int,
+                slices: int) -> Pair:
+    """One pair of a family of :data:`FAMILIES`."""
+    if family == "large+specks":
+        return make_large_with_specks(rng, case_id, size=size, slices=slices)
+    return make_pair(rng, case_id, size=size, slices=slices,
+                     far_false_positive=family == "lesion+far-fp")
+
+
 def _time(function: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = function()
@@ -156,10 +210,12 @@ def _plain_script(surface_distance: Any, pred_dir: Path, truth_dir: Path,
 
 
 def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
-                   tolerance_mm: float, out: Callable[[str], None]) -> float | None:
+                   tolerance_mm: float, out: Callable[[str], None],
+                   ) -> tuple[float, float] | None:
     """Write the pairs as NIfTI, time score_folder against the plain script; print both.
 
-    Returns the ratio plain / ichbench, or None when ``ichbench.submissions`` is missing.
+    Returns the ratio plain / ichbench and the share of ichbench's time spent reading
+    NIfTI, or None when ``ichbench.submissions`` is missing.
     """
     from ichbench.nifti import Geometry, read_volume, write_volume
 
@@ -181,13 +237,16 @@ def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
             write_volume(pair.gt, geometry, truth_dir / f"{pair.case_id}.nii.gz")
             write_volume(pair.pred, geometry, pred_dir / f"{pair.case_id}.nii.gz")
         case_ids = [pair.case_id for pair in pairs]
-        read_s, _ = _time(lambda: [read_volume(folder / f"{c}.nii.gz")
-                                   for c in case_ids for folder in (truth_dir, pred_dir)])
+        # warm-up: imports and first-call costs of both sides are paid before any timing
+        read_volume(truth_dir / f"{case_ids[0]}.nii.gz")
+        _plain_script(surface_distance, pred_dir, truth_dir, case_ids[:1], tolerance_mm)
         ours_s, result = _time(lambda: score_folder(pred_dir, truth_dir, root / "scores",
                                                     tolerance_mm=tolerance_mm, jobs=jobs,
                                                     progress=False))
         plain_s, _ = _time(lambda: _plain_script(surface_distance, pred_dir, truth_dir,
                                                  case_ids, tolerance_mm))
+        read_s, _ = _time(lambda: [read_volume(folder / f"{c}.nii.gz")
+                                   for c in case_ids for folder in (truth_dir, pred_dir)])
     n = len(pairs)
     ratio = plain_s / ours_s
     out(f"folder: {n} cases, score_folder(jobs={jobs}) {ours_s:.2f} s "
@@ -198,7 +257,7 @@ def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
         f"{read_s:.2f} s, {share:.0%} of score_folder's time"
         + (" (jobs > 1: share of wall time)" if jobs > 1 else ""))
     out(f"folder: statuses {_nonzero(result.status_counts)}")
-    return ratio
+    return ratio, share
 
 
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
@@ -218,8 +277,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=1,
                         help="worker processes for score_folder (default 1)")
     parser.add_argument("--tolerance-mm", type=float, default=0.42, help="NSD tolerance")
+    parser.add_argument("--family", choices=("all", *FAMILIES), default="all",
+                        help="case family to time (default: all, one after the other)")
     parser.add_argument("--no-far-fp", action="store_true",
-                        help="predictions without the far false positive")
+                        help="leave out the family with a far false positive")
     parser.add_argument("--skip-folder", action="store_true",
                         help="only the per-case comparison (no NIfTI writing)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -243,19 +304,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     def out(line: str) -> None:
         print(line, flush=True)
 
+    families = FAMILIES if args.family == "all" else (args.family,)
+    if args.no_far_fp:
+        families = tuple(f for f in families if f != "lesion+far-fp") or ("lesion",)
     rng = np.random.default_rng(args.seed)
-    pairs = [make_pair(rng, f"{k + 1:03d}", size=args.size, slices=args.slices,
-                       far_false_positive=not args.no_far_fp) for k in range(args.cases)]
-    out(f"ichbench speed: {args.cases} cases of {args.size}×{args.size}×{args.slices} voxels, "
-        f"spacing (z, y, x) {SPACING_ZYX_MM} mm, "
-        f"{'no far false positive' if args.no_far_fp else 'with a far false positive'}")
-    ratio = compare_per_case(pairs, surface_distance, tolerance_mm=args.tolerance_mm, out=out)
-    out(f"per case: ichbench metrics {ratio:.1f}× faster than surface-distance")
-    if not args.skip_folder:
-        folder_ratio = compare_folder(pairs, surface_distance, jobs=args.jobs,
-                                      tolerance_mm=args.tolerance_mm, out=out)
-        if folder_ratio is not None:
-            out(f"folder: score_folder {folder_ratio:.1f}× faster than the plain script")
+    table = []
+    for family in families:  # families interleaved: ichbench and the script per family
+        pairs = [make_family(rng, family, f"{k + 1:03d}", size=args.size, slices=args.slices)
+                 for k in range(args.cases)]
+        out(f"ichbench speed, family {family}: {args.cases} cases of {args.size}×{args.size}×"
+            f"{args.slices} voxels, spacing (z, y, x) {SPACING_ZYX_MM} mm")
+        ratio = compare_per_case(pairs, surface_distance, tolerance_mm=args.tolerance_mm,
+                                 out=out)
+        out(f"per case: ichbench metrics {ratio:.1f}× faster than surface-distance")
+        folder = None
+        if not args.skip_folder:
+            folder = compare_folder(pairs, surface_distance, jobs=args.jobs,
+                                    tolerance_mm=args.tolerance_mm, out=out)
+            if folder is not None:
+                out(f"folder: score_folder {folder[0]:.1f}× faster than the plain script")
+        table.append((family, ratio, folder))
+    out("")
+    out(f"{'family':<14} {'vs surface-distance':>20} {'vs plain script':>16} "
+        f"{'decoding share':>15}")
+    for family, ratio, folder in table:
+        plain = f"{folder[0]:.1f}×" if folder else "-"
+        share = f"{folder[1]:.0%}" if folder else "-"
+        out(f"{family:<14} {ratio:>19.1f}× {plain:>16} {share:>15}")
     return 0
 
 

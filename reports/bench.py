@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-CASES_HEADER = ("case,status,dc,nsd,hd,hd95,rvd,gt_volume_ml,pred_volume_ml,gt_voxels,"
-                "pred_voxels,tp_voxels,message")
+from ichbench.submissions.columns import CSV_COLUMNS
+
+#: The header of cases.csv, from its one declaration (columns this generator does not
+#: fill are left empty, i.e. NaN).
+CASES_HEADER = ",".join(CSV_COLUMNS)
 
 
 def make_score_folder(folder: Path, rng: np.random.Generator, *, n_cases: int = 70,
@@ -59,9 +62,12 @@ def make_score_folder(folder: Path, rng: np.random.Generator, *, n_cases: int = 
         voxel_ml = 0.42 * 0.42 * 5 / 1000
         gt_vox, pred_vox = round(gt_ml / voxel_ml), round(pred_ml / voxel_ml)
         tp = round(dc * (gt_vox + pred_vox) / 2)
-        lines.append(",".join([case, status, *(repr(v) for v in (dc, nsd, hd, hd95, rvd,
-                                                                  gt_ml, pred_ml)),
-                               str(gt_vox), str(pred_vox), str(tp), message]))
+        cells = {"case": case, "status": status, "gt_voxels": str(gt_vox),
+                 "pred_voxels": str(pred_vox), "tp_voxels": str(tp), "message": message}
+        cells.update({k: repr(v) for k, v in zip(
+            ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml", "pred_volume_ml"),
+            (dc, nsd, hd, hd95, rvd, gt_ml, pred_ml), strict=True)})
+        lines.append(",".join(cells.get(column, "") for column in CSV_COLUMNS))
     (folder / "cases.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = {"ichbench_version": "fixture", "tolerance_mm": 0.42, "hd_percentile": 100.0,
                "n_cases": n_cases, "status_counts": {"ok": n_cases - n_empty_pred,

@@ -283,8 +283,16 @@ def leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[st
     """The figures of a leaderboard: distributions, rank stability, volumes, overlays.
 
     Figures that need something missing (per-case results, volumes, truth or images) are
-    left out, never an error.
+    left out, never an error. Text is never parsed as mathtext: a team name between
+    dollar signs is shown as written instead of crashing the drawing.
     """
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _leaderboard_figures(analysis, images=images)
+
+
+def _leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[str, Figure]:
     from ichbench.reports.sources import overlay_panels, truth_abc2
 
     figures: dict[str, Figure] = {}

@@ -10,9 +10,10 @@ Three kinds of input give one :class:`TeamResults` each:
   teams.
 
 Means are recomputed from ``cases.csv`` (not copied from ``summary.json``) so that the
-leaderboard, the bootstrap and the per-case tables all use one set of numbers. HD may be
-``inf`` (an empty prediction), which makes the mean ``inf``; RVD is ``nan`` where the truth
-is empty and those cases are left out of the RVD mean and counted.
+leaderboard, the bootstrap and the per-case tables all use one set of numbers, with the one
+definition of :func:`ichbench.submissions.columns.mean` (the same as ``summary.json``'s):
+NaN values (RVD of an empty truth, every metric of a ``truth_unreadable`` case) are left
+out and counted; HD may be ``inf`` (an empty prediction), which makes the mean ``inf``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ichbench.submissions.columns import SUMMARY_METRICS, VALID_RANGE, mean
+
 #: Metrics the INSTANCE ranking uses, in leaderboard order, with their direction.
 RANKED_METRICS: tuple[str, ...] = ("dc", "nsd", "hd", "rvd")
 HIGHER_IS_BETTER: dict[str, bool] = {"dc": True, "nsd": True, "hd": False, "hd95": False,
                                      "rvd": False}
-#: Per-case numeric columns read from ``cases.csv`` when present.
-CASE_COLUMNS: tuple[str, ...] = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml",
-                                 "pred_volume_ml")
+#: Per-case numeric columns read from ``cases.csv`` when present (declared once, in
+#: :mod:`ichbench.submissions.columns`).
+CASE_COLUMNS: tuple[str, ...] = SUMMARY_METRICS
 PUBLISHED_COLUMNS: tuple[str, ...] = ("team", "dc", "nsd", "hd", "rvd")
 
 
@@ -119,6 +122,47 @@ def parse_float(text: str) -> float:
     return float(text)
 
 
+def _csv_rows(path: Path, expected: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of a UTF-8 CSV file, or a one-line ReportInputError.
+
+    Refused with a message: a file that cannot be opened, text that is not UTF-8 (a
+    byte-order mark is accepted), a field over the csv module's limit (131,072
+    characters) and malformed CSV.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            rows = [{(k or "").strip(): (v if isinstance(v, str) else "")
+                     for k, v in row.items() if k} for row in reader]
+    except UnicodeDecodeError as exc:
+        raise ReportInputError(f"{path}: not UTF-8 text (byte {exc.start:,} is "
+                               f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8 "
+                               f"CSV ({expected})") from None
+    except csv.Error as exc:
+        raise ReportInputError(f"{path}: not a readable CSV ({exc}); expected "
+                               f"{expected}") from None
+    except OSError as exc:
+        raise ReportInputError(f"{path}: cannot be read ({exc.strerror or exc}); expected "
+                               f"{expected}") from None
+    return columns, rows
+
+
+def _check_range(path: Path, line: int, metric: str, value: float, *,
+                 allow_nan: bool) -> None:
+    """Refuse a value no scorer can produce (DC above 1, a negative distance, -inf)."""
+    low, high = VALID_RANGE.get(metric, (-math.inf, math.inf))
+    if math.isnan(value):
+        if allow_nan:
+            return
+        raise ReportInputError(f"{path}:{line}: {metric} is nan; a published mean must be a "
+                               "number (or inf for HD)")
+    if not low <= value <= high:
+        raise ReportInputError(f"{path}:{line}: {metric} = {value:g} is outside "
+                               f"[{low:g}, {high:g}], so it is not a {metric.upper()}; fix the "
+                               "row or leave the team out")
+
+
 def read_cases_csv(path: Path) -> CaseTable:
     """Read a score folder's ``cases.csv``.
 
@@ -131,15 +175,12 @@ def read_cases_csv(path: Path) -> CaseTable:
     if not path.is_file():
         raise ReportInputError(f"{path}: file not found; expected cases.csv written by "
                                "'ichbench score'")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        missing = [c for c in ("case", *RANKED_METRICS) if c not in columns]
-        if missing:
-            raise ReportInputError(f"{path}: missing column(s) {', '.join(missing)}; found "
-                                   f"{', '.join(columns) or 'no header'}; rescore with "
-                                   "'ichbench score'")
-        rows = list(reader)
+    columns, rows = _csv_rows(path, "cases.csv written by 'ichbench score'")
+    missing = [c for c in ("case", *RANKED_METRICS) if c not in columns]
+    if missing:
+        raise ReportInputError(f"{path}: missing column(s) {', '.join(missing)}; found "
+                               f"{', '.join(columns) or 'no header'}; rescore with "
+                               "'ichbench score'")
     if not rows:
         raise ReportInputError(f"{path}: no cases; expected one row per truth case")
     present = [c for c in CASE_COLUMNS if c in columns]
@@ -147,10 +188,13 @@ def read_cases_csv(path: Path) -> CaseTable:
     for line, row in enumerate(rows, start=2):
         for column in present:
             try:
-                values[column].append(parse_float(row[column] or ""))
+                value = parse_float(row.get(column) or "")
             except ValueError:
-                raise ReportInputError(f"{path}:{line}: column {column} is {row[column]!r}, "
-                                       "expected a number, 'inf' or 'nan'") from None
+                raise ReportInputError(f"{path}:{line}: column {column} is "
+                                       f"{_shown(row.get(column))}, expected a number, 'inf' "
+                                       "or 'nan'") from None
+            _check_range(path, line, column, value, allow_nan=True)
+            values[column].append(value)
     ids = tuple(str(row["case"]) for row in rows)
     if len(set(ids)) != len(ids):
         raise ReportInputError(f"{path}: case ids repeat; expected one row per case")
@@ -161,25 +205,23 @@ def read_cases_csv(path: Path) -> CaseTable:
 def case_means(cases: CaseTable) -> tuple[dict[str, float], int]:
     """Mean of every metric over cases, and the number of cases without an RVD.
 
-    DC, NSD, HD and HD95 are plain means (one ``inf`` HD makes the mean ``inf``, as in the
-    challenge); RVD is the mean over cases where it is defined (non-empty truth).
+    Every mean is :func:`ichbench.submissions.columns.mean`, the ``mean`` of
+    ``summary.json``: over the cases whose value is not NaN (a ``truth_unreadable`` case,
+    the RVD of an empty truth), ``inf`` kept (one ``inf`` HD makes the mean ``inf``, as in
+    the challenge).
     """
-    means: dict[str, float] = {}
-    for metric in ("dc", "nsd", "hd", "hd95"):
-        if metric in cases.values:
-            means[metric] = float(np.mean(cases.values[metric]))
-    rvd = cases.values["rvd"]
-    defined = ~np.isnan(rvd)
-    means["rvd"] = float(np.mean(rvd[defined])) if defined.any() else math.nan
-    return means, int((~defined).sum())
+    means = {metric: mean(cases.values[metric])
+             for metric in ("dc", "nsd", "hd", "hd95", "rvd") if metric in cases.values}
+    return means, int(np.isnan(cases.values["rvd"]).sum())
 
 
 def _read_json(path: Path) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportInputError(f"{path}: cannot read JSON ({exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: JSON errors and non-UTF-8 text
+        raise ReportInputError(f"{path}: cannot read JSON ({' '.join(str(exc).split())[:200]}); "
+                               "expected summary.json written by 'ichbench score'") from None
     if not isinstance(data, dict):
         raise ReportInputError(f"{path}: expected a JSON object")
     return data
@@ -217,35 +259,43 @@ def read_run_folder(folder: Path, split: str = "test", name: str | None = None) 
 def read_published_csv(path: Path) -> list[TeamResults]:
     """Read per-team means (``team,dc,nsd,hd,rvd`` and optionally ``hd95``).
 
-    A UTF-8 byte-order mark (as spreadsheet programs write) is accepted.
+    A UTF-8 byte-order mark (as spreadsheet programs write) is accepted. Means no scorer
+    can produce (DC or NSD outside [0, 1], a negative or NaN HD or RVD) are refused with
+    the line, so an implausible row can never be ranked.
     """
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in PUBLISHED_COLUMNS if c not in columns]
-        if missing:
-            raise ReportInputError(f"{path}: missing column(s) {', '.join(missing)}; found "
-                                   f"{', '.join(columns) or 'no header'}; expected "
-                                   f"{','.join(PUBLISHED_COLUMNS)}")
-        rows = [{k.strip(): (v or "") for k, v in row.items() if k} for row in reader]
+    expected = f"one row per team, columns {','.join(PUBLISHED_COLUMNS)}"
+    columns, rows = _csv_rows(path, expected)
+    missing = [c for c in PUBLISHED_COLUMNS if c not in columns]
+    if missing:
+        raise ReportInputError(f"{path}: missing column(s) {', '.join(missing)}; found "
+                               f"{', '.join(columns) or 'no header'}; expected "
+                               f"{','.join(PUBLISHED_COLUMNS)}")
     if not rows:
         raise ReportInputError(f"{path}: no teams; expected one row per team")
     teams = []
     for line, row in enumerate(rows, start=2):
         means = {}
         for metric in (*RANKED_METRICS, "hd95"):
-            if metric not in row or (metric == "hd95" and not row[metric].strip()):
+            text = row.get(metric, "")
+            if metric not in row or (metric == "hd95" and not text.strip()):
                 continue
             try:
-                means[metric] = parse_float(row[metric])
+                means[metric] = parse_float(text)
             except ValueError:
-                raise ReportInputError(f"{path}:{line}: {metric} is {row[metric]!r}, "
+                raise ReportInputError(f"{path}:{line}: {metric} is {_shown(text)}, "
                                        "expected a number or 'inf'") from None
-        if not row["team"].strip():
+            _check_range(path, line, metric, means[metric], allow_nan=False)
+        if not row.get("team", "").strip():
             raise ReportInputError(f"{path}:{line}: empty team name")
         teams.append(TeamResults(row["team"].strip(), "published", str(path.resolve()),
                                  means))
     return teams
+
+
+def _shown(text: str | None, limit: int = 40) -> str:
+    """A cell for an error message: quoted, cut to ``limit`` characters."""
+    text = text or ""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def load_inputs(paths: Sequence[str | Path], *, names: Sequence[str] = (),

@@ -303,7 +303,23 @@ def load_leaderboard_dir(folder: Path) -> tuple[list[TeamResults], dict]:
 
     Per-case results come from the folder itself, so it stays usable after the input
     folders move; truth, prediction and image paths are kept for figures that need them.
+
+    Raises
+    ------
+    ReportInputError
+        One line, for a folder whose files are missing, not UTF-8 or not as written.
     """
+    try:
+        return _load_leaderboard_dir(folder)
+    except ReportInputError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, csv.Error) as exc:
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise ReportInputError(f"{folder}: not a leaderboard folder as 'ichbench leaderboard' "
+                               f"writes it ({reason}); build it again") from None
+
+
+def _load_leaderboard_dir(folder: Path) -> tuple[list[TeamResults], dict]:
     meta_path = folder / "leaderboard.json"
     if not meta_path.is_file():
         raise ReportInputError(f"{folder}: no leaderboard.json; build it with "

@@ -112,9 +112,11 @@ def pick_cases(team: TeamResults) -> list[tuple[str, str]]:
 def overlay_panels(team: TeamResults, *, images: object = None) -> list[dict]:
     """Panels for :func:`~ichbench.reports.figures.case_overlays` (empty if files are missing).
 
-    Each panel shows the axial slice with the largest truth area.
+    Each panel shows the axial slice with the largest truth area. The CT and the submitted
+    mask are read only when their headers give the truth's size, so memory stays that of
+    three volumes of the truth's size whatever was submitted.
     """
-    from ichbench.nifti import NiftiError, read_volume
+    from ichbench.nifti import NiftiError, read_geometry, read_volume
 
     truth, preds, cts = truth_files(team), prediction_files(team), image_files(team, images)
     if not (truth and preds and cts and team.cases is not None):
@@ -123,8 +125,11 @@ def overlay_panels(team: TeamResults, *, images: object = None) -> list[dict]:
     for label, case in pick_cases(team):
         if case not in truth or case not in cts:
             continue
-        try:
+        try:  # headers first: no file is read unless it has the truth's size
             gt = read_volume(truth[case])
+            others = [cts[case], *([preds[case]] if case in preds else [])]
+            if any(read_geometry(p).shape != gt.array.shape for p in others):
+                continue
             ct = read_volume(cts[case], dtype=np.float32)
             pred = (read_volume(preds[case]).array if case in preds
                     else np.zeros(gt.array.shape, np.uint8))

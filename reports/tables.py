@@ -22,7 +22,8 @@ DECIMALS = {"dc": 4, "nsd": 4, "rvd": 4, "hd": 2, "hd95": 2, "score": 2, "p": 4,
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}"}
+                  "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+                  "|": r"\textbar{}", "\n": " ", "\r": " "}
 
 
 def fmt(value: object, column: str = "", *, infinity: str = "inf") -> str:
@@ -90,8 +91,11 @@ def latex_text(rows: Sequence[dict], columns: Sequence[str],
     for row in rows:
         cells = []
         for c in columns:
-            text = fmt(row.get(c), c, infinity="INF")
-            cells.append(latex_escape(text).replace("INF", r"$\infty$"))
+            value = row.get(c)
+            if isinstance(value, float) and math.isinf(value):  # a number, never text
+                cells.append(r"$\infty$" if value > 0 else r"$-\infty$")
+            else:
+                cells.append(latex_escape(fmt(value, c)))
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"

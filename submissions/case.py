@@ -7,14 +7,15 @@ case is then scored as an empty prediction; a bad truth file becomes ``truth_unr
 Order of the checks, chosen so that hostile files cost nothing:
 
 1. ``lstat`` again (no link, a regular file, not a truth file);
-2. the header only (:func:`ichbench.nifti.read_geometry`): absurd sizes, non-3D and
+2. the header only (:func:`ichbench.nifti.open_volume`): absurd sizes, non-3D and
    non-NIfTI files are refused here;
 3. the header's size must equal the truth's **before** any voxel is read. This bounds
    what reading can cost: the NIfTI reader allocates and decompresses exactly the
    voxels the header claims, so a gzip bomb can make it decompress at most
    ``truth voxels × 8`` bytes and is otherwise never inflated;
 4. spacing, origin and direction (:meth:`ichbench.nifti.Geometry.mismatch`);
-5. the voxels: whole, finite numbers; non-zero is foreground.
+5. the voxels, read by ``OpenedVolume.load`` (for NIfTI: exact length, intact gzip,
+   scaling applied, NaN kept): whole, finite numbers; non-zero is foreground.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.metrics import evaluate_case
-from ichbench.nifti import Geometry, NiftiError, count_nonfinite, read_geometry, read_volume
+from ichbench.nifti import Geometry, NiftiError, OpenedVolume, open_volume, reorient
 from ichbench.submissions.folder import CaseTask, entry_problem
 from ichbench.submissions.status import Status
 
@@ -89,12 +90,13 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
         axis (z, y, x).
     """
     try:
-        truth = read_volume(task.truth)
-        nonfinite = _nonfinite(task.truth, truth.array)
+        truth_volume = open_volume(task.truth)
+        truth_geometry = truth_volume.geometry
+        truth_array = truth_volume.load(writable=False)
     except NiftiError as exc:
         return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
                                     f"truth {_one_line(exc)}; fix the truth file")
-    gt, problem, note = mask_values(truth.array, nonfinite=nonfinite)
+    gt, problem, note = mask_values(truth_array)
     if problem is not None:
         return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
                                     f"truth {task.truth}: {problem}; fix the truth file")
@@ -106,11 +108,11 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
     else:
         assert task.prediction is not None  # the scan sets a path whenever status is None
         status, message, pred, pred_warnings = _read_prediction(
-            task.prediction, task.truth, truth.geometry, lenient_geometry)
+            task.prediction, task.truth, truth_geometry, lenient_geometry)
         warnings += pred_warnings
     if pred is None:
         pred = np.zeros(gt.shape, dtype=bool)
-    metrics = evaluate_case(gt, pred, spacing_mm=truth.geometry.spacing_zyx_mm,
+    metrics = evaluate_case(gt, pred, spacing_mm=truth_geometry.spacing_zyx_mm,
                             tolerance_mm=tolerance_mm)
     if status is Status.OK:
         message = "; ".join(warnings)
@@ -135,9 +137,21 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
     if refused is not None:
         return refused[0], refused[1], None, []
     try:
-        geometry = read_geometry(path)
+        opened = open_volume(path)
+        geometry = opened.geometry
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
+    voxel_map = truth.voxel_map(geometry)
+    if voxel_map is not None and voxel_map != ((0, 1, 2), (False, False, False)):
+        if not lenient:
+            return (Status.GEOMETRY_MISMATCH,
+                    f"{name}: the same voxel grid as the truth's with axes flipped or "
+                    "swapped (array and direction); write the mask on its CT's own grid (or "
+                    "score with --lenient-geometry to reorient it exactly)", None, [])
+        return _read_mask(path, opened, truth, voxel_map,
+                          [f"{name}: axes flipped or swapped relative to the truth, on the "
+                           "same physical grid; reoriented exactly onto it (lenient "
+                           "geometry)"])
     if geometry.size_xyz != truth.size_xyz:
         return (Status.GEOMETRY_MISMATCH,
                 f"{name}: size {_xyz(geometry.size_xyz)} (x × y × z) differs from the "
@@ -150,24 +164,35 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
             return (Status.GEOMETRY_MISMATCH,
                     f"{name}: {mismatch}; copy the CT's header onto the mask (or score with "
                     "--lenient-geometry)", None, [])
+        if truth.mismatch(geometry, spacing_rtol=1e9, origin_atol_mm=1e12) is not None:
+            return (Status.GEOMETRY_MISMATCH,
+                    f"{name}: {mismatch}, and its voxels do not lie on the truth's grid "
+                    "(even with --lenient-geometry); resample the mask onto its CT's grid",
+                    None, [])
         warnings.append(f"{name}: {mismatch}; scored anyway (lenient geometry) with the "
                         "truth's spacing")
+    return _read_mask(path, opened, truth, None, warnings)
+
+
+def _read_mask(path: Path, opened: OpenedVolume, truth: Geometry,
+               voxel_map: tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None,
+               warnings: list[str]) -> tuple[Status, str, np.ndarray | None, list[str]]:
+    """Read a mask whose header passed, optionally reorienting it onto the truth grid."""
+    name = path.name
     try:
-        volume = read_volume(path)
-        nonfinite = _nonfinite(path, volume.array)
+        array = opened.load(writable=False)
     except NiftiError as exc:
         return Status.UNREADABLE, _named(exc, path), None, []
-    mask, problem, note = mask_values(volume.array, nonfinite=nonfinite)
+    if voxel_map is not None:
+        array = reorient(array, *voxel_map)
+    if array.shape != truth.shape:  # pragma: no cover - the header was checked
+        return Status.GEOMETRY_MISMATCH, f"{name}: shape {array.shape} (z, y, x)", None, []
+    mask, problem, note = mask_values(array)
     if problem is not None:
         return Status.NOT_A_MASK, f"{name}: {problem}", None, []
     if note is not None:
         warnings.append(f"{name}: {note}")
     return Status.OK, "", mask, warnings
-
-
-def _nonfinite(path: Path, array: np.ndarray) -> int:
-    """NaN/inf voxels stored in the file (ITK reads them as 0, so the array cannot tell)."""
-    return count_nonfinite(path) if array.dtype.kind == "f" else 0
 
 
 def mask_values(array: np.ndarray, *, nonfinite: int = 0,
@@ -183,8 +208,8 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
     array
         The voxels as read.
     nonfinite
-        NaN/inf voxels counted in the file itself (:func:`ichbench.nifti.count_nonfinite`):
-        the NIfTI reader replaces them with 0, so the array alone cannot show them.
+        NaN/inf voxels counted elsewhere, for an array read by a reader that turns them
+        into 0 (ichbench's own reader keeps them in the array).
 
     Returns
     -------

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ichbench.nifti import case_id
+from ichbench.nifti import case_id, printable
 from ichbench.submissions.status import Status
 
 
@@ -107,6 +107,12 @@ def truth_cases(truth: str | os.PathLike[str] | Mapping[str, str | os.PathLike[s
         cid = case_id(entry.name)
         if cid is None:
             continue
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = printable(entry.name)
+            raise ScoreError(f"truth folder {folder}: the file name {shown} is not valid "
+                             "UTF-8; rename it") from None
         if cid in found:
             raise ScoreError(f"truth folder {folder}: case {cid} appears twice "
                              f"({found[cid].name}, {entry.name}); keep one")
@@ -150,16 +156,23 @@ def plan_submission(pred_dir: Path, truth: Mapping[str, Path]) -> Plan:
     except OSError as exc:
         raise ScoreError(f"submission folder {pred_dir}: cannot be listed ({exc.strerror}); "
                          "check its permissions") from None
+    near_misses: dict[str, str] = {}
     for entry in entries:
         cid = case_id(entry.name)
         if cid is not None and cid in truth:
             candidates.setdefault(cid, []).append(entry.name)
             continue
+        wrong_case = case_id(entry.name.lower())
+        if cid is None and wrong_case is not None:
+            original = entry.name[:len(wrong_case)]  # the id as written, suffix in capitals
+            if original in truth:
+                near_misses.setdefault(original, entry.name)
         is_dir = entry.is_dir(follow_symlinks=False)
         ignored.append(entry.name + ("/" if is_dir else ""))
         if cid is not None and not is_dir:
             unknown_nifti.append(entry.name)
-    tasks = tuple(_task(cid, truth[cid], pred_dir, candidates.get(cid, []), truth_inodes)
+    tasks = tuple(_task(cid, truth[cid], pred_dir, candidates.get(cid, []), truth_inodes,
+                        near_misses.get(cid))
                   for cid in sorted(truth))
     warnings = []
     if unknown_nifti:
@@ -183,8 +196,12 @@ def _inodes(paths: object) -> set[tuple[int, int]]:
 
 
 def _task(cid: str, truth: Path, pred_dir: Path, names: list[str],
-          truth_inodes: set[tuple[int, int]]) -> CaseTask:
+          truth_inodes: set[tuple[int, int]], near_miss: str | None = None) -> CaseTask:
     if not names:
+        if near_miss is not None:
+            return CaseTask(cid, truth, None, Status.MISSING,
+                            f"no {cid}.nii.gz in the submission folder, but {near_miss} "
+                            f"(suffixes are case-sensitive); rename it to {truth.name}")
         return CaseTask(cid, truth, None, Status.MISSING,
                         f"no {cid}.nii.gz in the submission folder; add the mask, named like "
                         f"its truth file ({truth.name})")

@@ -19,6 +19,7 @@ from typing import Any
 
 from ichbench import __version__
 from ichbench.atomic import write_json
+from ichbench.nifti import printable
 from ichbench.submissions.case import CaseScore, score_case
 from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
 from ichbench.submissions.folder import CaseTask, ScoreError, plan_submission, truth_cases
@@ -129,7 +130,10 @@ def score_folder(pred_dir: str | os.PathLike[str],
     ------
     ScoreError
         For arguments that cannot be scored at all: a missing submission or truth folder,
-        an empty truth, an output folder inside the submission, a bad tolerance or jobs.
+        an empty truth, a path that is not UTF-8, an output folder inside the submission
+        or the truth folder, under a regular file or holding a ``cases.csv`` that is not
+        a file (all checked before any case is scored), a bad tolerance or jobs, worker
+        processes that cannot start, or results that cannot be written.
     """
     pred_dir, out_dir = Path(pred_dir), Path(out_dir)
     if not (isinstance(tolerance_mm, (int, float)) and 0 <= tolerance_mm < float("inf")):
@@ -138,6 +142,9 @@ def score_folder(pred_dir: str | os.PathLike[str],
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise ScoreError(f"jobs: {jobs!r} is not a positive number of processes; use 1 or "
                          "more (or leave it out for all cores)")
+    _check_utf8(pred_dir, "submission folder")
+    if not isinstance(truth, Mapping):
+        _check_utf8(Path(truth), "truth folder")
     if not pred_dir.is_dir():
         raise ScoreError(f"submission folder {pred_dir}: not a folder; give the folder that "
                          "holds one <id>.nii.gz mask per case")
@@ -149,6 +156,7 @@ def score_folder(pred_dir: str | os.PathLike[str],
     if out_dir.resolve().is_relative_to(pred_real):
         raise ScoreError(f"output folder {out_dir} lies inside the submission folder "
                          f"{pred_dir}; write the scores elsewhere")
+    _check_out_dir(out_dir, {path.parent.resolve() for path in truth_map.values()})
 
     plan = plan_submission(pred_dir, truth_map)
     run_case = partial(score_case, tolerance_mm=float(tolerance_mm),
@@ -164,12 +172,49 @@ def score_folder(pred_dir: str | os.PathLike[str],
     summary = summarize(rows, tolerance_mm=float(tolerance_mm), version=__version__,
                         predictions=str(pred_dir), truth=_describe_truth(truth, truth_map),
                         ignored_files=plan.ignored_files, warnings=plan.warnings)
-    out_dir.mkdir(parents=True, exist_ok=True)
     cases_csv, summary_json = out_dir / "cases.csv", out_dir / "summary.json"
-    write_cases_csv(cases_csv, rows)
-    write_json(summary_json, summary)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_cases_csv(cases_csv, rows)
+        write_json(summary_json, summary)
+    except OSError as exc:
+        raise ScoreError(f"output folder {out_dir}: cannot write the scores "
+                         f"({exc.strerror or exc}); choose a writable folder") from None
     return ScoreResult(cases=rows, summary=summary, cases_csv=cases_csv,
                        summary_json=summary_json)
+
+
+def _check_out_dir(out_dir: Path, truth_folders: set[Path]) -> None:
+    """Refuse an output folder that cannot hold the scores, before any case is scored.
+
+    It may not be (or lie inside) a truth folder, lie under a regular file, or hold a
+    ``cases.csv``/``summary.json`` that is not a regular file.
+    """
+    _check_utf8(out_dir, "output folder")
+    real = out_dir.resolve()
+    for folder in truth_folders:
+        if real.is_relative_to(folder):
+            raise ScoreError(f"output folder {out_dir} lies in the truth folder {folder}; "
+                             "write the scores elsewhere")
+    for parent in (out_dir, *out_dir.parents):
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise ScoreError(f"output folder {out_dir}: {parent} is a file, not a "
+                                 "folder; choose another --out")
+            break
+    for name in ("cases.csv", "summary.json"):
+        target = out_dir / name
+        if (target.exists() or target.is_symlink()) and not target.is_file():
+            raise ScoreError(f"output folder {out_dir}: {name} exists and is not a regular "
+                             "file; remove it or choose another --out")
+
+
+def _check_utf8(path: Path, what: str) -> None:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = printable(str(path))
+        raise ScoreError(f"{what} {shown}: the path is not valid UTF-8; rename it") from None
 
 
 def _map_cases(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTask],
@@ -190,9 +235,37 @@ def _map_cases(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTa
             finished.add(score.case)
             yield score
     except BrokenProcessPool:
+        _check_workers_start(context)
         for task in tasks:
             if task.case_id not in finished:
                 yield _isolated(run_case, task, context)
+
+
+def _ready() -> bool:
+    """What a worker returns to show that it started and imported the scorer."""
+    return True
+
+
+def _check_workers_start(context: multiprocessing.context.BaseContext) -> None:
+    """Raise ScoreError if a worker process cannot even start (not a file's fault).
+
+    A pool breaks when a hostile file crashes the reader, but also when no worker can
+    start at all (e.g. a folder named ``ichbench`` in the working directory shadowing an
+    editable install); the second must not be reported as every case's fault.
+    """
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context,
+                                 initializer=_init_worker) as pool:
+            if pool.submit(_ready).result():
+                return
+    except (BrokenProcessPool, OSError, RuntimeError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    else:  # pragma: no cover - _ready always returns True
+        reason = "no answer"
+    raise ScoreError(f"worker processes fail to start ({' '.join(reason.split())}); this "
+                     "is not a file's fault: run from another folder (a folder named "
+                     "'ichbench' in the working directory hides the installed package) or "
+                     "score with --jobs 1")
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -206,7 +279,30 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     # Workers fork from a server that imported the scorer once (~1 s of imports each).
     context.set_forkserver_preload(["ichbench.submissions.case"])
+    _start_forkserver()
     return context
+
+
+def _start_forkserver() -> None:
+    """Start the fork server without the working directory on its import path.
+
+    The server is started with ``python -c``, which puts the working directory first on
+    ``sys.path``: a folder named ``ichbench`` there would then be imported instead of the
+    installed package and every worker would fail. ``PYTHONSAFEPATH`` (Python ≥ 3.11)
+    leaves it out; it is set only while the server starts. A server already running is
+    kept (then :func:`_check_workers_start` reports a failure to start).
+    """
+    from multiprocessing import forkserver
+
+    saved = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        forkserver.ensure_running()
+    finally:
+        if saved is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = saved
 
 
 def _pooled(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTask], jobs: int,
@@ -237,6 +333,7 @@ def _isolated(run_case: Callable[[CaseTask], CaseScore], task: CaseTask,
                 return pool.submit(run_case, attempt).result()
         except BrokenProcessPool:
             if attempt.prediction is None:  # nothing but the truth was read
+                _check_workers_start(context)
                 break
     return CaseScore.unmeasured(task.case_id, Status.TRUTH_UNREADABLE,
                                 f"truth {task.truth}: the NIfTI reader crashed on it; fix "

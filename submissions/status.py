@@ -43,13 +43,16 @@ DESCRIPTIONS: dict[Status, str] = {
     Status.OK: "The prediction passed every check and was scored as submitted.",
     Status.MISSING: "No file for this case in the submission folder; scored as an empty "
                     "prediction.",
-    Status.UNREADABLE: "The file is empty, truncated, not NIfTI or MetaImage (.mha with its "
-                       "data inside), not a regular file, not one 3D scalar volume, or its "
-                       "header claims an absurd size (refused before any voxel is read); "
-                       "scored as an empty prediction.",
+    Status.UNREADABLE: "The file is empty, truncated, corrupt, not single-file NIfTI-1 or "
+                       "MetaImage (.mha with its data inside), not a regular file, not one 3D "
+                       "scalar volume, its header contradicts itself or the file (bitpix, "
+                       "vox_offset, length), or it claims an absurd size (refused before any "
+                       "voxel is read); scored as an empty prediction.",
     Status.GEOMETRY_MISMATCH: "The mask's shape differs from the truth's, or its spacing, "
                               "origin or direction differ beyond a small tolerance (without "
-                              "--lenient-geometry); scored as an empty prediction.",
+                              "--lenient-geometry, which reorients flipped axes exactly and "
+                              "never scores a grid that does not coincide); scored as an "
+                              "empty prediction.",
     Status.NOT_A_MASK: "The values are not whole numbers (e.g. probabilities) or include NaN "
                        "or infinity; scored as an empty prediction.",
     Status.AMBIGUOUS: "The case appears twice (two of .nii, .nii.gz and .mha), so it is "

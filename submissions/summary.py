@@ -9,7 +9,8 @@ Number formats (both files):
 - summary.json is written with ``allow_nan``: infinity is ``Infinity``, undefined is
   ``NaN`` (Python's ``json`` and pandas read them; strict JSON parsers do not).
 
-Statistics per metric, over the rows whose value is not NaN:
+Statistics per metric (:func:`ichbench.submissions.columns.describe`, the same mean as
+the leaderboard's), over the rows whose value is not NaN:
 
 - ``count`` is the number of values used. NaN marks an undefined value and is left out:
   RVD of a case with an empty truth (|G| = 0 divides by zero; see
@@ -28,7 +29,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -36,55 +37,11 @@ import numpy as np
 from ichbench.atomic import write_text
 from ichbench.metrics import DEFAULT_HD_PERCENTILE
 from ichbench.submissions.case import CaseScore
+from ichbench.submissions.columns import CSV_COLUMNS, SUMMARY_METRICS, describe
 from ichbench.submissions.status import Status
 
-#: cases.csv columns, in order (the contract).
-CSV_COLUMNS = ("case", "status", "dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml",
-               "pred_volume_ml", "gt_voxels", "pred_voxels", "tp_voxels", "message")
-
-#: Metrics summarised in summary.json, in order.
-SUMMARY_METRICS = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml", "pred_volume_ml")
-
-
-def describe(values: Iterable[float]) -> dict[str, float | int]:
-    """Mean, std, median, quartiles, min, max and count of the non-NaN values.
-
-    Infinite values are kept: the mean and std are then inf. See the module docstring.
-
-    Examples
-    --------
-    >>> describe([1.0, 3.0, float("nan")])["mean"], describe([1.0, float("inf")])["mean"]
-    (2.0, inf)
-    """
-    data = np.sort(np.asarray([v for v in values if not math.isnan(v)], dtype=float))
-    n = int(data.size)
-    if n == 0:
-        nan = float("nan")
-        return {"mean": nan, "std": nan, "median": nan, "q1": nan, "q3": nan, "min": nan,
-                "max": nan, "count": 0}
-    if np.isinf(data).any():
-        mean = float(np.sum(data))  # inf (metrics are never -inf)
-        std = math.inf
-    else:
-        mean = float(np.mean(data))
-        std = float(np.std(data))
-    return {"mean": mean, "std": std, "median": _quantile(data, 0.5),
-            "q1": _quantile(data, 0.25), "q3": _quantile(data, 0.75),
-            "min": float(data[0]), "max": float(data[-1]), "count": n}
-
-
-def _quantile(sorted_data: np.ndarray, q: float) -> float:
-    """Linear-interpolation quantile that stays inf, not NaN, next to an infinite value."""
-    h = (sorted_data.size - 1) * q
-    lo, hi = math.floor(h), math.ceil(h)
-    low, high = float(sorted_data[lo]), float(sorted_data[hi])
-    frac = h - lo
-    if lo == hi or frac == 0.0 or low == high:
-        return low
-    if math.isinf(high) or math.isinf(low):
-        return high if math.isinf(high) else low
-    return low + (high - low) * frac
-
+__all__ = ["CSV_COLUMNS", "SUMMARY_METRICS", "describe", "format_number", "summarize",
+           "write_cases_csv"]
 
 def summarize(scores: Sequence[CaseScore], *, tolerance_mm: float, version: str,
               predictions: str, truth: str, ignored_files: Sequence[str],

@@ -121,3 +121,38 @@ def test_show_unknown_case_is_a_one_line_error(tmp_path):
     assert res.exit_code != 0
     assert "no case '999'" in res.output
     assert not os.path.exists(tmp_path / "f.png")
+
+
+def test_check_reports_nan_voxels_in_a_ct_and_a_label(tmp_path):
+    make_release(tmp_path)
+    ct = np.full(GEOM.shape, 40.0, np.float32)
+    ct[0, 0, 0] = -1000.0
+    ct[1, 2, 3] = np.nan
+    write_volume(ct, GEOM, tmp_path / "train" / "data" / "002.nii.gz")
+    label = np.zeros(GEOM.shape, np.float32)
+    label[2, 2, 2] = np.nan
+    write_volume(label, GEOM, tmp_path / "train" / "label" / "003.nii.gz")
+    res = run("check", tmp_path)
+    assert res.exit_code == 1
+    assert "train/data/002.nii.gz: 1 NaN or infinite voxel(s)" in res.output
+    assert "train/label/003.nii.gz: 1 NaN or infinite voxel(s)" in res.output
+
+
+def test_check_reports_a_ct_that_is_a_fifo_or_a_link_to_dev_zero(tmp_path):
+    make_release(tmp_path)
+    os.mkfifo(tmp_path / "evaluation" / "140.nii.gz")
+    os.symlink("/dev/zero", tmp_path / "evaluation" / "141.nii.gz")
+    res = run("check", tmp_path)
+    assert res.exit_code == 1
+    assert "evaluation/140.nii.gz: is not a regular file" in res.output
+    assert "evaluation/141.nii.gz: is not a regular file" in res.output
+
+
+def test_check_reports_a_file_name_that_is_not_utf8(tmp_path):
+    make_release(tmp_path)
+    name = os.fsdecode(b"1\xff2.nii.gz")
+    _write(tmp_path / "evaluation" / "142.nii.gz", 40)
+    os.rename(tmp_path / "evaluation" / "142.nii.gz", tmp_path / "evaluation" / name)
+    res = run("check", tmp_path)
+    assert res.exit_code == 1
+    assert "not valid UTF-8; rename it" in res.output and "Traceback" not in res.output

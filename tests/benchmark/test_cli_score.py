@@ -104,3 +104,19 @@ def test_score_help_in_a_subprocess_lists_options_and_statuses():
                  "--lenient-geometry", "--quiet", "geometry_mismatch", "outside_folder",
                  "truth_unreadable"):
         assert text in done.stdout, text
+
+
+@pytest.mark.parametrize("where", ["truth", "csv_dir", "under_file"])
+def test_unusable_out_folder_exits_1_with_one_line(folders, where):
+    truth, pred, out = folders
+    if where == "truth":
+        out = truth
+    elif where == "csv_dir":
+        (out / "cases.csv").mkdir(parents=True)
+    else:
+        (out.parent / "a_file").write_text("x")
+        out = out.parent / "a_file" / "scores"
+    result = invoke(pred, "--truth", truth, "--out", out)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: output folder") and result.output.count("\n") == 1
+    assert not (truth / "cases.csv").exists()

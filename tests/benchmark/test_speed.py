@@ -14,7 +14,7 @@ def test_speed_prints_per_case_ratio_and_folder_comparison(capsys):
     assert speed.main(["--cases", "2", "--slices", "6", "--size", "48", "--jobs", "1"]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if re.match(r"\s+00[12] ", line)]
-    assert [row[0] for row in rows] == ["001", "002"]
+    assert [row[0] for row in rows] == ["001", "002"] * len(speed.FAMILIES)
     for row in rows:
         assert row[1] == "6×48×48"
         assert float(row[-2]) > 0  # ratio
@@ -23,6 +23,19 @@ def test_speed_prints_per_case_ratio_and_folder_comparison(capsys):
     assert re.search(r"score_folder\(jobs=1\) [\d.]+ s .* ratio [\d.]+", out)
     assert re.search(r"read_volume takes [\d.]+ s, \d+% of score_folder's time", out)
     assert "statuses {'ok': 2}" in out
+    for family in speed.FAMILIES:  # the closing table: both ratios and the decoding share
+        assert re.search(rf"^{re.escape(family)} +[\d.]+× +[\d.]+× +\d+%$", out, re.M)
+
+
+def test_large_with_specks_family_has_a_large_lesion_and_scattered_specks():
+    import numpy as np
+    from scipy import ndimage
+
+    pair = speed.make_large_with_specks(np.random.default_rng(3), "001", size=512, slices=30)
+    volume_ml = pair.gt.sum() * float(np.prod(speed.SPACING_ZYX_MM)) / 1000
+    assert 45 <= volume_ml <= 155
+    _, n_objects = ndimage.label(pair.pred)
+    assert n_objects >= 15  # the lesion and its specks (some may touch)
 
 
 def test_make_pair_has_lesion_and_far_false_positive():

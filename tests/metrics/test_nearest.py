@@ -58,14 +58,32 @@ def test_offsets_are_sorted_and_complete_up_to_their_longest():
 
 
 @pytest.mark.parametrize("tree_work", [0, 10**12])  # EDT branch, k-d tree branch
-def test_far_points_equal_brute_force_with_either_search(monkeypatch, tree_work):
+@pytest.mark.parametrize("bound_reaches", [0.0, 3.0])  # every point unresolved by the
+def test_far_points_equal_brute_force_with_either_search(monkeypatch, tree_work,  # bounded
+                                                         bound_reaches):  # query, or few
     import ichbench.metrics.nearest as nearest
 
     monkeypatch.setattr(nearest, "_MAX_TREE_WORK", tree_work)
+    monkeypatch.setattr(nearest, "_TREE_BOUND_REACHES", bound_reaches)
     rng = np.random.default_rng(11)
     spacing_mm = (5.0, 0.45, 0.45)
     source = _unique_points(rng, 200, 60)
     target = _unique_points(rng, 20, 60)
     expected = cdist(source * np.array(spacing_mm), target * np.array(spacing_mm)).min(axis=1)
     got = nearest.nearest_distances_mm(source, target, spacing_mm=spacing_mm)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def test_truth_around_an_under_segmented_ball_equals_brute_force():
+    # truth sphere of radius 30 voxels, prediction of radius 18: every truth point is
+    # 12 voxels (5.4 mm in-plane, more across slices) from the prediction, beyond the reach
+    spacing_mm = (5.0, 0.45, 0.45)
+    grid = np.indices((9, 81, 81)).reshape(3, -1).T
+    centre = np.array([4, 40, 40])
+    scaled = (grid - centre) * np.array([8.0, 1.0, 1.0])
+    radius = np.sqrt((scaled ** 2).sum(axis=1))
+    source = grid[(radius > 29) & (radius <= 30)].astype(np.int64)
+    target = grid[(radius > 17) & (radius <= 18)].astype(np.int64)
+    expected = cdist(source * np.array(spacing_mm), target * np.array(spacing_mm)).min(axis=1)
+    got = nearest_distances_mm(source, target, spacing_mm=spacing_mm)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)

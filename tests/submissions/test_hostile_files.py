@@ -30,16 +30,16 @@ def assert_scored_as_empty(row):
 @pytest.fixture
 def reads(monkeypatch):
     """Record every file whose voxels the scorer reads (jobs=1 runs in this process)."""
-    import ichbench.submissions.case as case
+    import ichbench.nifti as nifti
 
     seen = []
-    original = case.read_volume
+    original = nifti.read_voxels
 
     def recording(path, *args, **kwargs):
         seen.append(Path(path))
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(case, "read_volume", recording)
+    monkeypatch.setattr(nifti, "read_voxels", recording)
     return seen
 
 
@@ -219,7 +219,7 @@ def test_other_spacing_origin_direction_is_geometry_mismatch(truth_dir, pred_dir
     assert_scored_as_empty(rows["001"])
 
 
-@pytest.mark.parametrize("field", sorted(OTHER_GEOMETRIES))
+@pytest.mark.parametrize("field", ["origin", "spacing"])
 def test_lenient_geometry_scores_with_truth_spacing_and_warns(truth_dir, pred_dir, tmp_path,
                                                               field):
     write(pred_dir, "001.nii.gz", blob(z0=4, z1=8), geometry=OTHER_GEOMETRIES[field])
@@ -281,3 +281,41 @@ def test_not_one_scalar_3d_volume_is_unreadable(truth_dir, pred_dir, tmp_path, k
     rows, _ = score(pred_dir, truth_dir, tmp_path)
     assert rows["001"].status is Status.UNREADABLE
     assert ("components" if kind == "vector" else "2D") in rows["001"].message
+
+
+def test_lenient_geometry_refuses_another_direction_on_another_grid(truth_dir, pred_dir,
+                                                                     tmp_path):
+    # x mirrored about the origin: not one voxel centre in common with the truth's grid
+    write(pred_dir, "001.nii.gz", blob(), geometry=OTHER_GEOMETRIES["direction"])
+    rows, _ = score(pred_dir, truth_dir, tmp_path, lenient_geometry=True)
+    assert rows["001"].status is Status.GEOMETRY_MISMATCH
+    assert "do not lie on the truth's grid" in rows["001"].message
+
+
+def _flipped_x_and_y() -> Geometry:
+    """GEOMETRY with x and y reversed: origin at the last voxel, direction negated."""
+    d = np.reshape(GEOMETRY.direction, (3, 3))
+    last = np.asarray(GEOMETRY.origin_mm) + d @ (np.asarray(GEOMETRY.spacing_xyz_mm)
+                                                 * (np.asarray(GEOMETRY.size_xyz) - 1)
+                                                 * np.array([1, 1, 0]))
+    flipped = d * np.array([-1.0, -1.0, 1.0])  # columns x and y reversed
+    return _moved(origin_mm=tuple(float(v) for v in last),
+                  direction=tuple(float(v) for v in flipped.ravel()))
+
+
+def test_lenient_geometry_reorients_a_physically_identical_flipped_mask_exactly(
+        truth_dir, pred_dir, tmp_path):
+    truth = blob(x0=3, x1=9)  # asymmetric in x and y, so a flip would show
+    write(truth_dir, "001.nii.gz", truth)
+    write(pred_dir, "001.nii.gz", truth[:, ::-1, ::-1].copy(), geometry=_flipped_x_and_y())
+    rows, _ = score(pred_dir, truth_dir, tmp_path, lenient_geometry=True)
+    assert rows["001"].status is Status.OK and rows["001"].dc == pytest.approx(1.0)
+    assert "reoriented exactly" in rows["001"].message
+
+
+def test_flipped_mask_without_lenient_geometry_is_refused_with_the_option(
+        truth_dir, pred_dir, tmp_path):
+    write(pred_dir, "001.nii.gz", blob()[:, ::-1, ::-1].copy(), geometry=_flipped_x_and_y())
+    rows, _ = score(pred_dir, truth_dir, tmp_path)
+    assert rows["001"].status is Status.GEOMETRY_MISMATCH
+    assert "flipped" in rows["001"].message and "--lenient-geometry" in rows["001"].message
