@@ -36,11 +36,14 @@ import numpy as np
 from ichbench.atomic import write_text
 from ichbench.metrics import DEFAULT_HD_PERCENTILE
 from ichbench.submissions.case import CaseScore
+from ichbench.submissions.lesions import LESION_COLUMNS, lesion_summary  # issue 13
 from ichbench.submissions.status import Status
 
 #: cases.csv columns, in order (the contract).
 CSV_COLUMNS = ("case", "status", "dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml",
-               "pred_volume_ml", "gt_voxels", "pred_voxels", "tp_voxels", "message")
+               "pred_volume_ml", "gt_voxels", "pred_voxels", "tp_voxels", "message",
+               # --- issue 13: lesion-wise and clinical-volume columns, appended ---
+               *LESION_COLUMNS)
 
 #: Metrics summarised in summary.json, in order.
 SUMMARY_METRICS = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml", "pred_volume_ml")
@@ -114,6 +117,9 @@ def summarize(scores: Sequence[CaseScore], *, tolerance_mm: float, version: str,
         "warnings": all_warnings,
         "predictions": predictions,
         "truth": truth,
+        # --- issue 13: pooled lesion counts, recall by volume, clinical agreement ---
+        **lesion_summary([s.lesion for s in scores], [s.gt_volume_ml for s in scores],
+                         [s.pred_volume_ml for s in scores], describe),
     }
 
 
@@ -136,7 +142,9 @@ def write_cases_csv(path: str | os.PathLike[str], scores: Sequence[CaseScore]) -
     writer.writerow(CSV_COLUMNS)
     for score in scores:
         row = [score.case, score.status.value]
-        row += [format_number(getattr(score, c)) for c in CSV_COLUMNS[2:-1]]
+        row += [format_number(getattr(score, c)) for c in CSV_COLUMNS[2:12]]
         row.append(" ".join(score.message.split()))  # always one line
+        # --- issue 13: lesion columns, NaN where unknown (truth_unreadable) ---
+        row += [format_number(score.lesion.get(c, math.nan)) for c in LESION_COLUMNS]
         writer.writerow(row)
     write_text(path, buffer.getvalue())
