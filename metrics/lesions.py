@@ -221,6 +221,21 @@ def _lesion_hd95(gt_block: np.ndarray, pred_block: np.ndarray,
                                percent=95.0)
 
 
+def _overlaps(g_lab: np.ndarray, p_lab: np.ndarray, both: np.ndarray, n_p: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping (truth label, predicted label) pairs, shape (2, k), and their voxels."""
+    codes = g_lab[both].astype(np.int64) * (n_p + 1) + p_lab[both]
+    if codes.size == 0:
+        return np.zeros((2, 0), np.int64), np.zeros(0, np.int64)
+    if int(codes.max()) < 4 * codes.size + 1_000_000:  # a count per code, no sort
+        counts = np.bincount(codes)
+        found = np.flatnonzero(counts)
+        overlap = counts[found]
+    else:
+        found, overlap = np.unique(codes, return_counts=True)
+    return np.stack([found // (n_p + 1), found % (n_p + 1)]), overlap
+
+
 def _union_box(boxes: Sequence[tuple[slice, ...]]) -> tuple[slice, ...]:
     return tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes))
                  for a in range(3))
@@ -282,9 +297,7 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         g_keep = g_size >= min_voxels
         p_keep = p_size >= min_voxels
         g_keep[0] = p_keep[0] = False
-        both = (g_lab > 0) & (p_lab > 0)
-        pairs, overlap = np.unique(np.stack([g_lab[both], p_lab[both]]), axis=1,
-                                   return_counts=True)
+        pairs, overlap = _overlaps(g_lab, p_lab, gt_mask[box] & pred_mask[box], n_p)
         valid = g_keep[pairs[0]] & p_keep[pairs[1]]
         pairs, overlap = pairs[:, valid], overlap[valid]
         matched_pred = np.zeros(n_p + 1, bool)
