@@ -153,6 +153,9 @@ def test_then_rank(teams: Sequence[str], values: np.ndarray, *, metric: str,
     return TestThenRank(tuple(teams), metric, alpha, p, p_holm, significant, wins, rank)
 
 
+test_then_rank.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
 def kendall_tau_to_bootstrap(full_rank: np.ndarray, boot_ranks: np.ndarray) -> np.ndarray:
     """Kendall's τ-b between the full ranking and every bootstrap ranking.
 

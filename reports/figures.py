@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 #: Figure size (inches) of a 16:9 slide; the PDF uses the same.
 SLIDE = (13.33, 7.5)
-LABELS = {"dc": "DC", "nsd": "NSD (τ = 0.42 mm)", "hd": "HD (mm)", "hd95": "HD95 (mm)",
-          "rvd": "RVD"}
+LABELS = {"dc": "DC", "nsd": "NSD", "hd": "HD (mm)", "hd95": "HD95 (mm)", "rvd": "RVD",
+          "lesionwise_dc": "lesion-wise DC", "lesionwise_hd95": "lesion-wise HD95 (mm)",
+          "lesion_f1": "lesion F1"}
 TRUTH_COLOUR, PRED_COLOUR = "#00d000", "#ff2060"
 
 
@@ -294,11 +295,18 @@ def leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[st
         groups[name] = cases.subset(analysis.case_ids).values
     figures["distributions"] = metric_distributions(
         groups, title=f"Per-case metrics ({len(analysis.case_ids)} cases)")
+    if analysis.ranking == "lesionwise":  # issue 13: the metrics that were ranked too
+        figures["lesionwise_distributions"] = metric_distributions(
+            groups, analysis.metrics, title="Per-case lesion-wise metrics")
     if analysis.boot is not None and len(order) > 1:
         index = [analysis.boot.teams.index(t) for t in order]
         counts = analysis.boot.rank_counts()[index]
         figures["rank_stability"] = rank_stability(
             order, counts, observed={r["team"]: r["rank"] for r in analysis.table})
+    if analysis.challenger is not None:  # issue 13: challengeR's figures
+        from ichbench.reports.challenger_analysis import challenger_figures
+
+        figures.update(challenger_figures(analysis))
     series = {n: (g["gt_volume_ml"], g["pred_volume_ml"]) for n, g in groups.items()
               if "gt_volume_ml" in g and "pred_volume_ml" in g}
     if series:

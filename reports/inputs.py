@@ -34,6 +34,20 @@ HIGHER_IS_BETTER: dict[str, bool] = {"dc": True, "nsd": True, "hd": False, "hd95
 #: Per-case numeric columns read from ``cases.csv`` when present.
 CASE_COLUMNS: tuple[str, ...] = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml",
                                  "pred_volume_ml")
+# --- issue 13: lesion-wise columns (appended to cases.csv by ichbench.submissions) ---
+#: Metrics of ``--ranking lesionwise``, with their direction.
+LESIONWISE_METRICS: tuple[str, ...] = ("lesionwise_dc", "lesionwise_hd95", "lesion_f1")
+HIGHER_IS_BETTER.update({"lesionwise_dc": True, "lesionwise_hd95": False,
+                         "lesion_f1": True})
+#: Lesion columns read from ``cases.csv`` when present (counts per volume bin included).
+LESION_CASE_COLUMNS: tuple[str, ...] = (
+    "gt_lesions", "pred_lesions", "lesion_tp", "lesion_fp", "lesion_fn", "lesion_f1",
+    "fp_volume_ml", "lesionwise_dc", "lesionwise_hd95",
+    *(f"{kind}_{b}" for kind in ("gt_lesions", "lesion_tp", "recall")
+      for b in ("lt1ml", "1to5ml", "5to30ml", "ge30ml")),
+    "abs_volume_error_ml", "expansion_sized_error")
+CASE_COLUMNS += LESION_CASE_COLUMNS
+# --- end issue 13 ---
 PUBLISHED_COLUMNS: tuple[str, ...] = ("team", "dc", "nsd", "hd", "rvd")
 
 
@@ -168,6 +182,11 @@ def case_means(cases: CaseTable) -> tuple[dict[str, float], int]:
     for metric in ("dc", "nsd", "hd", "hd95"):
         if metric in cases.values:
             means[metric] = float(np.mean(cases.values[metric]))
+    for metric in LESIONWISE_METRICS:  # issue 13: NaN only for an unusable truth
+        if metric in cases.values:
+            values = cases.values[metric]
+            known = ~np.isnan(values)
+            means[metric] = float(np.mean(values[known])) if known.any() else math.nan
     rvd = cases.values["rvd"]
     defined = ~np.isnan(rvd)
     means["rvd"] = float(np.mean(rvd[defined])) if defined.any() else math.nan

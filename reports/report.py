@@ -21,7 +21,6 @@ from matplotlib.figure import Figure
 from ichbench import __version__
 from ichbench.atomic import atomic_path, write_text
 from ichbench.reports.inputs import (
-    CASE_COLUMNS,
     RANKED_METRICS,
     ReportInputError,
     TeamResults,
@@ -52,6 +51,7 @@ def heads(columns: Sequence[str]) -> list[str]:
 CASE_HEADER = ["case", "status", "DC", "NSD", "HD (mm)", "HD95 (mm)", "RVD", "true mL",
                "pred mL"]
 CASE_ALIGN = ["left", "left", *["right"] * 7]
+CASE_TABLE_COLUMNS = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml", "pred_volume_ml")
 
 
 def metric_definitions(tolerance_mm: float = 0.42, hd_percentile: float = 100.0) -> str:
@@ -94,7 +94,7 @@ def case_rows(team: TeamResults) -> list[list[str]]:
     rows = []
     for i, case in enumerate(cases.ids):
         cells = [case, cases.status[i]]
-        for column in CASE_COLUMNS:
+        for column in CASE_TABLE_COLUMNS:
             v = cases.values.get(column)
             cells.append(fmt(float(v[i]), column) if v is not None else "–")
         rows.append(cells)

@@ -13,10 +13,8 @@ from ichbench.reports.challenger import (
     consensus_ranking,
     kendall_tau_to_bootstrap,
     one_sided_wilcoxon,
+    test_then_rank,
 )
-
-test_then_rank = challenger.test_then_rank
-test_then_rank.__test__ = False  # a function under test, not a test
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -71,11 +71,12 @@ def test_leaderboard_report_pages_and_layout(team_folders, tmp_path):
     build_leaderboard(team_folders, tmp_path / "lb", n_bootstrap=100, figures=False)
     figures = leaderboard_pages(tmp_path / "lb")
     # protocol, leaderboard, CIs, stability, rank-then-aggregate, pairwise,
-    # 3 figures (no images: no overlays), 4 per-case pages
-    assert len(figures) == 13
+    # 3 figures (no images: no overlays), 4 challengeR figures (significance map, podium,
+    # ranking methods, Kendall's τ), 4 per-case pages
+    assert len(figures) == 17
     for i, fig in enumerate(figures):
         assert layout_problems(fig) == [], f"page {i + 1}"
-    assert save_pdf(figures, tmp_path / "lb.pdf") == 13
+    assert save_pdf(figures, tmp_path / "lb.pdf") == 17
 
 
 def test_build_report_refuses_other_folders(tmp_path):
