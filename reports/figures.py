@@ -276,17 +276,42 @@ def learning_curves(histories: Mapping[str, Mapping[str, Mapping[str, np.ndarray
     return fig
 
 
-def leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[str, Figure]:
-    """The figures of a leaderboard: distributions, rank stability, volumes, overlays.
+def file_inputs(analysis: Analysis, *, images: object = None) -> dict:
+    """What the figures read from NIfTI files: ABC/2 volumes and overlay panels.
 
-    Figures that need something missing (per-case results, volumes, truth or images) are
-    left out, never an error.
+    Returns ``{"abc2": (true_ml, abc2_ml) or None, "overlays": (team, panels) or None}``;
+    anything that cannot be read is noted in ``analysis.notes`` and left out.
     """
     from ichbench.reports.sources import overlay_panels, truth_abc2
 
+    found: dict = {"abc2": None, "overlays": None}
+    if analysis.values is None:
+        return found
+    found["abc2"] = _optional(lambda: truth_abc2(analysis.teams, analysis.case_ids), "ABC/2",
+                              analysis.notes)
+    order = [r["team"] for r in analysis.table if r["team"] in analysis.paired]
+    for name in order:  # the best-ranked team whose images and masks can be found
+        panels = _optional(lambda n=name: overlay_panels(analysis.team(n), images=images),
+                           "overlays", analysis.notes)
+        if panels:
+            found["overlays"] = (name, panels)
+            break
+    return found
+
+
+def leaderboard_figures(analysis: Analysis, *, images: object = None,
+                        files: dict | None = None) -> dict[str, Figure]:
+    """The figures of a leaderboard: distributions, rank stability, volumes, overlays.
+
+    ``files`` is :func:`file_inputs`' result, computed once by the caller; without it the
+    files are read here. Figures that need something missing (per-case results, volumes,
+    truth or images) are left out, never an error.
+    """
     figures: dict[str, Figure] = {}
     if analysis.values is None:
         return figures
+    if files is None:
+        files = file_inputs(analysis, images=images)
     order = [r["team"] for r in analysis.table if r["team"] in analysis.paired]
     groups = {}
     for name in order:
@@ -310,16 +335,11 @@ def leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[st
     series = {n: (g["gt_volume_ml"], g["pred_volume_ml"]) for n, g in groups.items()
               if "gt_volume_ml" in g and "pred_volume_ml" in g}
     if series:
-        abc2 = _optional(lambda: truth_abc2(analysis.teams, analysis.case_ids), "ABC/2",
-                         analysis.notes)
-        figures["volumes"] = volume_agreement(series, abc2=abc2)
-    for name in order:  # the best-ranked team whose images and masks can be found
-        panels = _optional(lambda n=name: overlay_panels(analysis.team(n), images=images),
-                           "overlays", analysis.notes)
-        if panels:
-            figures["overlays"] = case_overlays(panels, title=f"{name}: best, median, "
-                                                              "worst case by DC")
-            break
+        figures["volumes"] = volume_agreement(series, abc2=files.get("abc2"))
+    if files.get("overlays"):
+        name, panels = files["overlays"]
+        figures["overlays"] = case_overlays(panels, title=f"{name}: best, median, "
+                                                          "worst case by DC")
     return figures
 
 

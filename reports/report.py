@@ -310,7 +310,7 @@ def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
                     note="Cases split by their true volume; each stratum ranked like the "
                          "leaderboard; consensus = mean rank over strata.")
     captions = figure_captions(content.settings, analysis)
-    _figure_pages(pages, leaderboard_figures(analysis, images=meta.get("images")), captions)
+    _figure_pages(pages, leaderboard_figures(analysis, files=content.files), captions)
     _lesion_pages(pages, content.lesions)
     for team in teams:
         if team.cases is not None:
@@ -319,7 +319,7 @@ def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
     return pages.finish()
 
 
-def run_pages(content: RunContent, *, images: object = None) -> list[Figure]:
+def run_pages(content: RunContent) -> list[Figure]:
     """The pages of a run folder's report (footers added)."""
     from ichbench.reports.figures import (
         leaderboard_figures,
@@ -352,7 +352,7 @@ def run_pages(content: RunContent, *, images: object = None) -> list[Figure]:
         figure_page(pages, "Per-case metrics by split", metric_distributions(groups),
                     caption=captions["distributions"])
         main_name = content.main.teams[0].name
-        _figure_pages(pages, leaderboard_figures(content.main, images=images), captions,
+        _figure_pages(pages, leaderboard_figures(content.main, files=content.files), captions,
                       suffix=f" ({main_name} split)", skip=("distributions",))
         _lesion_pages(pages, content.lesions)
     if content.histories:
@@ -393,7 +393,7 @@ def build_report(source: str | Path, out: str | Path, *, images: str | Path | No
         return out, save_pdf(leaderboard_pages(leaderboard_content(source)), out)
     if (source / "config.json").is_file():
         content = run_content(source, images=images)
-        return out, save_pdf(run_pages(content, images=images), out)
+        return out, save_pdf(run_pages(content), out)
     raise ReportInputError(f"{source}: neither a run folder (config.json) nor a leaderboard "
                            "folder (leaderboard.json); give one of those")
 

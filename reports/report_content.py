@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ichbench.reports.figures import file_inputs
 from ichbench.reports.inputs import (
     RANKED_METRICS,
     ReportInputError,
@@ -68,6 +69,7 @@ class LeaderboardContent:
     settings: Settings
     protocol: tuple[str, dict, dict] | None
     lesions: LesionContent
+    files: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class RunContent:
     protocol: tuple[str, dict, dict] | None
     lesions: LesionContent
     meta_team: TeamResults
+    files: dict = field(default_factory=dict)
 
 
 def recorded_settings(teams: Sequence[TeamResults]) -> Settings:
@@ -143,7 +146,9 @@ def leaderboard_content(folder: Path) -> LeaderboardContent:
     analysis.notes.extend(settings.notes)
     order = [r["team"] for r in analysis.table]
     lesions = lesion_content(teams, order, images=meta.get("images"), notes=analysis.notes)
-    return LeaderboardContent(folder, meta, analysis, settings, _protocol(teams), lesions)
+    files = file_inputs(analysis, images=meta.get("images"))
+    return LeaderboardContent(folder, meta, analysis, settings, _protocol(teams), lesions,
+                              files)
 
 
 def split_teams(run_dir: Path, notes: list[str] | None = None) -> list[TeamResults]:
@@ -223,9 +228,10 @@ def run_content(run_dir: Path, *, images: object = None) -> RunContent:
                                 lesions.missed_panels, lesions.missed_team)
     meta_team = _meta_team(run_dir, teams, config)
     protocol = _protocol([meta_team])
+    files = file_inputs(main, images=images) if main is not None else {}
     return RunContent(run_dir, config, method, teams, main, _split_rows(teams, ci_rows),
                       run_histories(run_dir, method), notes, settings, protocol, lesions,
-                      meta_team)
+                      meta_team, files)
 
 
 def tolerance_text(settings: Settings) -> str:
