@@ -192,7 +192,8 @@ def _combine(metric_ranks: np.ndarray) -> np.ndarray:
 
 
 def compare_ranking_methods(teams: Sequence[str], values: np.ndarray,
-                            metrics: Sequence[str], *, alpha: float = 0.05
+                            metrics: Sequence[str], *, alpha: float = 0.05,
+                            tests: Sequence[TestThenRank] | None = None
                             ) -> dict[str, np.ndarray]:
     """The final rank of every team under each of :data:`RANKING_METHODS`.
 
@@ -203,6 +204,8 @@ def compare_ranking_methods(teams: Sequence[str], values: np.ndarray,
         Shape (n_metrics, n_teams, n_cases), paired.
     metrics : sequence of str
         Names along axis 0.
+    tests : sequence of TestThenRank, optional
+        :func:`test_then_rank` of each metric if already computed (else computed here).
 
     Returns
     -------
@@ -221,8 +224,10 @@ def compare_ranking_methods(teams: Sequence[str], values: np.ndarray,
     by_median = np.stack([min_rank(median[k], higher_is_better=higher[k]) for k in
                           range(len(metrics))])
     by_rta = np.stack([min_rank(rta[k], higher_is_better=False) for k in range(len(metrics))])
-    by_test = np.stack([test_then_rank(teams, values[k], metric=m, alpha=alpha).rank
-                        for k, m in enumerate(metrics)]).astype(float)
+    if tests is None:
+        tests = [test_then_rank(teams, values[k], metric=m, alpha=alpha)
+                 for k, m in enumerate(metrics)]
+    by_test = np.stack([t.rank for t in tests]).astype(float)
     return dict(zip(RANKING_METHODS, (_combine(by_mean), _combine(by_median),
                                       _combine(by_rta), _combine(by_test)), strict=True))
 

@@ -112,7 +112,7 @@ def challenger_results(analysis: Analysis, *, alpha: float = 0.05) -> Challenger
     tests = [test_then_rank(names, values[k], metric=m, alpha=alpha)
              for k, m in enumerate(metrics)]
     result = ChallengerResults(tests, compare_ranking_methods(names, values, metrics,
-                                                              alpha=alpha))
+                                                              alpha=alpha, tests=tests))
     if analysis.boot is not None:
         # the leaderboard ranking recomputed on the paired teams only (as the bootstrap)
         table = {r["team"]: r["rank"] for r in _paired_table(analysis)}
