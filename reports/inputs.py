@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ichbench.submissions.lesions import LESION_COLUMNS  # issue 13
+
 #: Metrics the INSTANCE ranking uses, in leaderboard order, with their direction.
 RANKED_METRICS: tuple[str, ...] = ("dc", "nsd", "hd", "rvd")
 HIGHER_IS_BETTER: dict[str, bool] = {"dc": True, "nsd": True, "hd": False, "hd95": False,
@@ -39,13 +41,8 @@ CASE_COLUMNS: tuple[str, ...] = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml
 LESIONWISE_METRICS: tuple[str, ...] = ("lesionwise_dc", "lesionwise_hd95", "lesion_f1")
 HIGHER_IS_BETTER.update({"lesionwise_dc": True, "lesionwise_hd95": False,
                          "lesion_f1": True})
-#: Lesion columns read from ``cases.csv`` when present (counts per volume bin included).
-LESION_CASE_COLUMNS: tuple[str, ...] = (
-    "gt_lesions", "pred_lesions", "lesion_tp", "lesion_fp", "lesion_fn", "lesion_f1",
-    "fp_volume_ml", "lesionwise_dc", "lesionwise_hd95",
-    *(f"{kind}_{b}" for kind in ("gt_lesions", "lesion_tp", "recall")
-      for b in ("lt1ml", "1to5ml", "5to30ml", "ge30ml")),
-    "abs_volume_error_ml", "expansion_sized_error")
+#: Lesion columns read from ``cases.csv`` when present (declared by the scorer).
+LESION_CASE_COLUMNS: tuple[str, ...] = LESION_COLUMNS
 CASE_COLUMNS += LESION_CASE_COLUMNS
 # --- end issue 13 ---
 PUBLISHED_COLUMNS: tuple[str, ...] = ("team", "dc", "nsd", "hd", "rvd")
