@@ -220,25 +220,46 @@ def challenger_figures(analysis: Analysis) -> dict[str, Figure]:
     return figures
 
 
-def parse_tasks(specs: Sequence[str]) -> dict[str, list[str]]:
-    """``NAME=PATH`` options grouped by task name, in first-seen order.
+def parse_tasks(specs: Sequence[str]) -> dict[str, list[tuple[str | None, str]]]:
+    """``NAME=PATH`` or ``NAME:TEAM=PATH`` options grouped by task, in first-seen order.
+
+    ``TEAM`` names the team of that input (needed when folder names repeat across teams,
+    e.g. ``a/small`` and ``b/small``); without it the input's own name is used.
+
+    Returns
+    -------
+    dict of task name to list of (team or None, path)
 
     Raises
     ------
     ReportInputError
-        For an option without ``=``, an empty name or path.
+        For an option without ``=``, an empty name, team or path, or a task mixing inputs
+        with and without a team name.
+
+    Examples
+    --------
+    >>> parse_tasks(["small:a=x/small", "small:b=y/small", "large:a=x/large"])["small"]
+    [('a', 'x/small'), ('b', 'y/small')]
     """
-    tasks: dict[str, list[str]] = {}
+    tasks: dict[str, list[tuple[str | None, str]]] = {}
     for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise ReportInputError(f"--task {spec!r}: expected NAME=PATH (a score folder, run "
-                                   "folder or CSV), e.g. --task small=scores/team_a")
-        tasks.setdefault(name.strip(), []).append(path.strip())
+        head, sep, path = spec.partition("=")
+        name, colon, team = head.partition(":")
+        if not sep or not name.strip() or not path.strip() or (colon and not team.strip()):
+            raise ReportInputError(f"--task {spec!r}: expected NAME=PATH or NAME:TEAM=PATH (a "
+                                   "score folder, run folder or CSV), e.g. --task "
+                                   "small:team_a=team_a/small")
+        tasks.setdefault(name.strip(), []).append((team.strip() if colon else None,
+                                                   path.strip()))
+    for name, inputs in tasks.items():
+        if len({team is None for team, _ in inputs}) > 1:
+            raise ReportInputError(f"task {name!r}: give a TEAM (NAME:TEAM=PATH) for every "
+                                   "input of the task or for none")
     return tasks
 
 
-def build_task_leaderboards(tasks: Mapping[str, Sequence[str]], out_dir: str | Path, *,
+def build_task_leaderboards(tasks: Mapping[str, Sequence[tuple[str | None, str]]],
+                            out_dir: str | Path, *,
                             ranking: str = "instance", n_bootstrap: int = 1000,
                             seed: int = 0, split: str = "test", figures: bool = True
                             ) -> tuple[dict[str, Analysis], list[dict]]:
@@ -246,9 +267,10 @@ def build_task_leaderboards(tasks: Mapping[str, Sequence[str]], out_dir: str | P
 
     Parameters
     ----------
-    tasks : mapping of task name to inputs
-        Each task's score folders, run folders or CSV; team names (folder names or a run's
-        method) must be the same in every task.
+    tasks : mapping of task name to (team or None, input) pairs
+        Each task's score folders, run folders or CSV (:func:`parse_tasks`); the team
+        names (given, or the folder name / a run's method) must be the same in every
+        task.
 
     Returns
     -------
@@ -268,7 +290,8 @@ def build_task_leaderboards(tasks: Mapping[str, Sequence[str]], out_dir: str | P
     out = Path(out_dir)
     analyses = {}
     for name, inputs in tasks.items():
-        teams = load_inputs(inputs, split=split)
+        given = [team for team, _ in inputs if team is not None]
+        teams = load_inputs([path for _, path in inputs], names=given, split=split)
         analyses[name] = analyse(teams, ranking=ranking, n_bootstrap=n_bootstrap, seed=seed)
         write_outputs(analyses[name], out / "tasks" / name, split=split, figures=figures)
     try:

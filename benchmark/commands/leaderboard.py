@@ -14,11 +14,12 @@ import click
               help="instance: rank the means per metric (INSTANCE 2022); rank-then-aggregate: "
                    "average per-case ranks per metric; lesionwise: rank the means of "
                    "lesion-wise DC, HD95 and lesion F1 as INSTANCE ranks its four.")
-@click.option("--task", "tasks", multiple=True, metavar="NAME=PATH",
+@click.option("--task", "tasks", multiple=True, metavar="NAME[:TEAM]=PATH",
               help="Rank several tasks and their consensus instead of INPUTS: one score "
-                   "folder, run folder or CSV per option, grouped by NAME (e.g. --task "
-                   "small=a/small --task small=b/small --task large=a/large ...); teams "
-                   "need the same names in every task.")
+                   "folder, run folder or CSV per option, grouped by NAME, the team named "
+                   "TEAM (default: the folder name or a run's method), e.g. --task "
+                   "small:a=a/small --task small:b=b/small --task large:a=a/large ...; "
+                   "every task needs the same teams.")
 @click.option("--name", "names", multiple=True,
               help="Team name for each folder input, in order (repeat once per folder).")
 @click.option("--split", default="test", show_default=True,
@@ -46,7 +47,7 @@ def leaderboard(inputs: tuple[str, ...], out_dir: str, ranking: str, tasks: tupl
     from ichbench.reports.tables import markdown_text
 
     if bool(inputs) == bool(tasks):
-        raise click.UsageError("give either INPUTS or --task NAME=PATH options, not both "
+        raise click.UsageError("give either INPUTS or --task NAME[:TEAM]=PATH options, not both "
                                "(and not neither)")
     if tasks:
         from ichbench.reports.challenger_analysis import build_task_leaderboards, parse_tasks

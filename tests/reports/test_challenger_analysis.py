@@ -107,8 +107,9 @@ def _reversed_copy(folder, dest):
 
 
 def test_task_consensus_is_the_mean_rank_over_tasks(tmp_path, team_folders):
-    small = [str(f) for f in team_folders[:3]]
-    large = [str(_reversed_copy(f, tmp_path / "large" / f.name)) for f in team_folders[:3]]
+    small = [(None, str(f)) for f in team_folders[:3]]
+    large = [(None, str(_reversed_copy(f, tmp_path / "large" / f.name)))
+             for f in team_folders[:3]]
     analyses, rows = build_task_leaderboards({"small": small, "large": large},
                                              tmp_path / "out", n_bootstrap=30, figures=False)
     ranks = {task: {r["team"]: r["rank"] for r in a.table} for task, a in analyses.items()}
@@ -122,13 +123,28 @@ def test_task_consensus_is_the_mean_rank_over_tasks(tmp_path, team_folders):
 
 def test_tasks_with_different_teams_or_bad_specs_are_one_line_errors(tmp_path, team_folders):
     with pytest.raises(ReportInputError, match="different teams"):
-        build_task_leaderboards({"a": [str(team_folders[0]), str(team_folders[1])],
-                                 "b": [str(team_folders[0]), str(team_folders[2])]},
+        build_task_leaderboards(parse_tasks([f"a={team_folders[0]}", f"a={team_folders[1]}",
+                                             f"b={team_folders[0]}", f"b={team_folders[2]}"]),
                                 tmp_path / "o", n_bootstrap=0, figures=False)
     with pytest.raises(ReportInputError, match="NAME=PATH"):
         parse_tasks(["nonsense"])
+    with pytest.raises(ReportInputError, match="for every input of the task or for none"):
+        parse_tasks(["a:x=p", "a=q"])
     with pytest.raises(ReportInputError, match="two or more"):
         build_task_leaderboards(parse_tasks([f"x={team_folders[0]}"]), tmp_path / "o")
+
+
+def test_team_names_in_task_specs_name_folders_that_share_a_name(tmp_path, team_folders):
+    specs = []
+    for task in ("small", "large"):
+        for team, folder in zip(("x", "y"), team_folders[:2], strict=True):
+            copy = tmp_path / team / task  # both teams' folders are called small / large
+            shutil.copytree(folder, copy)
+            specs.append(f"{task}:{team}={copy}")
+    analyses, rows = build_task_leaderboards(parse_tasks(specs), tmp_path / "out",
+                                             n_bootstrap=0, figures=False)
+    assert sorted(r["team"] for r in rows) == ["x", "y"]
+    assert {r["team"] for r in analyses["large"].table} == {"x", "y"}
 
 
 def test_cli_task_and_lesionwise_options(tmp_path, team_folders):
@@ -146,3 +162,12 @@ def test_cli_task_and_lesionwise_options(tmp_path, team_folders):
                                       "lesionwise", "--out", str(out / "lw"), "--no-figures"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "rescore" in result.output and result.output.strip().count("\n") == 0
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from ichbench.reports import challenger_analysis
+
+    result = doctest.testmod(challenger_analysis)
+    assert result.failed == 0 and result.attempted > 0
