@@ -19,6 +19,7 @@ def test_lesion_speed_prints_per_case_counts_and_the_score_time_ratio(capsys):
         assert tp + fn == gt and tp <= pred and fp >= 1  # the far false positive
     assert re.search(r"lesion-wise metrics take \d+% of the INSTANCE metrics' time", out)
     assert re.search(r"lesion-wise scoring adds -?\d+% to score time \(ratio [\d.]+\)", out)
+    assert re.search(r"inside the lesion columns: \d+% .* they add \d+% \(ratio [\d.]+\)", out)
 
 
 def test_lesion_speed_refuses_bad_arguments_with_one_line():
