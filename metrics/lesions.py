@@ -57,9 +57,11 @@ positive costs its own volume, not a label pass over the whole head.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -245,7 +247,8 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
                      spacing_mm: tuple[float, float, float],
                      bin_edges_ml: Sequence[float] = DEFAULT_BIN_EDGES_ML,
                      min_lesion_ml: float = DEFAULT_MIN_LESION_ML,
-                     hd95_penalty_mm: float = DEFAULT_HD95_PENALTY_MM) -> LesionMetrics:
+                     hd95_penalty_mm: float = DEFAULT_HD95_PENALTY_MM,
+                     case_hd95_mm: float | None = None) -> LesionMetrics:
     """Match the lesions of a prediction to those of the truth and score them.
 
     Parameters
@@ -261,6 +264,11 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         Components smaller than this are ignored in both masks.
     hd95_penalty_mm : float, default 374
         HD95 of a missed truth lesion or a false-positive component.
+    case_hd95_mm : float, optional
+        The case's HD95 (:func:`ichbench.metrics.evaluate_case`) if already known. When
+        the case has exactly one truth lesion, every predicted component is matched to it
+        and nothing was ignored, the lesion's HD95 is by definition the case's, and this
+        value is used instead of computing the same distances again.
 
     Returns
     -------
@@ -288,7 +296,8 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
     min_voxels = min_lesion_ml / voxel_ml
     lesions: list[Lesion] = []
     fp_voxels: list[int] = []
-    n_pred = 0
+    n_pred = n_components = 0
+    deferred: list[tuple[int, Callable[[], float]]] = []  # HD95 of detected lesions
     for box in occupied_boxes(gt_mask | pred_mask):
         g_lab, n_g = ndimage.label(gt_mask[box], structure=CONNECTIVITY)
         p_lab, n_p = ndimage.label(pred_mask[box], structure=CONNECTIVITY)
@@ -303,6 +312,7 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         matched_pred = np.zeros(n_p + 1, bool)
         matched_pred[pairs[1]] = True
         n_pred += int(p_keep.sum())
+        n_components += n_g + n_p
         fp_voxels += [int(p_size[j]) for j in np.flatnonzero(p_keep & ~matched_pred)]
         g_boxes = ndimage.find_objects(g_lab)
         p_boxes = ndimage.find_objects(p_lab)
@@ -320,9 +330,17 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
             pred_voxels = int(p_size[partners].sum())
             dc = 2.0 * inter / (g_size[i] + pred_voxels)
             crop = _union_box([g_box, *(p_boxes[j - 1] for j in partners)])
-            hd95 = _lesion_hd95(g_lab[crop] == i, np.isin(p_lab[crop], partners), spacing)
+            deferred.append((len(lesions), functools.partial(
+                _lesion_hd95, g_lab[crop] == i, np.isin(p_lab[crop], partners), spacing)))
             lesions.append(Lesion(int(g_size[i]), g_size[i] * voxel_ml, True, float(dc),
-                                  hd95, where))
+                                  math.nan, where))
+    # one truth lesion matched by every predicted component, nothing ignored: the lesion
+    # pair is the case pair, so its HD95 is the case's
+    reuse = (case_hd95_mm is not None and len(lesions) == 1 and not fp_voxels
+             and n_components == len(lesions) + n_pred)
+    for index, compute in deferred:
+        hd95 = float(case_hd95_mm) if reuse else compute()  # type: ignore[arg-type]
+        lesions[index] = dataclasses.replace(lesions[index], hd95_mm=hd95)
     lesions.sort(key=lambda lesion: -lesion.voxels)
     return _summarise(lesions, fp_voxels, n_pred, voxel_ml, bin_edges_ml, hd95_penalty_mm)
 

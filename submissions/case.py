@@ -122,7 +122,7 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
     # --- issue 13: lesion-wise and clinical-volume columns ---
     lesion = lesion_columns(gt, pred, spacing_mm=truth.geometry.spacing_zyx_mm,
                             gt_volume_ml=metrics.gt_volume_ml,
-                            pred_volume_ml=metrics.pred_volume_ml)
+                            pred_volume_ml=metrics.pred_volume_ml, case_hd95_mm=metrics.hd95)
     if status is Status.OK:
         message = "; ".join(warnings)
     return CaseScore(

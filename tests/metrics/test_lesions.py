@@ -172,3 +172,28 @@ def test_bad_arguments_name_themselves(kwargs, fragment):
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="shape"):
         evaluate_lesions(_mask(), _mask((5, 20, 21)), spacing_mm=ISO)
+
+
+def test_case_hd95_is_reused_only_when_the_lesion_pair_is_the_case_pair():
+    gt, pred = _mask(), _mask()
+    gt[1:3, 2:6, 2:6] = True
+    pred[1:3, 3:7, 2:6] = True
+    spacing = (5.0, 0.5, 0.5)
+    computed = evaluate_lesions(gt, pred, spacing_mm=spacing).lesionwise_hd95
+    assert computed == pytest.approx(evaluate_case(gt, pred, spacing_mm=spacing).hd95)
+    # a marker value shows whether the case value was taken
+    assert evaluate_lesions(gt, pred, spacing_mm=spacing,
+                            case_hd95_mm=123.0).lesions[0].hd95_mm == 123.0
+    with_fp = pred.copy()
+    with_fp[4, 18, 18] = True
+    m = evaluate_lesions(gt, with_fp, spacing_mm=spacing, case_hd95_mm=123.0)
+    assert m.lesions[0].hd95_mm == pytest.approx(computed)
+    two = gt.copy()
+    two[4, 15:17, 15:17] = True
+    m = evaluate_lesions(two, pred, spacing_mm=spacing, case_hd95_mm=123.0)
+    assert 123.0 not in [lesion.hd95_mm for lesion in m.lesions]
+    tiny = pred.copy()
+    tiny[4, 18, 18] = True  # ignored by the minimum size: the case pair differs
+    m = evaluate_lesions(gt, tiny, spacing_mm=spacing, case_hd95_mm=123.0,
+                         min_lesion_ml=0.01)
+    assert m.lesion_fp == 0 and m.lesions[0].hd95_mm == pytest.approx(computed)
