@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -42,7 +43,8 @@ def significance_maps(results: Sequence[TestThenRank], *, title: str = "") -> Fi
         order = np.lexsort((np.arange(len(result.teams)), result.rank))
         sig = result.significant[np.ix_(order, order)].astype(float)
         shown = np.where(np.eye(len(order), dtype=bool), np.nan, sig)
-        ax.imshow(shown, cmap="Blues", vmin=-0.3, vmax=1.2)
+        cmap = matplotlib.colormaps["Blues"].with_extremes(bad="0.85")  # grey diagonal
+        ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=1.25)
         names = [_short(result.teams[i], 12) for i in order]
         ticks = np.arange(len(order))
         ax.set_xticks(ticks, names, rotation=30, ha="right", fontsize=8)
@@ -171,12 +173,13 @@ def ranking_methods(teams: Sequence[str], ranks: Mapping[str, np.ndarray], *,
     x = np.arange(len(methods))
     n = len(teams)
     for t, team in enumerate(teams):
-        ys = [float(ranks[m][t]) for m in methods]
+        # tied teams would hide each other: a small vertical offset per team
+        ys = np.array([float(ranks[m][t]) for m in methods]) + 0.06 * (t - (n - 1) / 2)
         ax.plot(x, ys, "-o", color=f"C{t % 10}", label=_short(team, 20))
     ax.set_xticks(x, [m.replace(" (", "\n(") for m in methods], fontsize=9)
     ax.set_yticks(np.arange(1, n + 1))
     ax.set_ylim(n + 0.5, 0.5)
-    ax.set_ylabel("rank")
+    ax.set_ylabel("rank (tied teams drawn slightly apart)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.set_title(title or "Ranking methods compared (per-metric ranks combined by their "
