@@ -187,6 +187,9 @@ def _check(gt: np.ndarray, pred: np.ndarray, spacing_mm: object,
             found = f"{array.ndim}D array" if isinstance(array, np.ndarray) else type(array)
             raise ValueError(f"evaluate_lesions: {name} must be a 3D numpy array, found "
                              f"{found}; pass one volume (z, y, x)")
+    if gt.size == 0:
+        raise ValueError(f"evaluate_lesions: gt has no voxels (shape {gt.shape}); pass a "
+                         "volume with at least one voxel along each axis")
     if gt.shape != pred.shape:
         raise ValueError(f"evaluate_lesions: gt shape {gt.shape} != pred shape {pred.shape}; "
                          "resample the prediction onto the truth grid")

@@ -197,3 +197,20 @@ def test_case_hd95_is_reused_only_when_the_lesion_pair_is_the_case_pair():
     m = evaluate_lesions(gt, tiny, spacing_mm=spacing, case_hd95_mm=123.0,
                          min_lesion_ml=0.01)
     assert m.lesion_fp == 0 and m.lesions[0].hd95_mm == pytest.approx(computed)
+
+
+def test_any_non_zero_label_is_foreground_whatever_the_dtype():
+    gt = _mask().astype(np.uint8)
+    gt[2, 2:4, 2:4] = 255
+    gt[2, 10:12, 10:12] = 2
+    pred = np.zeros(gt.shape, np.float32)
+    pred[2, 2:4, 2:4] = 1.0
+    m = evaluate_lesions(gt, pred, spacing_mm=ISO)
+    assert (m.gt_lesions, m.lesion_tp, m.lesion_fn) == (2, 1, 1)
+    assert m.lesions[0].dc == 1.0
+
+
+def test_volume_without_voxels_is_refused():
+    empty = np.zeros((0, 4, 4), bool)
+    with pytest.raises(ValueError, match="no voxels"):
+        evaluate_lesions(empty, empty, spacing_mm=ISO)
