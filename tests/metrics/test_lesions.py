@@ -207,7 +207,7 @@ def test_any_non_zero_label_is_foreground_whatever_the_dtype():
     pred[2, 2:4, 2:4] = 1.0
     m = evaluate_lesions(gt, pred, spacing_mm=ISO)
     assert (m.gt_lesions, m.lesion_tp, m.lesion_fn) == (2, 1, 1)
-    assert m.lesions[0].dc == 1.0
+    assert [lesion.dc for lesion in m.lesions if lesion.detected] == [1.0]
 
 
 def test_volume_without_voxels_is_refused():
