@@ -326,7 +326,7 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
             where = tuple((int(o + s.start), int(o + s.stop))
                           for o, s in zip(origin, g_box, strict=True))
             if partners.size == 0:
-                lesions.append(Lesion(int(g_size[i]), g_size[i] * voxel_ml, False, 0.0,
+                lesions.append(Lesion(int(g_size[i]), float(g_size[i] * voxel_ml), False, 0.0,
                                       hd95_penalty_mm, where))
                 continue
             inter = int(overlap[pairs[0] == i].sum())
@@ -335,7 +335,7 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
             crop = _union_box([g_box, *(p_boxes[j - 1] for j in partners)])
             deferred.append((len(lesions), functools.partial(
                 _lesion_hd95, g_lab[crop] == i, np.isin(p_lab[crop], partners), spacing)))
-            lesions.append(Lesion(int(g_size[i]), g_size[i] * voxel_ml, True, float(dc),
+            lesions.append(Lesion(int(g_size[i]), float(g_size[i] * voxel_ml), True, float(dc),
                                   math.nan, where))
     # one truth lesion matched by every predicted component, nothing ignored: the lesion
     # pair is the case pair, so its HD95 is the case's
