@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.submissions.columns import CSV_COLUMNS
+from ichbench.submissions.columns import CSV_COLUMNS as _ALL_COLUMNS
 
-#: The header of cases.csv, from its one declaration (columns this generator does not
-#: fill are left empty, i.e. NaN).
+#: The INSTANCE columns of cases.csv, from its one declaration, up to ``message``: the
+#: generator draws no lesions, so it writes no lesion columns (a reader then shows no
+#: lesion pages rather than pages of NaN). Columns it does not fill are left empty (NaN).
+CSV_COLUMNS = _ALL_COLUMNS[:_ALL_COLUMNS.index("message") + 1]
 CASES_HEADER = ",".join(CSV_COLUMNS)
 
 

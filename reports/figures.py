@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 #: Figure size (inches) of a 16:9 slide; the PDF uses the same.
 SLIDE = (13.33, 7.5)
-LABELS = {"dc": "DC", "nsd": "NSD (τ = 0.42 mm)", "hd": "HD (mm)", "hd95": "HD95 (mm)",
-          "rvd": "RVD"}
+LABELS = {"dc": "DC", "nsd": "NSD", "hd": "HD (mm)", "hd95": "HD95 (mm)", "rvd": "RVD",
+          "lesionwise_dc": "lesion-wise DC", "lesionwise_hd95": "lesion-wise HD95 (mm)",
+          "lesion_f1": "lesion F1"}
 TRUTH_COLOUR, PRED_COLOUR = "#00d000", "#ff2060"
 
 
@@ -279,25 +280,52 @@ def learning_curves(histories: Mapping[str, Mapping[str, Mapping[str, np.ndarray
     return fig
 
 
-def leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[str, Figure]:
+def file_inputs(analysis: Analysis, *, images: object = None) -> dict:
+    """What the figures read from NIfTI files: ABC/2 volumes and overlay panels.
+
+    Returns ``{"abc2": (true_ml, abc2_ml) or None, "overlays": (team, panels) or None}``;
+    anything that cannot be read is noted in ``analysis.notes`` and left out.
+    """
+    from ichbench.reports.sources import overlay_panels, truth_abc2
+
+    found: dict = {"abc2": None, "overlays": None}
+    if analysis.values is None:
+        return found
+    found["abc2"] = _optional(lambda: truth_abc2(analysis.teams, analysis.case_ids), "ABC/2",
+                              analysis.notes)
+    order = [r["team"] for r in analysis.table if r["team"] in analysis.paired]
+    for name in order:  # the best-ranked team whose images and masks can be found
+        panels = _optional(lambda n=name: overlay_panels(analysis.team(n), images=images),
+                           "overlays", analysis.notes)
+        if panels:
+            found["overlays"] = (name, panels)
+            break
+    return found
+
+
+def leaderboard_figures(analysis: Analysis, *, images: object = None,
+                        files: dict | None = None) -> dict[str, Figure]:
     """The figures of a leaderboard: distributions, rank stability, volumes, overlays.
 
-    Figures that need something missing (per-case results, volumes, truth or images) are
-    left out, never an error. Text is never parsed as mathtext: a team name between
-    dollar signs is shown as written instead of crashing the drawing.
+    ``files`` is :func:`file_inputs`' result, computed once by the caller; without it the
+    files are read here. Figures that need something missing (per-case results, volumes,
+    truth or images) are left out, never an error. Text is never parsed as mathtext: a team
+    name between dollar signs is shown as written instead of crashing the drawing.
     """
     import matplotlib
 
     with matplotlib.rc_context({"text.parse_math": False}):
-        return _leaderboard_figures(analysis, images=images)
+        return _leaderboard_figures(analysis, images=images, files=files)
 
 
-def _leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[str, Figure]:
-    from ichbench.reports.sources import overlay_panels, truth_abc2
-
+def _leaderboard_figures(analysis: Analysis, *, images: object = None,
+                         files: dict | None = None) -> dict[str, Figure]:
+    """The figures of :func:`leaderboard_figures`, drawn inside its rc_context."""
     figures: dict[str, Figure] = {}
     if analysis.values is None:
         return figures
+    if files is None:
+        files = file_inputs(analysis, images=images)
     order = [r["team"] for r in analysis.table if r["team"] in analysis.paired]
     groups = {}
     for name in order:
@@ -306,24 +334,26 @@ def _leaderboard_figures(analysis: Analysis, *, images: object = None) -> dict[s
         groups[name] = cases.subset(analysis.case_ids).values
     figures["distributions"] = metric_distributions(
         groups, title=f"Per-case metrics ({len(analysis.case_ids)} cases)")
+    if analysis.ranking == "lesionwise":  # issue 13: the metrics that were ranked too
+        figures["lesionwise_distributions"] = metric_distributions(
+            groups, analysis.metrics, title="Per-case lesion-wise metrics")
     if analysis.boot is not None and len(order) > 1:
         index = [analysis.boot.teams.index(t) for t in order]
         counts = analysis.boot.rank_counts()[index]
         figures["rank_stability"] = rank_stability(
             order, counts, observed={r["team"]: r["rank"] for r in analysis.table})
+    if analysis.challenger is not None:  # issue 13: challengeR's figures
+        from ichbench.reports.challenger_analysis import challenger_figures
+
+        figures.update(challenger_figures(analysis))
     series = {n: (g["gt_volume_ml"], g["pred_volume_ml"]) for n, g in groups.items()
               if "gt_volume_ml" in g and "pred_volume_ml" in g}
     if series:
-        abc2 = _optional(lambda: truth_abc2(analysis.teams, analysis.case_ids), "ABC/2",
-                         analysis.notes)
-        figures["volumes"] = volume_agreement(series, abc2=abc2)
-    for name in order:  # the best-ranked team whose images and masks can be found
-        panels = _optional(lambda n=name: overlay_panels(analysis.team(n), images=images),
-                           "overlays", analysis.notes)
-        if panels:
-            figures["overlays"] = case_overlays(panels, title=f"{name}: best, median, "
-                                                              "worst case by DC")
-            break
+        figures["volumes"] = volume_agreement(series, abc2=files.get("abc2"))
+    if files.get("overlays"):
+        name, panels = files["overlays"]
+        figures["overlays"] = case_overlays(panels, title=f"{name}: best, median, "
+                                                          "worst case by DC")
     return figures
 
 

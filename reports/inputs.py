@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.submissions.columns import SUMMARY_METRICS, VALID_RANGE, mean
+from ichbench.submissions.lesions import LESION_COLUMNS
 
 #: Metrics the INSTANCE ranking uses, in leaderboard order, with their direction.
 RANKED_METRICS: tuple[str, ...] = ("dc", "nsd", "hd", "rvd")
@@ -37,6 +38,13 @@ HIGHER_IS_BETTER: dict[str, bool] = {"dc": True, "nsd": True, "hd": False, "hd95
 #: Per-case numeric columns read from ``cases.csv`` when present (declared once, in
 #: :mod:`ichbench.submissions.columns`).
 CASE_COLUMNS: tuple[str, ...] = SUMMARY_METRICS
+#: Metrics of ``--ranking lesionwise``, with their direction.
+LESIONWISE_METRICS: tuple[str, ...] = ("lesionwise_dc", "lesionwise_hd95", "lesion_f1")
+HIGHER_IS_BETTER.update({"lesionwise_dc": True, "lesionwise_hd95": False,
+                         "lesion_f1": True})
+#: Lesion columns read from ``cases.csv`` when present (declared by the scorer).
+LESION_CASE_COLUMNS: tuple[str, ...] = LESION_COLUMNS
+CASE_COLUMNS += LESION_CASE_COLUMNS
 PUBLISHED_COLUMNS: tuple[str, ...] = ("team", "dc", "nsd", "hd", "rvd")
 
 
@@ -211,7 +219,8 @@ def case_means(cases: CaseTable) -> tuple[dict[str, float], int]:
     the challenge).
     """
     means = {metric: mean(cases.values[metric])
-             for metric in ("dc", "nsd", "hd", "hd95", "rvd") if metric in cases.values}
+             for metric in ("dc", "nsd", "hd", "hd95", "rvd", *LESIONWISE_METRICS)
+             if metric in cases.values}
     return means, int(np.isnan(cases.values["rvd"]).sum())
 
 

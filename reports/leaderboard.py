@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from ichbench import __version__
 from ichbench.atomic import write_json, write_text
 from ichbench.reports.inputs import (
     CASE_COLUMNS,
+    LESIONWISE_METRICS,
     RANKED_METRICS,
     CaseTable,
     ReportInputError,
@@ -42,9 +44,17 @@ from ichbench.reports.ranking import instance_ranking, rank_then_aggregate
 from ichbench.reports.stats import Bootstrap, bootstrap, nanmean, pairwise_wilcoxon
 from ichbench.reports.tables import markdown_text, write_tables
 
-RANKINGS = ("instance", "rank-then-aggregate")
+if TYPE_CHECKING:
+    from ichbench.reports.challenger_analysis import ChallengerResults
+
+RANKINGS = ("instance", "rank-then-aggregate", "lesionwise")
 LEADERBOARD_COLUMNS = ("rank", "team", "score", "dc", "nsd", "hd", "rvd", "rank_dc",
                        "rank_nsd", "rank_hd", "rank_rvd")
+#: Metrics ranked by each scheme; ``lesionwise`` ranks lesion-wise DC, HD95 and F1 means
+#: as INSTANCE ranks its four (mean rank of the per-metric ranks).
+RANKING_METRICS: dict[str, tuple[str, ...]] = {
+    "instance": RANKED_METRICS, "rank-then-aggregate": RANKED_METRICS,
+    "lesionwise": LESIONWISE_METRICS}
 
 
 @dataclass
@@ -57,6 +67,8 @@ class Analysis:
         In input order.
     ranking : str
         The scheme of :attr:`table`.
+    metrics : tuple of str
+        The metrics it ranks (:data:`RANKING_METRICS`); ``values`` holds them.
     table : list of dict
         Leaderboard rows ordered by rank (:data:`LEADERBOARD_COLUMNS`, ``hd95`` if known).
     instance_table, rta_table : list of dict
@@ -64,11 +76,14 @@ class Analysis:
     paired : tuple of str
         Teams in the paired statistics; ``case_ids`` their shared cases.
     values : ndarray or None
-        Paired values, shape (4, n_paired, n_cases) for ``dc, nsd, hd, rvd``.
+        Paired values, shape (n_metrics, n_paired, n_cases) for :attr:`metrics`.
     boot : Bootstrap or None
     ci_rows, stability_rows, pairwise_rows : list of dict
     notes : list of str
         What was left out and why.
+    challenger : ChallengerResults or None
+        Test-then-rank, ranking methods, Kendall's τ and the consensus over lesion-size
+        strata (:mod:`ichbench.reports.challenger_analysis`), with two or more paired teams.
     """
 
     teams: list[TeamResults]
@@ -86,6 +101,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     n_bootstrap: int = 0
     seed: int = 0
+    metrics: tuple[str, ...] = RANKED_METRICS
+    challenger: ChallengerResults | None = None
 
     def team(self, name: str) -> TeamResults:
         """Return the team called ``name``."""
@@ -99,8 +116,10 @@ def analyse(teams: Sequence[TeamResults], *, ranking: str = "instance",
     Parameters
     ----------
     teams : sequence of TeamResults
-    ranking : {"instance", "rank-then-aggregate"}
-        Which scheme orders the leaderboard; both are computed when possible.
+    ranking : {"instance", "rank-then-aggregate", "lesionwise"}
+        Which scheme orders the leaderboard; INSTANCE and rank-then-aggregate are both
+        computed when possible; ``lesionwise`` ranks lesion-wise DC, HD95 and F1 (needs
+        the lesion columns of cases.csv).
     n_bootstrap : int
         Bootstrap samples (0 skips the bootstrap).
     seed : int
@@ -115,14 +134,20 @@ def analyse(teams: Sequence[TeamResults], *, ranking: str = "instance",
         raise ReportInputError(f"--ranking is {ranking!r}; expected one of {', '.join(RANKINGS)}")
     teams = list(teams)
     means = {t.name: t.means for t in teams}
+    metrics = RANKING_METRICS[ranking]
     for t in teams:
         missing = [m for m in RANKED_METRICS if m not in t.means]
         if missing:
             raise ReportInputError(f"team {t.name!r} ({t.source}) lacks {', '.join(missing)}")
+        missing = [m for m in metrics if m not in t.means]
+        if missing:
+            raise ReportInputError(f"team {t.name!r} ({t.source}) has no {', '.join(missing)}; "
+                                   "--ranking lesionwise needs the lesion columns of "
+                                   "cases.csv: rescore with 'ichbench score'")
     instance = instance_ranking(means)
     paired, case_ids, notes = common_cases(teams)
     result = Analysis(teams, ranking, [], instance, notes=notes, seed=seed,
-                      n_bootstrap=n_bootstrap)
+                      n_bootstrap=n_bootstrap, metrics=metrics)
     if ranking == "rank-then-aggregate" and len(paired) < len(teams):
         lacking = [t.name for t in teams if t.cases is None]
         raise ReportInputError("rank-then-aggregate needs per-case results; means only for "
@@ -130,28 +155,37 @@ def analyse(teams: Sequence[TeamResults], *, ranking: str = "instance",
     if paired and case_ids:
         names = tuple(t.name for t in paired)
         values = np.stack([np.stack([t.cases.subset(case_ids).values[m]  # type: ignore[union-attr]
-                                     for t in paired]) for m in RANKED_METRICS])
+                                     for t in paired]) for m in metrics])
         result.paired, result.case_ids, result.values = names, case_ids, values
-        result.rta_table = rank_then_aggregate(names, values)
+        result.rta_table = rank_then_aggregate(names, values, metrics)
         for row in result.rta_table:
-            row.update({m: means[row["team"]][m] for m in RANKED_METRICS})
+            row.update({m: means[row["team"]][m] for m in metrics})
         if n_bootstrap > 0:
             rng = np.random.default_rng(seed)
             result.boot = bootstrap(names, values, rng, n_samples=n_bootstrap,
-                                    ranking=ranking)
+                                    metrics=metrics,
+                                    ranking="instance" if ranking == "lesionwise" else ranking)
             result.ci_rows = _ci_rows(result.boot, values)
             result.stability_rows = _stability_rows(result.boot)
         if len(paired) >= 2:
-            result.pairwise_rows = pairwise_wilcoxon(names, values)
-        n_rvd_nan = int(np.isnan(values[RANKED_METRICS.index("rvd")]).all(axis=0).sum())
+            result.pairwise_rows = pairwise_wilcoxon(names, values, metrics)
+        n_rvd_nan = (int(np.isnan(values[metrics.index("rvd")]).all(axis=0).sum())
+                     if "rvd" in metrics else 0)
         if n_rvd_nan:
             result.notes.append(f"{n_rvd_nan} case(s) with an empty truth have no RVD and are "
                                 "left out of RVD means and ranks")
-    table = instance if ranking == "instance" else result.rta_table
-    if all("hd95" in means[r["team"]] for r in table):
+    if ranking == "lesionwise":
+        table = instance_ranking(means, metrics)
+    else:
+        table = instance if ranking == "instance" else result.rta_table
+    if ranking != "lesionwise" and all("hd95" in means[r["team"]] for r in table):
         for row in table:
             row["hd95"] = means[row["team"]]["hd95"]
     result.table = table
+    if len(result.paired) >= 2 and result.case_ids:
+        from ichbench.reports.challenger_analysis import challenger_results
+
+        result.challenger = challenger_results(result)
     return result
 
 
@@ -185,6 +219,9 @@ def _stability_rows(boot: Bootstrap) -> list[dict]:
 
 def leaderboard_columns(analysis: Analysis) -> list[str]:
     """Columns of ``leaderboard.csv`` for this analysis."""
+    if analysis.ranking == "lesionwise":
+        return ["rank", "team", "score", *analysis.metrics,
+                *(f"rank_{m}" for m in analysis.metrics)]
     columns = list(LEADERBOARD_COLUMNS)
     if analysis.table and "hd95" in analysis.table[0]:
         columns.append("hd95")
@@ -195,17 +232,21 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
                   figures: bool = True, images: Path | None = None) -> list[Path]:
     """Write every table (and figure) of ``analysis`` into ``out_dir``; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    caption = ("Leaderboard (INSTANCE 2022 ranking: mean rank of DC, NSD, HD, RVD means)"
-               if analysis.ranking == "instance" else
-               "Leaderboard (rank-then-aggregate: per-case ranks averaged per metric)")
+    caption = {"instance": "Leaderboard (INSTANCE 2022 ranking: mean rank of DC, NSD, HD, "
+                           "RVD means)",
+               "rank-then-aggregate": "Leaderboard (rank-then-aggregate: per-case ranks "
+                                      "averaged per metric)",
+               "lesionwise": "Leaderboard (lesion-wise: mean rank of lesion-wise DC, HD95 "
+                             "and lesion F1 means)"}[analysis.ranking]
     written = write_tables(out_dir / "leaderboard", analysis.table,
                            leaderboard_columns(analysis), latex=True, caption=caption)
     if analysis.values is not None:
         written += write_tables(out_dir / "instance_ranking", analysis.instance_table,
                                 list(LEADERBOARD_COLUMNS))
         written += write_tables(out_dir / "rank_then_aggregate", analysis.rta_table,
-                                [*LEADERBOARD_COLUMNS,
-                                 *(f"mean_rank_{m}" for m in RANKED_METRICS)])
+                                ["rank", "team", "score", *analysis.metrics,
+                                 *(f"rank_{m}" for m in analysis.metrics),
+                                 *(f"mean_rank_{m}" for m in analysis.metrics)])
         written.append(out_dir / "cases_long.csv")
         write_text(written[-1], cases_long_text(analysis.teams))
     if analysis.ci_rows:
@@ -221,6 +262,10 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
                                 ["metric", "team_a", "team_b", "n", "median_diff",
                                  "statistic", "p", "p_holm", "better"],
                                 caption="Wilcoxon signed-rank, Holm-corrected per metric")
+    if analysis.challenger is not None:
+        from ichbench.reports.challenger_analysis import write_challenger_tables
+
+        written += write_challenger_tables(analysis, out_dir)
     if figures:
         from ichbench.reports.figures import leaderboard_figures
 

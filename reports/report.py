@@ -1,67 +1,81 @@
 """The PDF report of a run folder or a leaderboard folder, and a run's one-page summary.
 
-:func:`build_report` assembles pages (:mod:`ichbench.reports.pages`) from the numbers of
-:mod:`ichbench.reports.leaderboard` and the figures of :mod:`ichbench.reports.figures`; it
-computes nothing itself. :func:`build_run_report` is what the run harness calls at the end
-of every run: it writes ``report.pdf``, ``summary.md`` and ``summary.png`` into the run
-folder. Missing optional pieces (history, images, truth files) drop their pages.
+The builder only assembles pages: everything it shows is computed once by
+:mod:`ichbench.reports.report_content` (the leaderboard analysis with its bootstrap,
+per-split CIs, lesion detection and clinical tables, missed-lesion panels) and handed in;
+:func:`leaderboard_pages` and :func:`run_pages` lay that bundle out with
+:mod:`ichbench.reports.pages` and the figures of :mod:`ichbench.reports.figures`.
+:func:`build_run_report` is what the run harness calls at the end of every run: it writes
+``report.pdf``, ``summary.md`` and ``summary.png`` from one bundle. Missing optional pieces
+(history, images, truth files, lesion columns) drop their pages.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from ichbench import __version__
 from ichbench.atomic import atomic_path, write_text
-from ichbench.reports.inputs import (
-    CASE_COLUMNS,
-    RANKED_METRICS,
-    ReportInputError,
-    TeamResults,
-    is_run_folder,
-    read_run_folder,
-)
-from ichbench.reports.leaderboard import (
-    Analysis,
-    analyse,
-    leaderboard_columns,
-    load_leaderboard_dir,
-)
+from ichbench.reports.inputs import ReportInputError, TeamResults, is_run_folder
+from ichbench.reports.leaderboard import Analysis, leaderboard_columns
+from ichbench.reports.lesion_report import BIN_TITLES, BINS, detection_figure
 from ichbench.reports.pages import PageSet, figure_page, table_pages, text_pages
+from ichbench.reports.report_content import (
+    SPLIT_COLUMNS,
+    LeaderboardContent,
+    LesionContent,
+    RunContent,
+    Settings,
+    leaderboard_content,
+    run_content,
+    tolerance_text,
+)
 from ichbench.reports.tables import fmt, markdown_text
 
-SPLIT_ORDER = ("validation", "test", "train_oof")
 HEADS = {"dc": "DC", "nsd": "NSD", "hd": "HD (mm)", "hd95": "HD95 (mm)", "rvd": "RVD",
          "rank_dc": "rank DC", "rank_nsd": "rank NSD", "rank_hd": "rank HD",
          "rank_rvd": "rank RVD", "median hd": "median HD", "rvd n excl.": "RVD n excl.",
          "median_diff": "median diff", "p_holm": "p (Holm)", "team_a": "team a",
-         "team_b": "team b"}
+         "team_b": "team b", "lesionwise_dc": "lesion-wise DC",
+         "lesionwise_hd95": "lesion-wise HD95 (mm)", "lesion_f1": "lesion F1",
+         "rank_lesionwise_dc": "rank lw DC", "rank_lesionwise_hd95": "rank lw HD95",
+         "rank_lesion_f1": "rank F1", "mean_rank": "mean rank"}
 
 
 def heads(columns: Sequence[str]) -> list[str]:
     """Display names of table columns."""
-    return [HEADS.get(c) or (f"mean rank {HEADS[c[10:]]}" if c.startswith("mean_rank_")
-                             else c.replace("_", " ")) for c in columns]
+    return [HEADS.get(c) or (f"mean rank {HEADS.get(c[10:], c[10:])}"
+                             if c.startswith("mean_rank_") else c.replace("_", " "))
+            for c in columns]
+
+
 CASE_HEADER = ["case", "status", "DC", "NSD", "HD (mm)", "HD95 (mm)", "RVD", "true mL",
                "pred mL"]
 CASE_ALIGN = ["left", "left", *["right"] * 7]
+CASE_TABLE_COLUMNS = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml", "pred_volume_ml")
 
 
-def metric_definitions(tolerance_mm: float = 0.42, hd_percentile: float = 100.0) -> str:
-    """The metric and empty-case definitions, as printed on the protocol page."""
+def metric_definitions(tolerance_mm: float | None, hd_percentile: float | None) -> str:
+    """The metric and empty-case definitions, with the settings the inputs recorded.
+
+    ``None`` (not recorded, e.g. published means, or inputs that disagree) is said so
+    rather than replaced by the INSTANCE default.
+    """
+    tau = (f"τ = {tolerance_mm:g} mm" if tolerance_mm is not None
+           else "a tolerance τ not recorded in the inputs (INSTANCE 2022: 0.42 mm)")
+    pct = (f"{hd_percentile:g}th percentile" if hd_percentile is not None
+           else "percentile not recorded (INSTANCE 2022: 100th)")
     return (
         "DC = (2|P∩G| + 1e-5) / (|P| + |G| + 1e-5) on binarised masks.\n"
-        f"NSD: surface Dice at tolerance τ = {tolerance_mm:g} mm (surfel-area weighted, as "
-        "DeepMind surface-distance).\n"
-        f"HD: symmetric Hausdorff distance, {hd_percentile:g}th percentile, in mm (the "
-        "challenge ranked on it); HD95: 95th percentile, extra column.\n"
+        f"NSD: surface Dice at {tau} (surfel-area weighted, as DeepMind "
+        "surface-distance).\n"
+        f"HD: symmetric Hausdorff distance, {pct}, in mm (the challenge ranked on it); "
+        "HD95: 95th percentile, extra column.\n"
         "RVD = | |P| − |G| | / |G|.\n"
         "Spacing from the truth header. Empty prediction with non-empty truth: DC 0, NSD 0, "
         "RVD 1, HD inf (an inf HD makes that mean inf). A missing or unreadable prediction "
@@ -76,6 +90,9 @@ RANKING_TEXT = {
     "rank-then-aggregate": "Rank-then-aggregate: rank teams on every case per metric (ties "
                            "minimum), average each team's ranks per metric, then rank those "
                            "averages and take the mean of the four ranks.",
+    "lesionwise": "Lesion-wise: rank teams on the mean lesion-wise DC and lesion F1 (higher "
+                  "better) and lesion-wise HD95 (lower better) separately; ties take the "
+                  "minimum rank; final score = mean of the three ranks.",
 }
 
 
@@ -94,54 +111,75 @@ def case_rows(team: TeamResults) -> list[list[str]]:
     rows = []
     for i, case in enumerate(cases.ids):
         cells = [case, cases.status[i]]
-        for column in CASE_COLUMNS:
+        for column in CASE_TABLE_COLUMNS:
             v = cases.values.get(column)
             cells.append(fmt(float(v[i]), column) if v is not None else "–")
         rows.append(cells)
     return rows
 
 
-def _protocol_blocks(teams: Sequence[TeamResults], extra: Sequence[tuple[str, str]]
-                     ) -> list[tuple[str, str]]:
+def _protocol_blocks(settings: Settings, protocol: tuple[str, dict, dict] | None,
+                     extra: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     blocks = list(extra)
-    summaries = [t.summary for t in teams if t.summary]
-    tol = next((s["tolerance_mm"] for s in summaries if s.get("tolerance_mm")), 0.42)
-    pct = next((s["hd_percentile"] for s in summaries if s.get("hd_percentile")), 100.0)
-    for team in teams:
-        if not team.run_dir:
-            continue
-        protocol_path = Path(team.run_dir) / "protocol.json"
-        if protocol_path.is_file():
-            protocol = json.loads(protocol_path.read_text(encoding="utf-8"))
-            counts = ", ".join(f"{s} {len(protocol.get(s) or [])}" for s in
-                               ("train", "validation", "test", "unlabeled"))
-            folds = protocol.get("folds") or []
-            blocks.append((f"Dataset and splits ({team.name})",
-                           f"Data: {team.run_config.get('data', '–')}\n"
-                           f"Fingerprint: {protocol.get('fingerprint', '–')}\n"
-                           f"Cases: {counts}\n"
-                           f"Folds: {len(folds)} (sizes "
-                           f"{', '.join(str(len(f)) for f in folds) or '–'}), seed "
-                           f"{protocol.get('seed', '–')}"))
-            break
-    blocks.append(("Metrics", metric_definitions(float(tol), float(pct))))
+    if protocol is not None:
+        name, info, config = protocol
+        counts = ", ".join(f"{s} {len(info.get(s) or [])}" for s in
+                           ("train", "validation", "test", "unlabeled"))
+        folds = info.get("folds") or []
+        blocks.append((f"Dataset and splits ({name})",
+                       f"Data: {config.get('data', '–')}\n"
+                       f"Fingerprint: {info.get('fingerprint', '–')}\n"
+                       f"Cases: {counts}\n"
+                       f"Folds: {len(folds)} (sizes "
+                       f"{', '.join(str(len(f)) for f in folds) or '–'}), seed "
+                       f"{info.get('seed', '–')}"))
+    blocks.append(("Metrics", metric_definitions(settings.tolerance_mm,
+                                                 settings.hd_percentile)))
+    blocks.append(("Lesion-wise metrics", LESION_TEXT))
     blocks.append(("Software", f"ichbench {__version__}; report generated "
                                f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}"))
     return blocks
 
 
-def _figure_pages(pages: PageSet, analysis: Analysis, images: object,
-                  captions: dict[str, str]) -> None:
-    from ichbench.reports.figures import leaderboard_figures
+LESION_TEXT = (
+    "Lesions are 26-connected components of truth and prediction. A truth lesion is "
+    "detected when a predicted component overlaps it by at least one voxel; a predicted "
+    "component overlapping no truth lesion is a false positive. Lesion F1 = 2TP / (2TP + "
+    "FP + FN). Lesion-wise DC and HD95 (BraTS 2023 style) average each truth lesion against "
+    "its matched components with missed and false lesions scored DC 0 and HD95 374 mm; "
+    "every component counts (no minimum size). Clinical agreement: |V_P − V_G| in mL, the "
+    "≥ 30 mL category (Cohen's κ), errors as large as hematoma expansion (≥ 6 mL or ≥ 33 % "
+    "of V_G), case detection (volume > 0).")
 
-    for name, fig in leaderboard_figures(analysis, images=images).items():
-        figure_page(pages, captions.get(name, name).split(":")[0], fig,
-                    caption=captions.get(name, ""))
+
+def _figure_pages(pages: PageSet, figures: dict[str, Figure], captions: dict[str, str],
+                  suffix: str = "", skip: Sequence[str] = ()) -> None:
+    for name, fig in figures.items():
+        if name in skip:
+            continue
+        title = captions.get(name, name.replace("_", " ").capitalize()).split(":")[0]
+        figure_page(pages, title + suffix, fig, caption=captions.get(name, ""))
+
+
+def figure_captions(settings: Settings, analysis: Analysis | None = None) -> dict[str, str]:
+    """Captions of the report's figures, with the recorded NSD tolerance."""
+    captions = dict(FIGURE_CAPTIONS)
+    captions["distributions"] = (f"Per-case metrics: NSD at {tolerance_text(settings)}; box "
+                                 "= quartiles, whiskers = 1.5 IQR, dots = cases; ∞ marks HD of "
+                                 "empty predictions; undefined RVD (empty truth) left out.")
+    if analysis is not None and analysis.challenger is not None and analysis.challenger.tests:
+        alpha = analysis.challenger.tests[0].alpha
+        captions["significance_map"] = (
+            f"Significance maps: dark cell = the row team is better than the column team "
+            f"(one-sided Wilcoxon signed-rank on paired cases, Holm-adjusted over all ordered "
+            f"pairs, α = {alpha:g}); test-then-rank counts these wins.")
+        captions["podium"] = (f"Podium: each case's {analysis.metrics[0]} values placed by "
+                              "their per-case rank, one line per case; bars = how often each "
+                              "team took each place.")
+    return captions
 
 
 FIGURE_CAPTIONS = {
-    "distributions": "Per-case metrics: box = quartiles, whiskers = 1.5 IQR, dots = cases; "
-                     "∞ marks HD of empty predictions; undefined RVD (empty truth) left out.",
     "rank_stability": "Ranking stability: ranks of each team over bootstrap samples of the "
                       "cases (paired); blob area = share of samples.",
     "volumes": "Volumes: predicted vs true and Bland–Altman; ABC/2 (black ×) is the clinical "
@@ -149,15 +187,68 @@ FIGURE_CAPTIONS = {
                "C = slices × thickness; A·B·C/2).",
     "overlays": "Qualitative: best, median and worst case by DC, slice of largest truth "
                 "area, brain window W80/L40.",
+    "ranking_methods": "Ranking methods: each team's rank under aggregate-then-rank (mean, "
+                       "median), rank-then-aggregate and test-then-rank, per-metric ranks "
+                       "combined by their mean.",
+    "kendall_tau": "Kendall's τ: agreement of the leaderboard ranking with the ranking of "
+                   "each bootstrap sample (τ-b; 1 = identical).",
+    "lesionwise_distributions": "Lesion-wise metrics: per-case lesion-wise DC, HD95 and "
+                                "lesion F1.",
 }
 
 
-def leaderboard_pages(folder: Path) -> list[Figure]:
+def _lesion_pages(pages: PageSet, lesions: LesionContent, suffix: str = "") -> None:
+    """Detection by lesion size, clinical agreement and missed-lesion overlays."""
+    from ichbench.reports.figures import case_overlays
+
+    if lesions.detection:
+        figure_page(pages, "Detection by lesion size" + suffix,
+                    detection_figure(lesions.detection),
+                    caption="Recall of truth lesions per truth-lesion volume bin, pooled over "
+                            "cases (detected/lesions on each bar); F1 and false-positive "
+                            "components per case in the legend.")
+        columns = ["team", "cases", "lesions", "lesion_tp", "lesion_fp", "lesion_fn",
+                   "lesion_f1", "fp_per_case", *(f"recall_{b}" for b in BINS)]
+        header = ["team", "cases", "truth lesions", "TP", "FP", "FN", "lesion F1",
+                  "FP / case", *(f"recall {BIN_TITLES[b]}" for b in BINS)]
+        body = [[fmt(r[c], c) if c != "team" else r[c] for c in columns[:8]]
+                + [f"{fmt(r[f'recall_{b}'], 'dc')} ({r[f'tp_{b}']}/{r[f'n_{b}']})"
+                   for b in BINS] for r in lesions.detection]
+        table_pages(pages, "Lesion detection" + suffix, header, body,
+                    note="recall per bin: detected/truth lesions pooled over cases; – = no "
+                         "truth lesion in that bin.")
+    if lesions.clinical:
+        columns = ["team", "n", "mae_ml", "median_ae_ml", "max_ae_ml", "table_30ml",
+                   "agree_30ml", "kappa_30ml", "expansion_sized", "expansion_share",
+                   "sensitivity", "specificity"]
+        header = ["team", "cases", "mean |ΔV| mL", "median |ΔV| mL", "max |ΔV| mL",
+                  "≥30 mL table", "agreement", "Cohen's κ", "expansion-sized",
+                  "share", "sensitivity", "specificity"]
+        decimals = {"mae_ml": "hd", "median_ae_ml": "hd", "max_ae_ml": "hd"}
+        body = [[fmt(r[c], decimals.get(c, "dc")) if isinstance(r[c], float) else str(r[c])
+                 for c in columns] for r in lesions.clinical]
+        table_pages(pages, "Clinical volume agreement" + suffix, header, body,
+                    note="ΔV = predicted − true volume. ≥30 mL table: the ICH score's "
+                         "category, TN/FP/FN/TP of the prediction against the truth. "
+                         "Expansion-sized: |ΔV| ≥ 6 mL or ≥ 33 % of the true volume (as "
+                         "large as hematoma expansion). Sensitivity / "
+                         "specificity: case-level hemorrhage present (volume > 0); – where no "
+                         "truth-negative case exists.")
+    if lesions.missed_panels:
+        figure_page(pages, f"Largest missed lesions: {lesions.missed_team}",
+                    case_overlays(lesions.missed_panels,
+                                  title=f"{lesions.missed_team}: largest missed lesions"),
+                    caption="Zoomed on each missed truth lesion (slice of its largest "
+                            "cross-section), brain window W80/L40.")
+
+
+def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
     """The pages of a leaderboard folder's report, in order (footers added)."""
-    teams, meta = load_leaderboard_dir(folder)
-    analysis = analyse(teams, ranking=meta.get("ranking", "instance"),
-                       n_bootstrap=int(meta.get("bootstrap", 1000)), seed=int(meta.get("seed", 0)))
-    pages = PageSet(f"ichbench {__version__} — leaderboard {folder.name}", [])
+    from ichbench.reports.figures import leaderboard_figures
+
+    analysis, meta, teams = content.analysis, content.meta, content.analysis.teams
+    metrics = analysis.metrics
+    pages = PageSet(f"ichbench {__version__} — leaderboard {content.folder.name}", [])
     inputs = "\n".join(f"{t.name}: {t.kind}, {len(t.cases) if t.cases else 'means only'}"
                        f"{' cases' if t.cases else ''} — {t.source}" for t in teams)
     extra = [("Leaderboard", f"{len(teams)} teams; split {meta.get('split', 'test')}; "
@@ -166,12 +257,14 @@ def leaderboard_pages(folder: Path) -> list[Figure]:
              ("Statistics", f"Bootstrap: {analysis.n_bootstrap} samples of the cases, paired "
                             f"across teams, numpy Generator seed {analysis.seed}; 95% "
                             "percentile CIs. Pairwise: two-sided Wilcoxon signed-rank per "
-                            "metric, Holm-corrected within each metric; inf HD ranked above "
+                            "metric, Holm-corrected within each metric; test-then-rank: "
+                            "one-sided, Holm over all ordered pairs; inf HD ranked above "
                             "every finite value."),
              ("Inputs", inputs)]
     if analysis.notes:
         extra.append(("Notes", "\n".join(analysis.notes)))
-    text_pages(pages, "Leaderboard report: protocol", _protocol_blocks(teams, extra))
+    text_pages(pages, "Leaderboard report: protocol",
+               _protocol_blocks(content.settings, content.protocol, extra))
     columns = leaderboard_columns(analysis)
     rows = [[fmt(r.get(c), c) for c in columns] for r in analysis.table]
     table_pages(pages, "Leaderboard", heads(columns), rows, note=RANKING_TEXT[analysis.ranking],
@@ -179,10 +272,12 @@ def leaderboard_pages(folder: Path) -> list[Figure]:
     if analysis.ci_rows:
         by = {(r["team"], r["metric"]): r for r in analysis.ci_rows}
         order = [r["team"] for r in analysis.table if r["team"] in analysis.paired]
-        header = ["team", *(f"{HEADS[m]} mean [95% CI]" for m in RANKED_METRICS),
-                  "RVD n excl."]
-        body = [[t, *(_fmt_ci(by.get((t, m)), m) for m in RANKED_METRICS),
-                 str(by[(t, "rvd")]["n_excluded"])] for t in order]
+        header = ["team", *(f"{heads([m])[0]} mean [95% CI]" for m in metrics)]
+        body = [[t, *(_fmt_ci(by.get((t, m)), m) for m in metrics)] for t in order]
+        if "rvd" in metrics:
+            header.append("RVD n excl.")
+            for row, t in zip(body, order, strict=True):
+                row.append(str(by[(t, "rvd")]["n_excluded"]))
         table_pages(pages, "Bootstrap confidence intervals", header, body,
                     note="inf: at least one resampled mean is inf (an empty prediction "
                          "gives HD inf).")
@@ -193,9 +288,9 @@ def leaderboard_pages(folder: Path) -> list[Figure]:
                  f"{r['rank_ci_low']}–{r['rank_ci_high']}",
                  *(f"{r[f'p_rank_{k + 1}']:.3f}" for k in range(len(order)))] for r in stab]
         table_pages(pages, "Ranking stability (bootstrap)", header, body)
-    if analysis.rta_table and analysis.ranking == "instance":
-        columns = ["rank", "team", "score", *(f"mean_rank_{m}" for m in RANKED_METRICS),
-                   *(f"rank_{m}" for m in RANKED_METRICS)]
+    if analysis.rta_table and analysis.ranking != "rank-then-aggregate":
+        columns = ["rank", "team", "score", *(f"mean_rank_{m}" for m in metrics),
+                   *(f"rank_{m}" for m in metrics)]
         table_pages(pages, "Alternative ranking: rank-then-aggregate", heads(columns),
                     [[fmt(r.get(c), c) for c in columns] for r in analysis.rta_table],
                     note=RANKING_TEXT["rank-then-aggregate"])
@@ -205,7 +300,18 @@ def leaderboard_pages(folder: Path) -> list[Figure]:
                     [[fmt(r.get(c), c) for c in columns] for r in analysis.pairwise_rows],
                     note="median_diff = median of a − b; better: the significantly better team "
                          "(Holm-adjusted p < 0.05).")
-    _figure_pages(pages, analysis, meta.get("images"), FIGURE_CAPTIONS)
+    if analysis.challenger is not None and analysis.challenger.consensus:
+        from ichbench.reports.challenger_analysis import strata_rows
+
+        rows_ = strata_rows(analysis.challenger)
+        columns = list(rows_[0])
+        table_pages(pages, "Consensus over lesion-size strata", heads(columns),
+                    [[fmt(r.get(c), c) for c in columns] for r in rows_],
+                    note="Cases split by their true volume; each stratum ranked like the "
+                         "leaderboard; consensus = mean rank over strata.")
+    captions = figure_captions(content.settings, analysis)
+    _figure_pages(pages, leaderboard_figures(analysis, files=content.files), captions)
+    _lesion_pages(pages, content.lesions)
     for team in teams:
         if team.cases is not None:
             table_pages(pages, f"Per-case results: {team.name}", CASE_HEADER,
@@ -213,66 +319,19 @@ def leaderboard_pages(folder: Path) -> list[Figure]:
     return pages.finish()
 
 
-def _split_teams(run_dir: Path, notes: list[str] | None = None) -> list[TeamResults]:
-    """One team per scored split of a run; unreadable splits are noted and skipped."""
-    scores = run_dir / "scores"
-    if not scores.is_dir():
-        return []
-    names = sorted((p.name for p in scores.iterdir() if (p / "cases.csv").is_file()),
-                   key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 9, s))
-    teams = []
-    for split in names:
-        try:
-            teams.append(read_run_folder(run_dir, split, name=split))
-        except ReportInputError as exc:
-            if notes is not None:
-                notes.append(f"split {split} left out: {exc}")
-    return teams
+def run_pages(content: RunContent) -> list[Figure]:
+    """The pages of a run folder's report (footers added)."""
+    from ichbench.reports.figures import (
+        leaderboard_figures,
+        learning_curves,
+        metric_distributions,
+    )
+    from ichbench.reports.sources import learning_notes
 
-
-def _split_rows(analysis: Analysis, teams: Sequence[TeamResults]) -> list[dict]:
-    by = {(r["team"], r["metric"]): r for r in analysis.ci_rows}
-    rows = []
-    for team in teams:
-        status = {}
-        if team.cases is not None:
-            for s in team.cases.status:
-                status[s] = status.get(s, 0) + 1
-        row = {"split": team.name, "cases": len(team.cases) if team.cases else 0,
-               "not ok": sum(v for k, v in status.items() if k != "ok")}
-        for m in RANKED_METRICS:
-            ci = by.get((team.name, m))
-            row[m] = (f"{fmt(team.means[m], m)} [{fmt(ci['ci_low'], m)}, "
-                      f"{fmt(ci['ci_high'], m)}]") if ci else fmt(team.means[m], m)
-        row["hd95"] = fmt(team.means.get("hd95"), "hd95")
-        if team.cases is not None and "hd" in team.cases.values:
-            row["median hd"] = fmt(float(np.median(team.cases.values["hd"])), "hd")
-        row["rvd n excl."] = team.n_rvd_excluded
-        rows.append(row)
-    return rows
-
-
-SPLIT_COLUMNS = ["split", "cases", "not ok", "dc", "nsd", "hd", "rvd", "hd95", "median hd",
-                 "rvd n excl."]
-
-
-def _split_analysis(teams: list[TeamResults], seed: int = 0) -> list[Analysis]:
-    """One single-team analysis per split (bootstrap CIs of that split's means)."""
-    return [analyse([t], n_bootstrap=1000, seed=seed) for t in teams]
-
-
-def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], list[dict]]:
-    """The pages of a run folder's report (footers added) and the per-split summary rows."""
-    from ichbench.reports.figures import learning_curves, metric_distributions
-    from ichbench.reports.sources import learning_notes, run_histories
-
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    notes: list[str] = []
-    teams = _split_teams(run_dir, notes)
-    method = str(config.get("method", run_dir.name))
-    pages = PageSet(f"ichbench {__version__} — run {run_dir.name}", [])
+    config, teams = content.config, content.teams
+    pages = PageSet(f"ichbench {__version__} — run {content.run_dir.name}", [])
     settings = ", ".join(f"{k}={v}" for k, v in (config.get("config") or {}).items())
-    extra = [("Run", f"Folder: {run_dir}\nMethod: {method}; preset "
+    extra = [("Run", f"Folder: {content.run_dir}\nMethod: {content.method}; preset "
                      f"{config.get('preset', '–')}; device {config.get('device', '–')}; seed "
                      f"{config.get('seed', '–')}; folds {config.get('folds', '–')}\n"
                      f"Config hash: {config.get('config_hash', '–')}; ichbench "
@@ -280,64 +339,35 @@ def run_pages(run_dir: Path, *, images: object = None) -> tuple[list[Figure], li
              ("Method configuration", settings or "–")]
     if not teams:
         extra.append(("Scores", "No scores/<split>/cases.csv in this run folder."))
-    main = next((t for t in teams if t.name == "test"), teams[0] if teams else None)
-    split_figures: dict[str, Figure] = {}
-    if main is not None:
-        from ichbench.reports.figures import leaderboard_figures
-
-        single = analyse([main], n_bootstrap=0)
-        split_figures = leaderboard_figures(single, images=images)
-        notes += single.notes
-    if notes:
-        extra.append(("Notes", "\n".join(notes)))
-    text_pages(pages, f"Run report: {method}",
-               _protocol_blocks([read_team_meta(run_dir, teams, config)], extra))
-    rows: list[dict] = []
-    if teams and main is not None:
-        merged = _merge_ci(_split_analysis(teams))
-        rows = _split_rows(merged, teams)
+    if content.notes:
+        extra.append(("Notes", "\n".join(content.notes)))
+    text_pages(pages, f"Run report: {content.method}",
+               _protocol_blocks(content.settings, content.protocol, extra))
+    captions = figure_captions(content.settings)
+    if teams and content.main is not None:
         table_pages(pages, "Scores per split (mean [bootstrap 95% CI])", heads(SPLIT_COLUMNS),
-                    [[fmt(r.get(c), c) for c in SPLIT_COLUMNS] for r in rows],
+                    [[fmt(r.get(c), c) for c in SPLIT_COLUMNS] for r in content.split_rows],
                     note="Bootstrap over cases, 1000 samples, seed 0. train_oof = out-of-fold "
                          "predictions of the training cases.")
         groups = {t.name: t.cases.values for t in teams if t.cases is not None}
         figure_page(pages, "Per-case metrics by split", metric_distributions(groups),
-                    caption=FIGURE_CAPTIONS["distributions"])
-        for name, fig in split_figures.items():
-            if name == "distributions":
-                continue
-            figure_page(pages, f"{name.replace('_', ' ').capitalize()} ({main.name} split)",
-                        fig, caption=FIGURE_CAPTIONS.get(name, ""))
-    histories = run_histories(run_dir, method)
-    if histories:
-        notes = learning_notes(histories)
-        figure_page(pages, "Learning curves", learning_curves(histories),
+                    caption=captions["distributions"])
+        main_name = content.main.teams[0].name
+        _figure_pages(pages, leaderboard_figures(content.main, files=content.files), captions,
+                      suffix=f" ({main_name} split)", skip=("distributions",))
+        _lesion_pages(pages, content.lesions)
+    if content.histories:
+        did_not_learn = learning_notes(content.histories)
+        figure_page(pages, "Learning curves", learning_curves(content.histories),
                     caption="Per fold: training and validation loss and validation DC per "
                             "epoch (dot: best epoch, the weights kept), from "
                             "folds/<k>/history.csv. "
-                            + ("; ".join(notes) if notes else
+                            + ("; ".join(did_not_learn) if did_not_learn else
                                "Every stage improved on its first epoch in every fold."))
     for team in teams:
         table_pages(pages, f"Per-case results: {team.name} split", CASE_HEADER,
                     case_rows(team), align=CASE_ALIGN)
-    return pages.finish(), rows
-
-
-def read_team_meta(run_dir: Path, teams: list[TeamResults], config: dict) -> TeamResults:
-    """The team carrying the run's protocol and summary (for the protocol page)."""
-    if not teams:
-        return TeamResults(str(config.get("method", run_dir.name)), "run", str(run_dir), {},
-                           run_config=config, run_dir=str(run_dir))
-    team = teams[0]
-    return TeamResults(str(config.get("method", run_dir.name)), team.kind, team.source,
-                       team.means, team.cases, team.n_rvd_excluded, team.summary, config,
-                       str(run_dir), team.split)
-
-
-def _merge_ci(analyses: list[Analysis]) -> Analysis:
-    merged = analyses[0]
-    merged.ci_rows = [r for a in analyses for r in a.ci_rows]
-    return merged
+    return pages.finish()
 
 
 def save_pdf(figures: Sequence[Figure], out: Path) -> int:
@@ -365,9 +395,10 @@ def build_report(source: str | Path, out: str | Path, *, images: str | Path | No
     """
     source, out = Path(source), Path(out)
     if (source / "leaderboard.json").is_file():
-        return out, save_pdf(leaderboard_pages(source), out)
+        return out, save_pdf(leaderboard_pages(leaderboard_content(source)), out)
     if (source / "config.json").is_file():
-        return out, save_pdf(run_pages(source, images=images)[0], out)
+        content = run_content(source, images=images)
+        return out, save_pdf(run_pages(content), out)
     raise ReportInputError(f"{source}: neither a run folder (config.json) nor a leaderboard "
                            "folder (leaderboard.json); give one of those")
 
@@ -410,13 +441,10 @@ def build_run_report(run_dir: Path) -> Path:
         ``run_dir / "report.pdf"``.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise ReportInputError(f"{run_dir}: no config.json; expected a run folder")
+    content = run_content(run_dir)
     pdf = run_dir / "report.pdf"
-    figures, rows = run_pages(run_dir)
-    n_pages = save_pdf(figures, pdf)
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    method = str(config.get("method", run_dir.name))
+    n_pages = save_pdf(run_pages(content), pdf)
+    config, method, rows = content.config, content.method, content.split_rows
     lines = [f"# {method}: {run_dir.name}\n",
              f"ichbench {__version__}, preset {config.get('preset', '–')}, seed "
              f"{config.get('seed', '–')}. Full report: report.pdf ({n_pages} pages).\n"]
@@ -426,8 +454,7 @@ def build_run_report(run_dir: Path) -> Path:
     else:
         lines.append("No scores in this run folder.\n")
     write_text(run_dir / "summary.md", "\n".join(lines))
-    teams = _split_teams(run_dir)
-    groups = {t.name: t.cases.values for t in teams if t.cases is not None}
+    groups = {t.name: t.cases.values for t in content.teams if t.cases is not None}
     fig = summary_figure(rows, groups, f"{method} — {run_dir.name}")
     with atomic_path(run_dir / "summary.png") as tmp:
         fig.savefig(tmp, dpi=100, format="png")

@@ -18,7 +18,8 @@ from ichbench.atomic import write_text
 #: Decimals per column family in human-readable tables.
 DECIMALS = {"dc": 4, "nsd": 4, "rvd": 4, "hd": 2, "hd95": 2, "score": 2, "p": 4,
             "p_holm": 4, "median_diff": 4, "statistic": 1, "gt_volume_ml": 2,
-            "pred_volume_ml": 2}
+            "pred_volume_ml": 2, "lesionwise_dc": 4, "lesionwise_hd95": 2, "lesion_f1": 4,
+            "mean_rank": 2}
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",

@@ -21,7 +21,7 @@ Order of the checks, chosen so that hostile files cost nothing:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import numpy as np
 from ichbench.metrics import evaluate_case
 from ichbench.nifti import Geometry, NiftiError, OpenedVolume, open_volume, reorient
 from ichbench.submissions.folder import CaseTask, entry_problem
+from ichbench.submissions.lesions import lesion_columns  # issue 13: lesion-wise columns
 from ichbench.submissions.status import Status
 
 NAN = float("nan")
@@ -47,6 +48,10 @@ class CaseScore:
     warnings : tuple of str
         Remarks on a case that was scored anyway (labels other than 0/1, lenient
         geometry); they also appear in ``message`` and in the summary's warnings.
+    lesion : dict
+        The lesion-wise and clinical-volume columns
+        (:data:`ichbench.submissions.lesions.LESION_COLUMNS`); empty (written as NaN) for
+        ``truth_unreadable``.
     """
 
     case: str
@@ -63,6 +68,8 @@ class CaseScore:
     tp_voxels: float | int
     message: str = ""
     warnings: tuple[str, ...] = ()
+    # --- issue 13: lesion-wise and clinical-volume columns (appended to cases.csv) ---
+    lesion: dict[str, float | int] = field(default_factory=dict)
 
     @classmethod
     def unmeasured(cls, case: str, status: Status, message: str) -> CaseScore:
@@ -114,6 +121,10 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
         pred = np.zeros(gt.shape, dtype=bool)
     metrics = evaluate_case(gt, pred, spacing_mm=truth_geometry.spacing_zyx_mm,
                             tolerance_mm=tolerance_mm)
+    # --- issue 13: lesion-wise and clinical-volume columns ---
+    lesion = lesion_columns(gt, pred, spacing_mm=truth_geometry.spacing_zyx_mm,
+                            gt_volume_ml=metrics.gt_volume_ml,
+                            pred_volume_ml=metrics.pred_volume_ml, case_hd95_mm=metrics.hd95)
     if status is Status.OK:
         message = "; ".join(warnings)
     return CaseScore(
@@ -121,7 +132,7 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
         hd95=metrics.hd95, rvd=metrics.rvd, gt_volume_ml=metrics.gt_volume_ml,
         pred_volume_ml=metrics.pred_volume_ml, gt_voxels=metrics.gt_voxels,
         pred_voxels=metrics.pred_voxels, tp_voxels=metrics.tp_voxels, message=message,
-        warnings=tuple(warnings))
+        warnings=tuple(warnings), lesion=lesion)
 
 
 def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: bool,

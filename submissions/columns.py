@@ -17,9 +17,9 @@ One meaning of "mean": the arithmetic mean over the rows whose value is not NaN.
   the INSTANCE 2022 challenge.
 - With no value at all the mean is NaN.
 
-To add a column (e.g. lesion-wise counts), append a :class:`Column` to
-:data:`CASE_COLUMNS` before ``message`` and fill the attribute of the same name in
-:class:`ichbench.submissions.case.CaseScore`.
+The INSTANCE columns end with ``message``; the lesion-wise and clinical-volume columns of
+:mod:`ichbench.submissions.lesions` follow it (appended, so existing readers of the first
+thirteen columns are unaffected).
 """
 
 from __future__ import annotations
@@ -29,6 +29,37 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from ichbench.submissions.lesions import LESION_COLUMNS
+
+
+def _is_count(name: str) -> bool:
+    return name.endswith("_lesions") or name.startswith(("gt_lesions", "lesion_tp", "lesion_fp",
+                                                         "lesion_fn", "pred_lesions"))
+
+
+def _lesion_meaning(name: str) -> str:
+    """One sentence for a lesion column (the rules: ichbench.metrics.lesions)."""
+    fixed = {
+        "gt_lesions": "Truth lesions (26-connected components).",
+        "pred_lesions": "Predicted lesions (26-connected components).",
+        "lesion_tp": "Truth lesions overlapped by a predicted lesion (≥ 1 voxel).",
+        "lesion_fp": "Predicted lesions touching no truth lesion.",
+        "lesion_fn": "Truth lesions touched by no predicted lesion.",
+        "lesion_f1": "Lesion detection F1 of the case.",
+        "fp_volume_ml": "Volume of the false-positive lesions in mL.",
+        "lesionwise_dc": "Lesion-wise Dice (missed and false lesions count 0).",
+        "lesionwise_hd95": "Lesion-wise HD95 in mm (missed and false lesions: the penalty).",
+        "abs_volume_error_ml": "|predicted − truth volume| in mL.",
+        "expansion_sized_error": "1 if the volume error is ≥ 6 mL or ≥ 33 % (as large as "
+                                 "hematoma expansion), else 0.",
+    }
+    if name in fixed:
+        return fixed[name]
+    kind, _, bin_label = name.rpartition("_")
+    what = {"gt_lesions": "Truth lesions", "lesion_tp": "Detected truth lesions",
+            "recall": "Lesion recall"}.get(kind, name)
+    return f"{what} in the truth-volume bin {bin_label}."
 
 
 @dataclass(frozen=True)
@@ -73,6 +104,11 @@ CASE_COLUMNS: tuple[Column, ...] = (
     Column("pred_voxels", "count", "Predicted foreground voxels."),
     Column("tp_voxels", "count", "Voxels in both masks."),
     Column("message", "text", "One line: the file and the fix, or remarks on an ok case."),
+    # Lesion-wise and clinical-volume columns (ichbench.submissions.lesions), appended after
+    # the INSTANCE columns so that those keep their positions; summary.json pools them in
+    # its "lesions" and "clinical" blocks rather than per column.
+    *(Column(name, "count" if _is_count(name) else "metric", _lesion_meaning(name))
+      for name in LESION_COLUMNS),
 )
 
 #: Column names of cases.csv, in order.

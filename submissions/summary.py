@@ -38,10 +38,12 @@ from ichbench.atomic import write_text
 from ichbench.metrics import DEFAULT_HD_PERCENTILE
 from ichbench.submissions.case import CaseScore
 from ichbench.submissions.columns import CSV_COLUMNS, SUMMARY_METRICS, describe
+from ichbench.submissions.lesions import LESION_COLUMNS, lesion_summary
 from ichbench.submissions.status import Status
 
 __all__ = ["CSV_COLUMNS", "SUMMARY_METRICS", "describe", "format_number", "summarize",
            "write_cases_csv"]
+
 
 def summarize(scores: Sequence[CaseScore], *, tolerance_mm: float, version: str,
               predictions: str, truth: str, ignored_files: Sequence[str],
@@ -71,6 +73,9 @@ def summarize(scores: Sequence[CaseScore], *, tolerance_mm: float, version: str,
         "warnings": all_warnings,
         "predictions": predictions,
         "truth": truth,
+        # --- issue 13: pooled lesion counts, recall by volume, clinical agreement ---
+        **lesion_summary([s.lesion for s in scores], [s.gt_volume_ml for s in scores],
+                         [s.pred_volume_ml for s in scores], describe),
     }
 
 
@@ -93,7 +98,9 @@ def write_cases_csv(path: str | os.PathLike[str], scores: Sequence[CaseScore]) -
     writer.writerow(CSV_COLUMNS)
     for score in scores:
         row = [score.case, score.status.value]
-        row += [format_number(getattr(score, c)) for c in CSV_COLUMNS[2:-1]]
+        row += [format_number(getattr(score, c)) for c in CSV_COLUMNS[2:12]]
         row.append(" ".join(score.message.split()))  # always one line
+        # --- issue 13: lesion columns, NaN where unknown (truth_unreadable) ---
+        row += [format_number(score.lesion.get(c, math.nan)) for c in LESION_COLUMNS]
         writer.writerow(row)
     write_text(path, buffer.getvalue())

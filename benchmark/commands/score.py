@@ -65,6 +65,12 @@ def score(pred_dir: Path, truth_dir: Path, out_dir: Path, tolerance_mm: float,
     click.echo(f"{summary['n_cases']} cases  mean {means}")
     counts = ", ".join(f"{status} {n}" for status, n in summary["status_counts"].items() if n)
     click.echo(f"status: {counts}")
+    lesions, clinical = summary.get("lesions"), summary.get("clinical")
+    if lesions and clinical:  # issue 13: lesion-wise and clinical numbers
+        click.echo(f"lesions: {lesions['gt_lesions']} in the truth, TP {lesions['lesion_tp']}, "
+                   f"FP {lesions['lesion_fp']}, FN {lesions['lesion_fn']}, pooled F1 "
+                   f"{_fmt(lesions['lesion_f1_pooled'])}; volume error mean "
+                   f"{_fmt(clinical['mean_abs_error_ml'])} mL")
     if summary["ignored_files"]:
         click.echo(f"ignored: {len(summary['ignored_files'])} file(s) in {pred_dir}")
     if summary["warnings"]:

@@ -13,6 +13,7 @@ from ichbench.reports.inputs import ReportInputError
 from ichbench.reports.leaderboard import build_leaderboard
 from ichbench.reports.pages import layout_problems
 from ichbench.reports.report import build_report, leaderboard_pages, run_pages, save_pdf
+from ichbench.reports.report_content import leaderboard_content, run_content
 
 
 def _render_count(pdf, tmp_path) -> int | None:
@@ -25,10 +26,11 @@ def _render_count(pdf, tmp_path) -> int | None:
 
 @pytest.mark.slow
 def test_run_report_has_every_page_and_nothing_overflows(tiny_run):
-    figures, rows = run_pages(tiny_run)
-    # protocol, split table, distributions, volumes, overlays, learning curves,
-    # per-case test, per-case train_oof
-    assert len(figures) == 8
+    content = run_content(tiny_run)
+    figures, rows = run_pages(content), content.split_rows
+    # protocol, split table, distributions, volumes, overlays, clinical volume agreement,
+    # learning curves, per-case test, per-case train_oof
+    assert len(figures) == 9
     assert [r["split"] for r in rows] == ["test", "train_oof"]
     for i, fig in enumerate(figures):
         assert layout_problems(fig) == [], f"page {i + 1}"
@@ -42,10 +44,10 @@ def test_build_run_report_writes_pdf_summary_md_and_png(tiny_run, tmp_path):
     assert pdf == run / "report.pdf" and pdf.stat().st_size > 10_000
     assert (run / "summary.png").stat().st_size > 10_000
     summary = (run / "summary.md").read_text(encoding="utf-8")
-    assert "| test | 3 |" in summary and "report.pdf (8 pages)" in summary
+    assert "| test | 3 |" in summary and "report.pdf (9 pages)" in summary
     rendered = _render_count(pdf, tmp_path)
     if rendered is not None:
-        assert rendered == 8
+        assert rendered == 9
 
 
 def test_run_report_without_history_images_or_scores_still_builds(tiny_run, tmp_path):
@@ -58,8 +60,8 @@ def test_run_report_without_history_images_or_scores_still_builds(tiny_run, tmp_
     (run / "scores" / "validation").mkdir()
     (run / "scores" / "validation" / "cases.csv").write_text("case,dc,nsd,hd,rvd\n",
                                                              encoding="utf-8")
-    figures, _ = run_pages(run)
-    assert len(figures) == 6  # no overlays, no learning curves, empty split left out
+    figures = run_pages(run_content(run))
+    assert len(figures) == 7  # no overlays, no learning curves, empty split left out
     first_page = " ".join(t.get_text() for t in figures[0].texts)
     assert "split validation left out" in first_page
     shutil.rmtree(run / "scores")
@@ -69,13 +71,15 @@ def test_run_report_without_history_images_or_scores_still_builds(tiny_run, tmp_
 @pytest.mark.slow
 def test_leaderboard_report_pages_and_layout(team_folders, tmp_path):
     build_leaderboard(team_folders, tmp_path / "lb", n_bootstrap=100, figures=False)
-    figures = leaderboard_pages(tmp_path / "lb")
-    # protocol, leaderboard, CIs, stability, rank-then-aggregate, pairwise,
-    # 3 figures (no images: no overlays), 4 per-case pages
-    assert len(figures) == 13
+    figures = leaderboard_pages(leaderboard_content(tmp_path / "lb"))
+    # protocol, leaderboard, CIs, stability, rank-then-aggregate, pairwise, consensus over
+    # lesion-size strata, 3 figures (no images: no overlays), 4 challengeR figures
+    # (significance map, podium, ranking methods, Kendall's τ), clinical volume agreement,
+    # 4 per-case pages
+    assert len(figures) == 19
     for i, fig in enumerate(figures):
         assert layout_problems(fig) == [], f"page {i + 1}"
-    assert save_pdf(figures, tmp_path / "lb.pdf") == 13
+    assert save_pdf(figures, tmp_path / "lb.pdf") == 19
 
 
 def test_build_report_refuses_other_folders(tmp_path):

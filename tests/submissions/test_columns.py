@@ -8,21 +8,24 @@ from ichbench.reports import inputs
 from ichbench.reports.inputs import case_means, read_cases_csv
 from ichbench.submissions.case import CaseScore
 from ichbench.submissions.columns import CASE_COLUMNS, CSV_COLUMNS, SUMMARY_METRICS, mean
+from ichbench.submissions.lesions import LESION_COLUMNS
 from ichbench.submissions.status import Status
 from ichbench.submissions.summary import summarize, write_cases_csv
 
 NAN, INF = math.nan, math.inf
 
 
-def test_every_column_is_an_attribute_of_case_score_and_message_is_last():
+def test_every_column_is_a_case_score_attribute_or_lesion_column_after_message():
     fields = set(CaseScore.__dataclass_fields__)
-    assert all(column.name in fields for column in CASE_COLUMNS)
-    assert CSV_COLUMNS[-1] == "message" and CSV_COLUMNS[:2] == ("case", "status")
+    end = CSV_COLUMNS.index("message")
+    assert all(column.name in fields for column in CASE_COLUMNS[:end + 1])
+    assert CSV_COLUMNS[end + 1:] == LESION_COLUMNS
+    assert CSV_COLUMNS[:2] == ("case", "status") and end == 12
     assert all(column.meaning.endswith(".") for column in CASE_COLUMNS)
 
 
 def test_reports_read_the_columns_declared_in_submissions():
-    assert inputs.CASE_COLUMNS == SUMMARY_METRICS
+    assert inputs.CASE_COLUMNS == SUMMARY_METRICS + LESION_COLUMNS
 
 
 @pytest.mark.parametrize(("values", "expected"), [([1.0, 3.0], 2.0), ([1.0, NAN, 3.0], 2.0),

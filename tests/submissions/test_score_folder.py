@@ -96,8 +96,12 @@ def test_a_worker_crash_marks_only_its_case_and_the_run_goes_on(truth_dir, pred_
 
 
 def _comparable(rows):
-    return [tuple("nan" if isinstance(v, float) and math.isnan(v) else v
-                  for v in vars(row).values()) for row in rows]
+    def plain(v):
+        if isinstance(v, dict):  # the lesion columns (issue 13)
+            return tuple((k, plain(x)) for k, x in v.items())
+        return "nan" if isinstance(v, float) and math.isnan(v) else v
+
+    return [tuple(plain(v) for v in vars(row).values()) for row in rows]
 
 
 def test_progress_bar_only_when_asked(submission, truth_dir, tmp_path, capsys):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ichbench.submissions.case import CaseScore
+from ichbench.submissions.lesions import LESION_COLUMNS
 from ichbench.submissions.status import Status
 from ichbench.submissions.summary import (
     CSV_COLUMNS,
@@ -65,12 +66,16 @@ def test_cases_csv_has_the_contract_columns_inf_nan_and_one_line_messages(tmp_pa
             CaseScore.unmeasured("003", Status.TRUTH_UNREADABLE, "truth broken")]
     write_cases_csv(tmp_path / "cases.csv", rows)
     lines = (tmp_path / "cases.csv").read_text().splitlines()
+    # the INSTANCE columns first, unchanged; the lesion columns (issue 13) appended
+    lesion_nan = "," + ",".join(["nan"] * len(LESION_COLUMNS))
     assert lines[0] == ("case,status,dc,nsd,hd,hd95,rvd,gt_volume_ml,pred_volume_ml,"
-                        "gt_voxels,pred_voxels,tp_voxels,message")
+                        "gt_voxels,pred_voxels,tp_voxels,message," + ",".join(LESION_COLUMNS))
     assert tuple(lines[0].split(",")) == CSV_COLUMNS
-    assert lines[1] == "001,ok,0.5,0.5,2.0,1.0,0.1,1.0,1.1,10,11,5,"
-    assert lines[2] == '002,missing,0.5,0.5,inf,1.0,0.1,1.0,1.1,10,11,5,"no 002.nii.gz, add it"'
-    assert lines[3] == "003,truth_unreadable," + ",".join(["nan"] * 10) + ",truth broken"
+    assert lines[1] == "001,ok,0.5,0.5,2.0,1.0,0.1,1.0,1.1,10,11,5," + lesion_nan
+    assert lines[2] == ('002,missing,0.5,0.5,inf,1.0,0.1,1.0,1.1,10,11,5,"no 002.nii.gz, add it"'
+                        + lesion_nan)
+    assert lines[3] == ("003,truth_unreadable," + ",".join(["nan"] * 10) + ",truth broken"
+                        + lesion_nan)
     assert len(lines) == 4
 
 
@@ -80,7 +85,7 @@ def test_summary_has_the_contract_keys_and_every_status_counted():
                         ignored_files=["x.txt"], warnings=["w"])
     assert list(summary) == ["ichbench_version", "tolerance_mm", "hd_percentile", "n_cases",
                              "status_counts", "metrics", "ignored_files", "warnings",
-                             "predictions", "truth"]
+                             "predictions", "truth", "lesions", "clinical"]
     assert summary["status_counts"] == {s.value: int(s in (Status.OK, Status.MISSING))
                                         for s in Status}
     assert list(summary["metrics"]) == ["dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml",
