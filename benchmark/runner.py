@@ -333,11 +333,31 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
     results = tuple(_finish(run, t0, run.ctx.log) for run in runs)
     table = format_table(results)
     text = table + "".join(f"\n{name}: skipped ({why})" for name, why in skipped.items())
+    held_out = _held_out_comparison(results)
+    if held_out:
+        text += "\n\n" + held_out
     write_text(parent / "comparison.txt", text + "\n")
     echo("")
     echo(text)
     echo(f"runs: {parent}")
     return AllResult(parent_dir=parent, results=results, skipped=skipped)
+
+
+def _held_out_comparison(results: Sequence[RunResult]) -> str:
+    """The methods on their pooled held-out cases with CIs and the paper's claims tested.
+
+    Empty when fewer than two methods were scored on a held-out split (nothing to compare);
+    a comparison that cannot be made is one line saying why, never a failed run.
+    """
+    from ichbench.reports.compare import compare_runs
+
+    runs = {r.method: r.run_dir for r in results}
+    if len(runs) < 2:
+        return ""
+    try:
+        return compare_runs(runs).format()
+    except ValueError as exc:
+        return f"no held-out comparison: {exc}"
 
 
 def _shared_stages(name: str, impl: Any, runs: Sequence[OpenRun],
