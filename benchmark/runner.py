@@ -240,6 +240,9 @@ def run_method(method: str | None = None, *, data: Path | None = None,
                          seed=seed, folds=folds, device=device_name, out=out, echo=echo)
     log = run.ctx.log
     outcome = _execute([run], execution, log, report=report, score_jobs=score_jobs)
+    if not outcome.finished and not outcome.submitted:
+        raise RunError(f"the run's stages did not all finish; see 'ichbench run --status "
+                       f"{run.run_dir}'")
     if not outcome.finished:
         log(f"submitted; follow with 'ichbench run --status {run.run_dir}', collect the "
             f"scores with 'ichbench run --resume {run.run_dir}' once done")
@@ -327,6 +330,9 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
     record = {**record, "runs": runs_by_name, "skipped": skipped}
     write_json(parent / "all.json", record)
     outcome = _execute(runs, execution, log, report=report, score_jobs=score_jobs)
+    if not outcome.finished and not outcome.submitted:
+        raise RunError(f"the runs' stages did not all finish; see 'ichbench run --status "
+                       f"{parent}'")
     if not outcome.finished:
         log(f"submitted; follow with 'ichbench run --status {parent}'")
         return AllResult(parent_dir=parent, results=(), skipped=skipped)
@@ -397,5 +403,7 @@ def format_status(rows: Sequence[dict[str, Any]]) -> str:
         if row["state"] == "failed":
             lines.append(f"         error: {row.get('error') or 'unknown'}")
             lines.append(f"         log:   {row['log']}")
+        elif row["state"] == "blocked":
+            lines.append(f"         {row['error']}")
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
     return "\n".join([*lines, f"{len(rows)} stages: {summary}"])

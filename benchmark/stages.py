@@ -41,6 +41,7 @@ STATES: dict[str, str] = {
     "running": "started in a process that has not finished it",
     "done": "finished; its outputs are complete and it is skipped from now on",
     "failed": "stopped with an error (last line and log path recorded)",
+    "blocked": "not done, and a stage it needs failed: it runs after that one is fixed",
 }
 
 
@@ -205,7 +206,9 @@ def status_rows(stages: Sequence[Stage],
     """One row per stage: key, home, fold, state, job id, log path, error.
 
     ``job_states`` (Slurm job id → state from the scheduler) refines a stage without a
-    state file (``queued``) or one whose job ended without writing it (``failed``).
+    state file (``queued``) or one whose job ended without writing it (``failed``). A
+    stage that is not done and needs a failed (or blocked) stage is ``blocked``.
+    ``stages`` must be in graph order (needs first), as :func:`closure` returns them.
     """
     rows = []
     for s in stages:
@@ -226,6 +229,14 @@ def status_rows(stages: Sequence[Stage],
         rows.append({"key": s.key, "home": str(s.home), "fold": s.fold, "state": state,
                      "job_id": job, "log": record.get("log") or str(s.log_path),
                      "error": record.get("error")})
+    by_ident = {s.ident: row for s, row in zip(stages, rows, strict=True)}
+    for s, row in zip(stages, rows, strict=True):  # in graph order: needs come first
+        if row["state"] in ("done", "running"):
+            continue
+        bad = [n.key for n in s.needs
+               if by_ident.get(n.ident, {}).get("state") in ("failed", "blocked")]
+        if bad:
+            row.update(state="blocked", error=f"needs {', '.join(bad)}")
     return rows
 
 

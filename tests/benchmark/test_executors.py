@@ -74,10 +74,10 @@ def test_a_failing_fold_is_reported_with_its_log_and_status_then_resumed(
     rows = {r["key"]: r for r in run_status(run_dir)}
     assert rows["coarse.fold3"]["state"] == "failed"
     assert {rows[f"coarse.fold{k}"]["state"] for k in (0, 1, 2, 4)} == {"done"}
-    assert rows["score"]["state"] == "queued"
+    assert rows["score"]["state"] == "blocked" and "coarse.fold3" in rows["score"]["error"]
     text = CliRunner().invoke(cli, ["run", "--status", str(run_dir)]).output
     assert "failed   run/coarse.fold3" in text and "cannot read the checkpoint" in text
-    assert "stages: 4 done, 1 failed, 4 queued" in text.splitlines()[-1]
+    assert "stages: 4 done, 1 failed, 4 blocked" in text.splitlines()[-1]
     (run_dir / "folds" / "3" / "checkpoint.pt").unlink()  # the fix the message names
     lines: list[str] = []
     again = run_method(resume=run_dir, echo=lines.append, score_jobs=1, report=False,

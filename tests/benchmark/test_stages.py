@@ -86,7 +86,8 @@ def test_status_rows_use_the_scheduler_for_jobs_that_vanished(tmp_path):
     (tmp_path / "stages" / "m.fold2.job").write_text("7_2\n")
     (tmp_path / "stages" / "m.predict.test.job").write_text("8_0\n")
     rows = status_rows([*folds, predict], {"7_2": "RUNNING", "8_0": "PENDING"})
-    assert [r["state"] for r in rows] == ["done", "failed", "running", "queued"]
+    assert [r["state"] for r in rows] == ["done", "failed", "running", "blocked"]
     assert "ended without finishing" in rows[1]["error"]
+    assert rows[3]["error"] == "needs m.fold1"
     rows = status_rows([*folds, predict], {"7_1": "PENDING"})  # requeued after a time-out
     assert rows[1]["state"] == "queued"
