@@ -48,7 +48,7 @@ class SlurmOptions:
         Memory per job in GB (None: the cluster's default).
     sbatch
         Other ``sbatch`` options, ``key=value`` or ``--key=value`` (``qos=high``,
-        ``--account=lab``), passed through unchanged.
+        ``--account=lab``), or flags (``exclusive``), passed through unchanged.
     poll_s
         Seconds between progress checks while waiting.
     """
@@ -61,15 +61,18 @@ class SlurmOptions:
     sbatch: tuple[str, ...] = ()
     poll_s: float = 5.0
 
-    def extra(self) -> dict[str, str]:
-        """``sbatch`` pass-through as submitit's ``slurm_additional_parameters``."""
-        out: dict[str, str] = {}
+    def extra(self) -> dict[str, str | bool]:
+        """``sbatch`` pass-through as submitit's ``slurm_additional_parameters``.
+
+        ``key=value`` becomes ``--key=value``; a bare ``key`` a flag (``--exclusive``).
+        """
+        out: dict[str, str | bool] = {}
         for item in self.sbatch:
-            key, sep, value = item.lstrip("-").partition("=")
-            if not key or not sep:
-                raise RunError(f"--sbatch {item!r}: expected key=value, e.g. --sbatch "
-                               "qos=high or --sbatch=--account=lab")
-            out[key.replace("-", "_")] = value
+            key, sep, value = item.strip().lstrip("-").partition("=")
+            if not key or (sep and not value):
+                raise RunError(f"--sbatch {item!r}: expected key=value or a flag, e.g. "
+                               "--sbatch qos=high --sbatch exclusive")
+            out[key.replace("-", "_")] = value if sep else True
         return out
 
 

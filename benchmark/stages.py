@@ -153,6 +153,27 @@ def run_inline(stages: Iterable[Stage], log: Callable[[str], None]) -> None:
         run_stage(stage, log)
 
 
+#: Cases per prediction stage: a larger split (the 100 unlabeled evaluation CTs of a real
+#: release) is predicted by several stages, ``<prefix>.predict.<split>.<i>of<n>``, which
+#: executors spread over workers or jobs like folds.
+SHARD_CASES = 25
+
+
+def shards(ids: Sequence[str], size: int | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """``[(suffix, case ids)]``: one part without suffix, or ``.1of3``, ``.2of3``, ...
+
+    Parts are contiguous runs of ``ids`` of at most ``size`` (default
+    :data:`SHARD_CASES`) cases and of sizes that differ by at most one.
+    """
+    size = SHARD_CASES if size is None else size
+    ids = tuple(ids)
+    n = max(1, -(-len(ids) // max(1, size)))
+    if n == 1:
+        return [("", ids)]
+    bounds = [round(i * len(ids) / n) for i in range(n + 1)]
+    return [(f".{i + 1}of{n}", ids[bounds[i]:bounds[i + 1]]) for i in range(n)]
+
+
 # ----------------------------------------------------------------------------- graphs
 def closure(targets: Iterable[Stage]) -> list[Stage]:
     """``targets`` and everything they need, deduplicated by identity, dependencies first.
