@@ -306,15 +306,9 @@ def apply_overrides(config: T, overrides: Sequence[str], *, what: str = "this me
                 raise ConfigError(f"--set {key}: {'.'.join(path[:depth + 1])} is a single "
                                   "value, not a group of settings")
     try:
-        return from_dict(cls, _plain_tree(tree), where="config")
+        return from_dict(cls, tree, where="config")
     except ConfigError as exc:
         raise ConfigError(f"{what}: {exc}") from None
-
-
-def _plain_tree(tree: Any) -> Any:
-    if isinstance(tree, dict):
-        return {k: _plain_tree(v) for k, v in tree.items()}
-    return tree
 
 
 def config_hash(record: Mapping[str, Any]) -> str:

@@ -18,7 +18,8 @@ State files: ``<home>/stages/<key>.json``, written atomically::
     {"state": "running" | "done" | "failed", "host": ..., "pid": ..., "job_id": ...,
      "started": ..., "finished": ..., "seconds": ..., "log": ..., "error": ...}
 
-A stage with no state file is *queued* (or, under Slurm, submitted and waiting).
+A stage with no state file is *queued* (or, under Slurm, submitted and waiting); one that
+is not done and needs a failed stage is shown as *blocked* (see :data:`STATES`).
 """
 
 from __future__ import annotations

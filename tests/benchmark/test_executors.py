@@ -12,8 +12,9 @@ import torch
 from click.testing import CliRunner
 
 from ichbench.cli import cli
-from ichbench.runner import Execution, RunError, format_status, run_method, run_status
+from ichbench.runner import Execution, RunError, run_method
 from ichbench.slurm import SlurmOptions
+from ichbench.status import format_status, run_status
 
 TINY = ("train.epochs=1", "grid_zyx=4,32,32")
 

@@ -17,8 +17,9 @@ import slurm_cluster
 import tiny_ich_data
 import torch
 
-from ichbench.runner import Execution, RunError, format_status, run_method, run_status
+from ichbench.runner import Execution, RunError, run_method
 from ichbench.slurm import SlurmOptions
+from ichbench.status import format_status, run_status
 
 pytestmark = pytest.mark.skipif(slurm_cluster.missing_reason() is not None,
                                 reason=slurm_cluster.missing_reason() or "")
