@@ -118,7 +118,8 @@ def test_a_signalled_fold_job_is_requeued_and_resumes_from_its_checkpoint(
     log = next((run_dir / "slurm").glob(f"{job}*/*_log.out")).read_text()
     err = next((run_dir / "slurm").glob(f"{job}*/*_log.err")).read_text()
     assert "stage coarse.fold0 interrupted (time limit or preemption); requeued" in log
-    assert "Caught signal SIGUSR2" in err  # submitit's handler ("Requeued job" may be cut)
+    assert "Caught signal SIGUSR2" in err  # submitit's handler, then its requeue:
+    assert f"Requeued job {job.split('_')[0]}" in log
     shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True,
                            check=True).stdout
     assert "Restarts=1" in shown
