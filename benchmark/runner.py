@@ -119,7 +119,15 @@ def _executor(execution: Execution):  # type: ignore[no-untyped-def]
 
 def _device(device: str, execution: Execution) -> str:
     """The device recorded for the run (and used by in-process stages)."""
-    if execution.executor == "local" and any(d.startswith("cuda") for d in execution.devices):
+    gpus = [d for d in execution.devices if d.startswith("cuda:")]
+    if execution.executor == "local" and gpus:
+        import torch
+
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        missing = [d for d in gpus if d[5:].isdigit() and int(d[5:]) >= visible]
+        if missing:
+            raise RunError(f"--devices {','.join(execution.devices)}: torch sees {visible} "
+                           f"CUDA GPU(s) here, so {', '.join(missing)} does not exist")
         return "cuda"
     if execution.executor == "slurm":
         if device == "auto":

@@ -97,6 +97,11 @@ def test_bad_executor_options_are_one_line_errors(tiny_root, tmp_path):
     with pytest.raises(RunError, match="expected cuda:<n> entries"):
         run_method("threshold", data=tiny_root, out=tmp_path,
                    execution=Execution(executor="local", devices=("gpu0",)))
+    if torch.cuda.device_count() < 8:
+        with pytest.raises(RunError, match=r"--devices cuda:0,cuda:7: torch sees \d+ CUDA "
+                                           r"GPU\(s\) here, so .*cuda:7 does not exist"):
+            run_method("threshold", data=tiny_root, out=tmp_path, execution=Execution(
+                executor="local", devices=("cuda:0", "cuda:7")))
     with pytest.raises(RunError, match="--no-wait needs --executor slurm"):
         run_method("threshold", data=tiny_root, out=tmp_path,
                    execution=Execution(executor="local", wait=False))
