@@ -135,15 +135,14 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if arms is not None:
         if value is None and type(None) in arms:
             return None
-        errors = []
         for arm in arms:
             if arm is type(None):
                 continue
             try:
                 return coerce(value, arm, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{where}={value!r}: expected {_type_name(tp)}")
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}={_plain(value)!r}: expected {_type_name(tp)}")
     if tp is Any:
         return value
     if tp is bool:
