@@ -33,7 +33,7 @@ from ichbench.atomic import write_json
 from ichbench.baselines.densenet import DenseNetConfig
 from ichbench.baselines.training import AugmentSettings, TrainSettings
 from ichbench.nifti import Geometry, read_volume
-from ichbench.stages import Stage, run_inline
+from ichbench.stages import Stage, run_inline, shards
 
 
 @dataclass(frozen=True)
@@ -236,10 +236,11 @@ class CoarseMethod:
         """
         folds = [Stage(key=f"coarse.fold{k}", home=ctx.run_dir, group="coarse.fold", fold=k,
                        work=functools.partial(self._fold_stage, ctx, k)) for k in ctx.folds]
-        predictions = [Stage(key=f"coarse.predict.{split}", home=ctx.run_dir,
+        predictions = [Stage(key=f"coarse.predict.{split}{part}", home=ctx.run_dir,
                              group="coarse.predict", needs=tuple(folds),
-                             work=functools.partial(self._predict_stage, ctx, split))
-                       for split in ctx.protocol.predict_splits()]
+                             work=functools.partial(self._predict_stage, ctx, split, ids))
+                       for split in ctx.protocol.predict_splits()
+                       for part, ids in shards(ctx.protocol.ids(split))]
         return folds + predictions
 
     def run(self, ctx: Any) -> None:
@@ -251,12 +252,12 @@ class CoarseMethod:
         with _cpu_threads(config, ctx.device):
             self.train_fold(ctx, config, GridCache(ctx.dataset, config), fold)
 
-    def _predict_stage(self, ctx: Any, split: str) -> None:
+    def _predict_stage(self, ctx: Any, split: str, ids: tuple[str, ...]) -> None:
         config: CoarseConfig = ctx.config
         with _cpu_threads(config, ctx.device):
             models = {k: load_fold_model(ctx, config, k) for k in ctx.folds}
             self.predict_splits(ctx, config, GridCache(ctx.dataset, config), models,
-                                splits=(split,))
+                                splits=(split,), ids=ids)
 
     # -- the two halves, public so that a cascade can reuse them --------------------------
     def train_fold(self, ctx: Any, config: CoarseConfig, cache: GridCache, fold: int):  # type: ignore[no-untyped-def]
@@ -303,16 +304,19 @@ class CoarseMethod:
         return model
 
     def predict_splits(self, ctx: Any, config: CoarseConfig, cache: GridCache,
-                       models: Mapping[int, Any], *, splits: tuple[str, ...] | None = None
-                       ) -> None:
-        """Fold-ensemble masks for ``splits`` (default: every non-training split)."""
+                       models: Mapping[int, Any], *, splits: tuple[str, ...] | None = None,
+                       ids: tuple[str, ...] | None = None) -> None:
+        """Fold-ensemble masks for ``splits`` (default: every non-training split).
+
+        ``ids`` limits a single split to those cases (one prediction stage's share).
+        """
         from ichbench.baselines.training import predict_volume
         from ichbench.baselines.volumes import binarise, ensemble_mean, from_grid, write_mask
 
         if not models:
             raise ValueError("no folds to predict with: --folds selected none")
         for split in ctx.protocol.predict_splits() if splits is None else splits:
-            ids = tuple(getattr(ctx.protocol, split))
+            ids = tuple(getattr(ctx.protocol, split)) if ids is None else ids
             t0 = time.perf_counter()
             out_dir = ctx.prediction_dir(split)
             out_dir.mkdir(parents=True, exist_ok=True)

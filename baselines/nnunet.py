@@ -46,7 +46,7 @@ from ichbench.baselines.nnunet_raw import (
     write_splits,
 )
 from ichbench.nifti import Geometry, read_geometry, write_volume
-from ichbench.stages import Stage, run_inline
+from ichbench.stages import Stage, run_inline, shards
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext
@@ -372,7 +372,8 @@ def nnunet_stages(ctx: RunContext, cfg: NnunetConfig, *, prefix: str,
     list of Stage
         ``<prefix>.prepare`` (convert, plan, preprocess; needs ``after``),
         ``<prefix>.fold<k>`` for ``k`` in ``ctx.folds`` (train or resume, then the fold's
-        out-of-fold masks) and ``<prefix>.predict.<split>`` (the folds' ensemble).
+        out-of-fold masks) and ``<prefix>.predict.<split>`` (the folds' ensemble; a large
+        split in parts, see :func:`ichbench.stages.shards`).
     """
     with_mask = masks is not None
     mask_channels = (1,) if with_mask else ()
@@ -403,10 +404,9 @@ def nnunet_stages(ctx: RunContext, cfg: NnunetConfig, *, prefix: str,
             log(f"fold {k}: out-of-fold masks of {len(jobs)} cases in "
                 f"{time.monotonic() - start:.0f} s")
 
-    def predict_work(split: str) -> None:
+    def predict_work(split: str, ids: tuple[str, ...]) -> None:
         with _nnunet_env(ctx, cfg) as paths:
             raw = _raw(paths, with_mask)
-            ids = tuple(getattr(ctx.protocol, split))
             jobs = [_job(ctx, raw, cid, training=False,
                          out=ctx.prediction_dir(split) / f"{cid}.nii.gz") for cid in ids]
             start = time.monotonic()
@@ -421,10 +421,11 @@ def nnunet_stages(ctx: RunContext, cfg: NnunetConfig, *, prefix: str,
                   group=f"{prefix}.prepare")
     folds = [Stage(key=f"{prefix}.fold{k}", home=home, work=functools.partial(fold_work, k),
                    needs=(first,), group=f"{prefix}.fold", fold=k) for k in ctx.folds]
-    predictions = [Stage(key=f"{prefix}.predict.{split}", home=home,
-                         work=functools.partial(predict_work, split), needs=tuple(folds),
+    predictions = [Stage(key=f"{prefix}.predict.{split}{part}", home=home,
+                         work=functools.partial(predict_work, split, ids), needs=tuple(folds),
                          group=f"{prefix}.predict")
-                   for split in ctx.protocol.predict_splits()]
+                   for split in ctx.protocol.predict_splits()
+                   for part, ids in shards(ctx.protocol.ids(split))]
     return [first, *folds, *predictions]
 
 

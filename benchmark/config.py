@@ -135,15 +135,14 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if arms is not None:
         if value is None and type(None) in arms:
             return None
-        errors = []
         for arm in arms:
             if arm is type(None):
                 continue
             try:
                 return coerce(value, arm, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{where}={value!r}: expected {_type_name(tp)}")
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}={_plain(value)!r}: expected {_type_name(tp)}")
     if tp is Any:
         return value
     if tp is bool:
@@ -306,15 +305,9 @@ def apply_overrides(config: T, overrides: Sequence[str], *, what: str = "this me
                 raise ConfigError(f"--set {key}: {'.'.join(path[:depth + 1])} is a single "
                                   "value, not a group of settings")
     try:
-        return from_dict(cls, _plain_tree(tree), where="config")
+        return from_dict(cls, tree, where="config")
     except ConfigError as exc:
         raise ConfigError(f"{what}: {exc}") from None
-
-
-def _plain_tree(tree: Any) -> Any:
-    if isinstance(tree, dict):
-        return {k: _plain_tree(v) for k, v in tree.items()}
-    return tree
 
 
 def config_hash(record: Mapping[str, Any]) -> str:

@@ -94,10 +94,11 @@ class RunContext:
 class Method(Protocol):
     """A segmentation method runnable by ``ichbench run``.
 
-    ``run`` trains each fold in ``ctx.folds`` (resuming from checkpoints found in
-    ``ctx.fold_dir``), writes each fold's out-of-fold masks to ``ctx.oof_dir(k)``, and writes
+    Its ``stages`` train each fold in ``ctx.folds`` (resuming from checkpoints found in
+    ``ctx.fold_dir``), write each fold's out-of-fold masks to ``ctx.oof_dir(k)``, and write
     the fold ensemble's masks for every non-training split of ``ctx.protocol`` to
     ``ctx.prediction_dir(split)``, one ``<case_id>.nii.gz`` per case with the CT's geometry.
+    ``run`` runs every stage in this process (tests, and methods used as a library).
     """
 
     name: str

@@ -8,7 +8,8 @@ an external submission. The pieces live in their own modules:
 * :mod:`ichbench.stages` — stages, their state files, graph order;
 * :mod:`ichbench.scoring` — the ``score`` and ``report`` stages, the console table;
 * :mod:`ichbench.executors` / :mod:`ichbench.slurm` — who runs the stages;
-* :mod:`ichbench.worker` — one stage in a fresh process.
+* :mod:`ichbench.worker` — one stage in a fresh process;
+* :mod:`ichbench.status` — ``ichbench run --status``.
 
 Order of work in :func:`run_method` (each step leaves the folder usable if the next fails):
 
@@ -56,10 +57,10 @@ from ichbench.rundir import (
     stdout_echo,
 )
 from ichbench.scoring import RunResult, format_table, means, read_summaries
-from ichbench.stages import closure, status_rows
+from ichbench.stages import closure
 
 __all__ = ["EXECUTORS", "N_FOLDS", "PROTOCOL_SEED", "AllResult", "Execution", "RunError",
-           "RunResult", "run_all", "run_method", "run_status"]
+           "RunResult", "run_all", "run_method"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,15 @@ def _executor(execution: Execution):  # type: ignore[no-untyped-def]
 
 def _device(device: str, execution: Execution) -> str:
     """The device recorded for the run (and used by in-process stages)."""
-    if execution.executor == "local" and any(d.startswith("cuda") for d in execution.devices):
+    gpus = [d for d in execution.devices if d.startswith("cuda:")]
+    if execution.executor == "local" and gpus:
+        import torch
+
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        missing = [d for d in gpus if d[5:].isdigit() and int(d[5:]) >= visible]
+        if missing:
+            raise RunError(f"--devices {','.join(execution.devices)}: torch sees {visible} "
+                           f"CUDA GPU(s) here, so {', '.join(missing)} does not exist")
         return "cuda"
     if execution.executor == "slurm":
         if device == "auto":
@@ -240,6 +249,9 @@ def run_method(method: str | None = None, *, data: Path | None = None,
                          seed=seed, folds=folds, device=device_name, out=out, echo=echo)
     log = run.ctx.log
     outcome = _execute([run], execution, log, report=report, score_jobs=score_jobs)
+    if not outcome.finished and not outcome.submitted:
+        raise RunError(f"the run's stages did not all finish; see 'ichbench run --status "
+                       f"{run.run_dir}'")
     if not outcome.finished:
         log(f"submitted; follow with 'ichbench run --status {run.run_dir}', collect the "
             f"scores with 'ichbench run --resume {run.run_dir}' once done")
@@ -327,6 +339,9 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
     record = {**record, "runs": runs_by_name, "skipped": skipped}
     write_json(parent / "all.json", record)
     outcome = _execute(runs, execution, log, report=report, score_jobs=score_jobs)
+    if not outcome.finished and not outcome.submitted:
+        raise RunError(f"the runs' stages did not all finish; see 'ichbench run --status "
+                       f"{parent}'")
     if not outcome.finished:
         log(f"submitted; follow with 'ichbench run --status {parent}'")
         return AllResult(parent_dir=parent, results=(), skipped=skipped)
@@ -370,52 +385,3 @@ def _shared_stages(name: str, impl: Any, runs: Sequence[OpenRun],
                 preset or DEFAULT_PRESET].coarse:
             return {"coarse": run.run_dir}
     return {}
-
-
-# ----------------------------------------------------------------------------- status
-def run_status(run_dir: Path) -> list[dict[str, Any]]:
-    """Every stage of a run (or of each run of an ``all`` folder) with its state.
-
-    Rows as :func:`ichbench.stages.status_rows` plus ``run`` (the run folder); Slurm jobs
-    are looked up with ``squeue`` when the run has any.
-    """
-    from ichbench.worker import run_graph
-
-    run_dir = Path(run_dir)
-    if (run_dir / "all.json").is_file():
-        record = json.loads((run_dir / "all.json").read_text(encoding="utf-8"))
-        dirs = [Path(p) for p in record["runs"].values() if p]
-    else:
-        dirs = [run_dir]
-    rows: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-    runs = [open_run(d) for d in dirs]
-    stages = []
-    for run in runs:
-        for stage in run_graph(run).values():
-            if stage.ident not in seen:
-                seen.add(stage.ident)
-                stages.append((run.run_dir, stage))
-    from ichbench.slurm import job_states
-
-    states = job_states([s for _, s in stages])
-    for (owner, _stage), row in zip(stages, status_rows([s for _, s in stages], states),
-                                    strict=True):
-        rows.append({"run": str(owner), **row})
-    return rows
-
-
-def format_status(rows: Sequence[dict[str, Any]]) -> str:
-    """The ``--status`` table: one line per stage, then the failed stages' errors."""
-    counts: dict[str, int] = {}
-    lines = []
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-        job = f"job {row['job_id']}" if row.get("job_id") else ""
-        where = Path(row["home"]).name
-        lines.append(f"{row['state']:<8} {where + '/' + row['key']:<40} {job}")
-        if row["state"] == "failed":
-            lines.append(f"         error: {row.get('error') or 'unknown'}")
-            lines.append(f"         log:   {row['log']}")
-    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
-    return "\n".join([*lines, f"{len(rows)} stages: {summary}"])

@@ -48,7 +48,7 @@ class SlurmOptions:
         Memory per job in GB (None: the cluster's default).
     sbatch
         Other ``sbatch`` options, ``key=value`` or ``--key=value`` (``qos=high``,
-        ``--account=lab``), passed through unchanged.
+        ``--account=lab``), or flags (``exclusive``), passed through unchanged.
     poll_s
         Seconds between progress checks while waiting.
     """
@@ -61,15 +61,18 @@ class SlurmOptions:
     sbatch: tuple[str, ...] = ()
     poll_s: float = 5.0
 
-    def extra(self) -> dict[str, str]:
-        """``sbatch`` pass-through as submitit's ``slurm_additional_parameters``."""
-        out: dict[str, str] = {}
+    def extra(self) -> dict[str, str | bool]:
+        """``sbatch`` pass-through as submitit's ``slurm_additional_parameters``.
+
+        ``key=value`` becomes ``--key=value``; a bare ``key`` a flag (``--exclusive``).
+        """
+        out: dict[str, str | bool] = {}
         for item in self.sbatch:
-            key, sep, value = item.lstrip("-").partition("=")
-            if not key or not sep:
-                raise RunError(f"--sbatch {item!r}: expected key=value, e.g. --sbatch "
-                               "qos=high or --sbatch=--account=lab")
-            out[key.replace("-", "_")] = value
+            key, sep, value = item.strip().lstrip("-").partition("=")
+            if not key or (sep and not value):
+                raise RunError(f"--sbatch {item!r}: expected key=value or a flag, e.g. "
+                               "--sbatch qos=high --sbatch exclusive")
+            out[key.replace("-", "_")] = value if sep else True
         return out
 
 
@@ -153,13 +156,21 @@ class Slurm:
         todo = [p for p in plan if not is_done(p.stage)]
         if len(todo) < len(plan):
             log(f"{len(plan) - len(todo)} of {len(plan)} stages already done, not submitted")
+        array_of: dict[tuple[str, str], str] = {}
+        submitted: list[Stage] = []
+        queued = job_states(p.stage for p in todo) or {}
+        for p in list(todo):  # a --resume while jobs still wait or run: do not submit twice
+            job = _job_file(p.stage)
+            if job and job in queued:
+                array_of[p.stage.ident] = job.split("_")[0]
+                submitted.append(p.stage)
+                todo.remove(p)
+                log(f"slurm: {p.stage.key} is still in the queue as job {job}, kept")
         levels = _levels(plan)
         groups: dict[tuple[int, str, str], list[Any]] = {}
         for p in todo:
             key = (levels[p.stage.ident], p.stage.group or p.stage.key, str(p.stage.home))
             groups.setdefault(key, []).append(p)
-        array_of: dict[tuple[str, str], str] = {}
-        submitted: list[Stage] = []
         device = "cuda" if self.options.gpus else "cpu"
         for (_, group, _home), members in sorted(groups.items()):
             deps = sorted({array_of[n.ident] for p in members for n in p.stage.needs
@@ -206,16 +217,15 @@ class Slurm:
             if not in_queue:
                 break
             time.sleep(self.options.poll_s)
-        failed = tuple(s for s, r in zip(stages, rows, strict=True) if r["state"] != "done")
+        failed = tuple(s for s, r in zip(stages, rows, strict=True) if r["state"] == "failed")
+        blocked = sum(1 for r in rows if r["state"] == "blocked")
         for stage, row in zip(stages, rows, strict=True):
-            if row["state"] != "done" and row.get("error"):
-                # keep the reason for --status and for the final message
-                record = read_state(stage)
-                if record.get("state") != "failed":
-                    from ichbench.stages import write_state
+            if row["state"] == "failed" and read_state(stage).get("state") != "failed":
+                from ichbench.stages import write_state
 
-                    write_state(stage, "failed", error=row["error"])
-        return Outcome(finished=not failed, failed=failed)
+                write_state(stage, "failed", error=row["error"])  # a job that died silently
+        unfinished = any(r["state"] != "done" for r in rows)
+        return Outcome(finished=not unfinished, failed=failed, blocked=blocked)
 
 
 def _count(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:

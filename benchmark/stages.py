@@ -18,7 +18,8 @@ State files: ``<home>/stages/<key>.json``, written atomically::
     {"state": "running" | "done" | "failed", "host": ..., "pid": ..., "job_id": ...,
      "started": ..., "finished": ..., "seconds": ..., "log": ..., "error": ...}
 
-A stage with no state file is *queued* (or, under Slurm, submitted and waiting).
+A stage with no state file is *queued* (or, under Slurm, submitted and waiting); one that
+is not done and needs a failed stage is shown as *blocked* (see :data:`STATES`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ STATES: dict[str, str] = {
     "running": "started in a process that has not finished it",
     "done": "finished; its outputs are complete and it is skipped from now on",
     "failed": "stopped with an error (last line and log path recorded)",
+    "blocked": "not done, and a stage it needs failed: it runs after that one is fixed",
 }
 
 
@@ -152,6 +154,27 @@ def run_inline(stages: Iterable[Stage], log: Callable[[str], None]) -> None:
         run_stage(stage, log)
 
 
+#: Cases per prediction stage: a larger split (the 100 unlabeled evaluation CTs of a real
+#: release) is predicted by several stages, ``<prefix>.predict.<split>.<i>of<n>``, which
+#: executors spread over workers or jobs like folds.
+SHARD_CASES = 25
+
+
+def shards(ids: Sequence[str], size: int | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """``[(suffix, case ids)]``: one part without suffix, or ``.1of3``, ``.2of3``, ...
+
+    Parts are contiguous runs of ``ids`` of at most ``size`` (default
+    :data:`SHARD_CASES`) cases and of sizes that differ by at most one.
+    """
+    size = SHARD_CASES if size is None else size
+    ids = tuple(ids)
+    n = max(1, -(-len(ids) // max(1, size)))
+    if n == 1:
+        return [("", ids)]
+    bounds = [round(i * len(ids) / n) for i in range(n + 1)]
+    return [(f".{i + 1}of{n}", ids[bounds[i]:bounds[i + 1]]) for i in range(n)]
+
+
 # ----------------------------------------------------------------------------- graphs
 def closure(targets: Iterable[Stage]) -> list[Stage]:
     """``targets`` and everything they need, deduplicated by identity, dependencies first.
@@ -205,7 +228,9 @@ def status_rows(stages: Sequence[Stage],
     """One row per stage: key, home, fold, state, job id, log path, error.
 
     ``job_states`` (Slurm job id → state from the scheduler) refines a stage without a
-    state file (``queued``) or one whose job ended without writing it (``failed``).
+    state file (``queued``) or one whose job ended without writing it (``failed``). A
+    stage that is not done and needs a failed (or blocked) stage is ``blocked``.
+    ``stages`` must be in graph order (needs first), as :func:`closure` returns them.
     """
     rows = []
     for s in stages:
@@ -226,6 +251,14 @@ def status_rows(stages: Sequence[Stage],
         rows.append({"key": s.key, "home": str(s.home), "fold": s.fold, "state": state,
                      "job_id": job, "log": record.get("log") or str(s.log_path),
                      "error": record.get("error")})
+    by_ident = {s.ident: row for s, row in zip(stages, rows, strict=True)}
+    for s, row in zip(stages, rows, strict=True):  # in graph order: needs come first
+        if row["state"] in ("done", "running"):
+            continue
+        bad = [n.key for n in s.needs
+               if by_ident.get(n.ident, {}).get("state") in ("failed", "blocked")]
+        if bad:
+            row.update(state="blocked", error=f"needs {', '.join(bad)}")
     return rows
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ichbench.rundir import OpenRun, RunError, RunLog, open_run, run_guarded, stdout_echo
-from ichbench.stages import Stage, run_stage
+from ichbench.stages import Stage, is_done, run_stage
 
 
 def run_graph(run: OpenRun, *, score_jobs: int | None = None) -> dict[str, Stage]:
@@ -44,7 +44,7 @@ def run_one(run_dir: Path, key: str, *, device: str | None = None,
     if key not in graph:
         raise RunError(f"{run_dir}: no stage {key!r}; stages: {', '.join(graph)}")
     stage = graph[key]
-    missing = [n.key for n in stage.needs if not _done(n)]
+    missing = [n.key for n in stage.needs if not is_done(n)]
     if missing:
         raise RunError(f"stage {key}: needs {', '.join(missing)} first (not done)")
     log = RunLog(run.run_dir / "log.txt", stdout_echo(), prefix=f"[{key}] ")
@@ -54,12 +54,6 @@ def run_one(run_dir: Path, key: str, *, device: str | None = None,
     run_guarded(f"stage {key}", lambda: run_stage(stage, log, job_id=job_id,
                                                  log_file=log_file),
                 run.run_dir / "log.txt")
-
-
-def _done(stage: Stage) -> bool:
-    from ichbench.stages import is_done
-
-    return is_done(stage)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,9 +97,10 @@ def run(method: str | None, data: Path | None, preset: str | None, device: str,
     predictions/<split>/, scores/<split>/, stages/) and prints a table of mean DC, NSD, HD,
     HD95 and RVD per split. Without --data it uses a synthetic head-CT dataset.
     """
-    from ichbench.runner import Execution, RunError, format_status, run_all, run_method
-    from ichbench.runner import run_status as stage_status
+    from ichbench.runner import Execution, RunError, run_all, run_method
     from ichbench.slurm import SlurmOptions
+    from ichbench.status import format_status
+    from ichbench.status import run_status as stage_status
 
     try:
         if status_dir is not None:

@@ -20,7 +20,9 @@ def test_run_help_lists_the_options():
     result = _run("--help")
     assert result.exit_code == 0
     for option in ("--method", "--data", "--preset", "--device", "--folds", "--out",
-                   "--resume", "--set", "--seed"):
+                   "--resume", "--set", "--seed", "--status", "--executor", "--workers",
+                   "--devices", "--partition", "--time-min", "--gpus", "--cpus", "--mem-gb",
+                   "--sbatch", "--no-wait"):
         assert option in result.output
 
 

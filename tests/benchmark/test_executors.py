@@ -12,7 +12,9 @@ import torch
 from click.testing import CliRunner
 
 from ichbench.cli import cli
-from ichbench.runner import Execution, RunError, format_status, run_method, run_status
+from ichbench.runner import Execution, RunError, run_method
+from ichbench.slurm import SlurmOptions
+from ichbench.status import format_status, run_status
 
 TINY = ("train.epochs=1", "grid_zyx=4,32,32")
 
@@ -74,10 +76,10 @@ def test_a_failing_fold_is_reported_with_its_log_and_status_then_resumed(
     rows = {r["key"]: r for r in run_status(run_dir)}
     assert rows["coarse.fold3"]["state"] == "failed"
     assert {rows[f"coarse.fold{k}"]["state"] for k in (0, 1, 2, 4)} == {"done"}
-    assert rows["score"]["state"] == "queued"
+    assert rows["score"]["state"] == "blocked" and "coarse.fold3" in rows["score"]["error"]
     text = CliRunner().invoke(cli, ["run", "--status", str(run_dir)]).output
     assert "failed   run/coarse.fold3" in text and "cannot read the checkpoint" in text
-    assert "stages: 4 done, 1 failed, 4 queued" in text.splitlines()[-1]
+    assert "stages: 4 done, 1 failed, 4 blocked" in text.splitlines()[-1]
     (run_dir / "folds" / "3" / "checkpoint.pt").unlink()  # the fix the message names
     lines: list[str] = []
     again = run_method(resume=run_dir, echo=lines.append, score_jobs=1, report=False,
@@ -95,10 +97,34 @@ def test_bad_executor_options_are_one_line_errors(tiny_root, tmp_path):
     with pytest.raises(RunError, match="expected cuda:<n> entries"):
         run_method("threshold", data=tiny_root, out=tmp_path,
                    execution=Execution(executor="local", devices=("gpu0",)))
+    if torch.cuda.device_count() < 8:
+        with pytest.raises(RunError, match=r"--devices cuda:0,cuda:7: torch sees \d+ CUDA "
+                                           r"GPU\(s\) here, so .*cuda:7 does not exist"):
+            run_method("threshold", data=tiny_root, out=tmp_path, execution=Execution(
+                executor="local", devices=("cuda:0", "cuda:7")))
     with pytest.raises(RunError, match="--no-wait needs --executor slurm"):
         run_method("threshold", data=tiny_root, out=tmp_path,
                    execution=Execution(executor="local", wait=False))
+    with pytest.raises(RunError, match=r"--sbatch 'qos=': expected key=value or a flag"):
+        run_method("threshold", data=tiny_root, out=tmp_path, execution=Execution(
+            executor="slurm", slurm=SlurmOptions(sbatch=("qos=",))))
     assert not list(tmp_path.iterdir())  # refused before a run folder was made
+
+
+def test_slurm_without_sbatch_is_a_one_line_error(tiny_root, tmp_path, monkeypatch):
+    from ichbench import slurm
+
+    monkeypatch.setattr(slurm.shutil, "which", lambda name: None)
+    with pytest.raises(RunError, match="sbatch is not on PATH; run on a Slurm login node"):
+        run_method("threshold", data=tiny_root, out=tmp_path, echo=lambda s: None,
+                   execution=Execution(executor="slurm"))
+
+
+def test_sbatch_pass_through_options_become_submitit_parameters():
+    options = SlurmOptions(sbatch=("qos=high", "--account=lab", "exclusive",
+                                   "--mail-type=END"))
+    assert options.extra() == {"qos": "high", "account": "lab", "exclusive": True,
+                               "mail_type": "END"}
 
 
 def test_status_of_a_finished_run_lists_every_stage(inprocess_run):
@@ -106,3 +132,32 @@ def test_status_of_a_finished_run_lists_every_stage(inprocess_run):
     assert text.splitlines()[-1] == "9 stages: 8 done, 1 queued"  # --no-report: report
     assert text.splitlines()[0].split() == ["done", f"{inprocess_run.run_dir.name}/coarse.fold0"]
     assert "queued   " + f"{inprocess_run.run_dir.name}/report" in text
+
+
+def test_a_split_predicted_in_parts_gives_the_same_masks(inprocess_run, tmp_path,
+                                                         monkeypatch):
+    import shutil
+
+    import numpy as np
+
+    from ichbench import stages
+    from ichbench.nifti import read_volume
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(inprocess_run.run_dir, run_dir)
+    shutil.rmtree(run_dir / "predictions")
+    for path in (run_dir / "stages").glob("*.json"):
+        if not path.name.startswith("coarse.fold"):
+            path.unlink()
+    monkeypatch.setattr(stages, "SHARD_CASES", 1)
+    rows = [r["key"] for r in run_status(run_dir)]
+    assert [k for k in rows if ".predict." in k] == [
+        "coarse.predict.validation.1of2", "coarse.predict.validation.2of2",
+        "coarse.predict.test.1of2", "coarse.predict.test.2of2"]
+    run_method(resume=run_dir, echo=lambda s: None, score_jobs=1, report=False)
+    for split in ("validation", "test"):
+        before = sorted((inprocess_run.run_dir / "predictions" / split).glob("*.nii.gz"))
+        after = sorted((run_dir / "predictions" / split).glob("*.nii.gz"))
+        assert [p.name for p in before] == [p.name for p in after] and len(after) == 2
+        for a, b in zip(before, after, strict=True):
+            np.testing.assert_array_equal(read_volume(a).array, read_volume(b).array)

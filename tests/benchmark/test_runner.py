@@ -177,7 +177,7 @@ def test_all_shares_the_coarse_stages_between_coarse_and_cascade(tiny_root, tmp_
 
     def capture(self, plan, log):
         plans.append(plan)
-        return Outcome(finished=False)
+        return Outcome(finished=False, submitted=True)  # stop before any training
 
     monkeypatch.setattr(InProcess, "execute", capture)
     result = run_all(data=tiny_root, out=tmp_path, methods=("coarse", "cascade"),

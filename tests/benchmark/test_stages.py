@@ -12,6 +12,7 @@ from ichbench.stages import (
     ready,
     run_inline,
     run_stage,
+    shards,
     status_rows,
 )
 
@@ -86,7 +87,21 @@ def test_status_rows_use_the_scheduler_for_jobs_that_vanished(tmp_path):
     (tmp_path / "stages" / "m.fold2.job").write_text("7_2\n")
     (tmp_path / "stages" / "m.predict.test.job").write_text("8_0\n")
     rows = status_rows([*folds, predict], {"7_2": "RUNNING", "8_0": "PENDING"})
-    assert [r["state"] for r in rows] == ["done", "failed", "running", "queued"]
+    assert [r["state"] for r in rows] == ["done", "failed", "running", "blocked"]
     assert "ended without finishing" in rows[1]["error"]
+    assert rows[3]["error"] == "needs m.fold1"
     rows = status_rows([*folds, predict], {"7_1": "PENDING"})  # requeued after a time-out
     assert rows[1]["state"] == "queued"
+
+
+@pytest.mark.parametrize(("n", "size", "sizes"), [
+    (0, 25, [0]), (25, 25, [25]), (26, 25, [13, 13]), (100, 25, [25, 25, 25, 25]),
+    (70, 25, [23, 24, 23])])
+def test_large_splits_are_predicted_in_parts_of_nearly_equal_size(n, size, sizes):
+    ids = tuple(f"{i:03d}" for i in range(n))
+    parts = shards(ids, size)
+    assert [len(p) for _, p in parts] == sizes
+    assert sum((p for _, p in parts), ()) == ids
+    suffixes = [s for s, _ in parts]
+    assert suffixes == ([""] if len(sizes) == 1 else
+                        [f".{i + 1}of{len(sizes)}" for i in range(len(sizes))])
