@@ -50,7 +50,7 @@ class DenseNetConfig:
         Initial foreground probability of every pixel: the output bias starts at its
         log-odds (the prior initialisation of Lin et al. 2017, RetinaNet). ICH is about
         1 % of a head's voxels; with a zero bias the first hundreds of steps only learn
-        "background", which a smoke run cannot afford. ``None`` keeps PyTorch's init.
+        "background", which a CPU run cannot afford. ``None`` keeps PyTorch's init.
     """
 
     in_channels: int = 1

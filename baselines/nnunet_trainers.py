@@ -215,7 +215,7 @@ class IchbenchTrainer(nnUNetTrainer):
         self.perturb_masks = bool(settings.get("perturb_masks", False))
         if not settings.get("plot_progress", True):
             # nnU-Net redraws progress.png with matplotlib after every epoch (seconds on a
-            # busy CPU); short smoke epochs skip it. history.csv has the same numbers.
+            # busy CPU); short CPU-preset epochs skip it. history.csv has the same numbers.
             self.logger.plot_progress_png = _no_plot  # type: ignore[method-assign]
 
     def initialize(self) -> None:

@@ -101,7 +101,7 @@ class ThresholdConfig:
 
 #: The presets, the one place where threshold values are chosen (the same small grid for
 #: both: tuning costs seconds).
-PRESETS: dict[str, ThresholdConfig] = {"paper": ThresholdConfig(), "smoke": ThresholdConfig()}
+PRESETS: dict[str, ThresholdConfig] = {"paper": ThresholdConfig(), "cpu": ThresholdConfig()}
 
 
 def intracranial_mask(ct_hu: np.ndarray, bone_hu: float) -> np.ndarray:

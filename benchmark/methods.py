@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from ichbench.stages import Stage
 
 
-#: Preset names every method provides: ``smoke`` (minutes on a CPU) and ``paper``.
-PRESETS = ("smoke", "paper")
-DEFAULT_PRESET = "smoke"
+#: Preset names every method provides: ``cpu`` (minutes on 2 CPU cores, the default) and
+#: ``paper`` (the paper's budgets, a GPU).
+PRESETS = ("cpu", "paper")
+DEFAULT_PRESET = "cpu"
 #: ``--device`` choices: ``auto`` is ``cuda`` when torch sees a GPU, else ``cpu``.
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -43,7 +44,7 @@ class RunContext:
     dataset, protocol
         The cases and their splits/folds. Methods train only on ``protocol`` training ids.
     preset
-        ``"smoke"`` or ``"paper"``.
+        ``"cpu"`` or ``"paper"``.
     config
         The method's typed configuration (its ``config_type``: the preset with ``--set``
         overrides applied), built once by the harness and written to ``config.json``.

@@ -197,7 +197,7 @@ def run_method(method: str | None = None, *, data: Path | None = None,
     data
         Dataset root (INSTANCE layout); default: the cached synthetic dataset.
     preset
-        ``smoke`` (default) or ``paper``.
+        ``cpu`` (default) or ``paper``.
     device
         ``auto``, ``cpu`` or ``cuda``.
     folds

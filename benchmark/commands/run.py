@@ -39,7 +39,8 @@ def _parse_devices(ctx: click.Context, param: click.Parameter, value: str | None
               default=None, help="Dataset root in the INSTANCE layout "
                                  "[default: the cached synthetic dataset].")
 @click.option("--preset", type=click.Choice(PRESETS), default=None,
-              help="smoke: minutes on a CPU; paper: the paper's budgets (GPU) [default: smoke].")
+              help="cpu: minutes on 2 CPU cores; paper: the paper's budgets (GPU) "
+                   "[default: cpu].")
 @click.option("--device", type=click.Choice(DEVICES), default="auto",
               show_default=True, help="Where to train.")
 @click.option("--folds", callback=_parse_folds, default=None, metavar="0,1,..",

@@ -61,7 +61,7 @@ def make_dataset(root: Path, *, n_train: int = 6, n_val: int = 1, n_test: int = 
 
 
 def make_context(data_root: Path, run_dir: Path, config: Any, *, n_folds: int = 2,
-                 preset: str = "smoke", folds: tuple[int, ...] | None = None) -> RunContext:
+                 preset: str = "cpu", folds: tuple[int, ...] | None = None) -> RunContext:
     dataset = open_dataset(data_root)
     protocol = make_protocol(dataset, n_folds=n_folds, seed=0)
     lines: list[str] = []

@@ -64,7 +64,7 @@ def cascade_run(tmp_path_factory):
     try:
         data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
         method = CascadeMethod()
-        smoke = method.presets["smoke"]
+        smoke = method.presets["cpu"]
         # exercise nnU-Net-cascade perturbations for real
         config = replace(smoke, fine=replace(tiny_nnunet_config(smoke.fine), perturb_masks=True))
         ctx = make_context(data, tmp_path_factory.mktemp("run") / "cascade", config,
@@ -80,7 +80,7 @@ def test_cascade_presets_are_the_coarse_and_fine_presets_of_the_same_name():
         config = CascadeMethod().presets[preset]
         assert config.coarse == coarse.PRESETS[preset]
         assert config.fine == nnunet.PRESETS[preset]
-    smoke = CascadeMethod().presets["smoke"]
+    smoke = CascadeMethod().presets["cpu"]
     changed = apply_overrides(smoke, ["coarse.train.epochs=2", "fine.num_epochs=7"])
     assert (changed.coarse.train.epochs, changed.fine.num_epochs) == (2, 7)
     assert changed.coarse.model == smoke.coarse.model

@@ -52,12 +52,12 @@ def test_densenet_rejects_input_not_divisible_by_32():
 
 
 def _smoke_arch() -> DenseNetConfig:
-    smoke = PRESETS["smoke"]
+    smoke = PRESETS["cpu"]
     return smoke.model
 
 
 def test_one_adam_step_on_a_tiny_batch_decreases_the_bce_loss():
-    model = build_model(PRESETS["smoke"], seed=0)
+    model = build_model(PRESETS["cpu"], seed=0)
     x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
     y = torch.zeros(2, 1, 32, 32)
     y[:, :, 8:20, 10:22] = 1.0
@@ -73,6 +73,6 @@ def test_one_adam_step_on_a_tiny_batch_decreases_the_bce_loss():
 
 
 def test_model_initialisation_is_seeded():
-    a, b = build_model(PRESETS["smoke"], seed=3), build_model(PRESETS["smoke"], seed=3)
+    a, b = build_model(PRESETS["cpu"], seed=3), build_model(PRESETS["cpu"], seed=3)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
                                                    b.state_dict().values(), strict=True))

@@ -18,19 +18,21 @@ from ichbench.protocol import make_protocol
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark"))
 import tiny_ich_data
 
-TINY = apply_overrides(PRESETS["smoke"], ["train.epochs=1", "grid_zyx=4,32,32"])
+TINY = apply_overrides(PRESETS["cpu"], ["train.epochs=1", "grid_zyx=4,32,32"])
 
 
-def test_presets_keep_the_paper_recipe_and_shrink_only_smoke():
-    paper, smoke = PRESETS["paper"], PRESETS["smoke"]
+def test_presets_keep_the_paper_recipe_and_change_only_cpu():
+    paper, cpu = PRESETS["paper"], PRESETS["cpu"]
     assert (paper.grid_zyx, paper.train.epochs, paper.train.patience, paper.train.batch_size,
             paper.train.lr) == ((16, 256, 256), 200, 20, 2, 4e-4)
     assert (paper.model.block_layers, paper.model.growth_rate, paper.model.bn_size) == (
         (6,) * 5, 32, 4)
     assert (paper.augment.hflip_p, paper.augment.vflip_p, paper.augment.gamma_p,
             paper.train.pos_weight) == (0.5, 0.5, 0.8, 1.0)
-    assert (smoke.train.batch_size, smoke.train.lr, smoke.hu_window) == (
-        2, 4e-4, paper.hu_window)
+    assert cpu.hu_window == paper.hu_window and cpu.augment == paper.augment
+    # the CPU budget: native in-plane grid, foreground-weighted slice sampling
+    assert cpu.grid_zyx == (32, 128, 128) and cpu.train.foreground_fraction == 0.5
+    assert paper.train.samples_per_epoch is None and paper.train.dice_weight == 0
 
 
 def test_every_preset_name_has_a_coarse_preset():
@@ -38,7 +40,7 @@ def test_every_preset_name_has_a_coarse_preset():
 
 
 def test_config_round_trips_through_json_and_refuses_bad_values():
-    cfg = PRESETS["smoke"]
+    cfg = PRESETS["cpu"]
     assert from_dict(CoarseConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg
     with pytest.raises(ValueError, match="divisible by 32"):
         replace(cfg, grid_zyx=(8, 48, 64))
@@ -52,7 +54,7 @@ def test_a_preset_value_changed_in_a_part_reaches_the_code_that_uses_it():
     """No twin defaults: the model and the training loop read the nested parts."""
     from ichbench.baselines.coarse import build_model
 
-    cfg = apply_overrides(PRESETS["smoke"], ["model.growth_rate=4", "augment.gamma_p=0"])
+    cfg = apply_overrides(PRESETS["cpu"], ["model.growth_rate=4", "augment.gamma_p=0"])
     assert build_model(cfg, 0).config.growth_rate == 4
     assert cfg.augment.gamma_p == 0.0
 
@@ -70,7 +72,7 @@ def test_each_fold_model_only_predicts_cases_it_never_trained_on(tmp_path, monke
 
     monkeypatch.setattr(training, "train_fold", spy)
     ctx = RunContext(run_dir=tmp_path / "run", dataset=dataset, protocol=protocol,
-                     preset="smoke", config=TINY, device="cpu",
+                     preset="cpu", config=TINY, device="cpu",
                      folds=tuple(range(5)), seed=0, log=lambda s: None)
     CoarseMethod().run(ctx)
     for k in range(5):

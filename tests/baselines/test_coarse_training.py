@@ -40,7 +40,7 @@ def one_thread():
 def _settings(epochs=4, patience=10):
     from dataclasses import replace
 
-    smoke = PRESETS["smoke"]
+    smoke = PRESETS["cpu"]
     return replace(smoke, train=replace(smoke.train, epochs=epochs, patience=patience),
                    grid_zyx=(4, 32, 32))
 

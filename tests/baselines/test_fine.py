@@ -24,7 +24,7 @@ MODEL = "IchbenchTrainer__ichbenchPlans__3d_fullres"
 def fine_run(tmp_path_factory):
     data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
     method = FineMethod()
-    config = tiny_nnunet_config(method.presets["smoke"])
+    config = tiny_nnunet_config(method.presets["cpu"])
     ctx = make_context(data, tmp_path_factory.mktemp("run") / "fine", config, n_folds=2)
     env_before = {k: os.environ.get(k) for k in ("nnUNet_raw", "nnUNet_results")}
     method.run(ctx)
@@ -112,3 +112,30 @@ def test_fine_resumes_from_checkpoint_latest(fine_run):
         assert len(list(csv.DictReader(handle))) == 2
     assert sorted(p.name for p in ctx.oof_dir(0).iterdir()) == sorted(
         f"{cid}.nii.gz" for cid in ctx.protocol.fold_val(0))
+
+
+@pytest.mark.slow
+def test_trainer_uses_the_presets_optimiser_prior_and_oversampling(fine_run):
+    ctx, _ = fine_run
+    fold_dir = ctx.run_dir / "nnunet" / "results" / DATASET_NAME / MODEL / "fold_0"
+    debug = json.loads((fold_dir / "debug.json").read_text())
+    cpu = FineMethod().presets["cpu"]
+    assert debug["optimizer_name"] == cpu.optimizer == "adam"
+    assert float(debug["output_prior"]) == cpu.output_prior == 0.01
+    assert float(debug["oversample_foreground_percent"]) == cpu.oversample_foreground_percent
+    assert "Adam" in debug["optimizer"]
+
+
+def test_output_prior_sets_every_head_to_the_foreground_probability():
+    from ichbench.baselines.nnunet_trainers import set_output_prior
+    from ichbench.gpucheck import fine_network
+
+    net, _, _ = fine_network((8, 32, 32), (5.0, 2.0, 2.0), in_channels=2,
+                                 features=(4, 8, 16))
+    assert set_output_prior(net, 0.01) == len(net.decoder.seg_layers)
+    with torch.no_grad():
+        for head in net.decoder.seg_layers:  # zero features: softmax of the bias alone
+            prob = torch.softmax(head.bias, 0)
+            assert float(prob[1]) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="probability"):
+        set_output_prior(net, 1.5)

@@ -81,7 +81,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tiny_root, tmp_path):
 
 @pytest.mark.slow
 def test_coarse_smoke_run_end_to_end_then_resume_is_a_no_op(tiny_root, tmp_path):
-    result = _run("--method", "coarse", "--preset", "smoke", "--data", tiny_root, "--out",
+    result = _run("--method", "coarse", "--preset", "cpu", "--data", tiny_root, "--out",
                   tmp_path, "--set", "train.epochs=2", "--set", "grid_zyx=4,32,32",
                   "--no-report")
     assert result.exit_code == 0, result.output

@@ -46,7 +46,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             write_volume(mask, GEOMETRY, data / "evaluation_label" / f"{case}.nii.gz")
             pred = np.roll(mask, 1, axis=2)
             write_volume(pred, GEOMETRY, run / "predictions" / "test" / f"{case}.nii.gz")
-    config = {"method": "cascade", "preset": "smoke", "ichbench_version": "0.1.0", "seed": 0,
+    config = {"method": "cascade", "preset": "cpu", "ichbench_version": "0.1.0", "seed": 0,
               "device": "cpu", "folds": 2, "data": str(data),
               "config": {"epochs": 2, "lr": 0.0004, "a_long_setting_name_to_wrap": "x" * 60},
               "config_hash": "abc123"}
