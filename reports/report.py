@@ -330,7 +330,7 @@ def run_pages(content: RunContent) -> list[Figure]:
 
     config, teams = content.config, content.teams
     pages = PageSet(f"ichbench {__version__} — run {content.run_dir.name}", [])
-    settings = ", ".join(f"{k}={v}" for k, v in (config.get("config") or {}).items())
+    settings = ", ".join(f"{k}={v}" for k, v in _dotted(config.get("config") or {}))
     extra = [("Run", f"Folder: {content.run_dir}\nMethod: {content.method}; preset "
                      f"{config.get('preset', '–')}; device {config.get('device', '–')}; seed "
                      f"{config.get('seed', '–')}; folds {config.get('folds', '–')}\n"
@@ -462,3 +462,19 @@ def build_run_report(run_dir: Path) -> Path:
 
 
 __all__ = ["build_report", "build_run_report", "is_run_folder"]
+
+
+def _dotted(config: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """A nested config as (dotted key, value) pairs, the form ``--set`` takes.
+
+    >>> _dotted({"coarse": {"train": {"epochs": 10}}, "seed": 0})
+    [('coarse.train.epochs', 10), ('seed', 0)]
+    """
+    pairs: list[tuple[str, object]] = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            pairs.extend(_dotted(value, f"{prefix}{key}."))
+        else:
+            pairs.append((f"{prefix}{key}", value))
+    return pairs
+
