@@ -9,6 +9,7 @@ found returns None: those figures are then left out, never an error.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -170,11 +171,19 @@ def run_histories(run_dir: Path, method: str = "model"
                   ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """Learning curves of a run: {stage: {fold: columns}}.
 
-    The stage of ``folds/`` is called ``method``; a cascade also has ``coarse/folds/``, and
-    then its own stage is called ``fine``.
+    The stage of ``folds/`` is called ``method``; a cascade also has ``coarse/folds/`` (or,
+    with ``--method all``, the coarse run it shares, recorded as ``shared.coarse`` in
+    ``config.json``), and then its own stage is called ``fine``.
     """
+    coarse_base = run_dir / "coarse"
+    try:
+        shared = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("shared")
+    except (OSError, ValueError, AttributeError):
+        shared = None
+    if isinstance(shared, dict) and isinstance(shared.get("coarse"), str):
+        coarse_base = Path(shared["coarse"])
     stages = {}
-    for stage, base in (("coarse", run_dir / "coarse" / "folds"), ("model", run_dir / "folds")):
+    for stage, base in (("coarse", coarse_base / "folds"), ("model", run_dir / "folds")):
         folds = {}
         if base.is_dir():
             for fold_dir in sorted(base.iterdir()):

@@ -78,3 +78,18 @@ def test_learning_notes_flag_stages_that_did_not_learn():
         "fine fold 0: validation DC stayed 0 for all 3 epochs: this stage did not learn",
     ]
     assert learning_notes({"coarse": {"0": histories["coarse"]["0"]}}) == []
+
+
+def test_a_cascade_sharing_the_coarse_run_shows_both_stages(tmp_path):
+    import json
+
+    from ichbench.reports.sources import run_histories
+
+    coarse, cascade = tmp_path / "coarse-1", tmp_path / "cascade-1"
+    for run in (coarse, cascade):
+        (run / "folds" / "0").mkdir(parents=True)
+        (run / "folds" / "0" / "history.csv").write_text(
+            "epoch,train_loss,val_loss,val_dc,seconds\n1,0.9,0.1,0.2,1.0\n2,0.8,0.1,0.3,1.0\n")
+    (cascade / "config.json").write_text(json.dumps({"shared": {"coarse": str(coarse)}}))
+    assert set(run_histories(cascade, "cascade")) == {"coarse", "fine"}
+    assert set(run_histories(coarse, "coarse")) == {"coarse"}
