@@ -14,14 +14,13 @@ method (and counted), so all numbers describe the same cases.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import wilcoxon
 
+from ichbench.reports.challenger import one_sided_wilcoxon
 from ichbench.reports.inputs import read_cases_csv
 from ichbench.reports.stats import holm, nanmean
 
@@ -93,19 +92,6 @@ def _num(x: float) -> str:
     return f"{x:.3f}" if abs(x) < 10 else f"{x:.1f}"
 
 
-def _one_sided_p(diff: np.ndarray) -> float:
-    """P(better ≤ worse) by the signed-rank test on non-zero differences (1.0 if none)."""
-    nonzero = diff[diff != 0]
-    if nonzero.size == 0:
-        return 1.0
-    ties = np.unique(np.abs(nonzero)).size < nonzero.size
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(wilcoxon(nonzero, alternative="greater",
-                              method="exact" if nonzero.size <= 50 and not ties else "approx"
-                              ).pvalue)
-
-
 def compare_runs(runs: Mapping[str, str | Path], *, splits: Sequence[str] = HELD_OUT,
                  claims: Sequence[tuple[str, str]] = PAPER_CLAIMS, n_boot: int = 2000,
                  seed: int = 0) -> Comparison:
@@ -153,7 +139,8 @@ def compare_runs(runs: Mapping[str, str | Path], *, splits: Sequence[str] = HELD
         raw.append((better, worse, float(diff.mean()),
                     (float(np.quantile(boot_diff, 0.025, method="lower")),
                      float(np.quantile(boot_diff, 0.975, method="higher"))),
-                    _one_sided_p(diff)))
+                    one_sided_wilcoxon(dc[methods.index(better)], dc[methods.index(worse)],
+                                       higher_is_better=True)))
     adjusted = holm([r[4] for r in raw]) if raw else np.array([])
     return Comparison(
         methods=methods, cases=tuple(common), n_dropped=len(all_ids) - len(common),
