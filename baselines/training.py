@@ -258,14 +258,14 @@ def predict_volume(model: nn.Module, volume: np.ndarray, *, device: str,
     model.eval()
     out = np.empty(volume.shape, dtype=np.float32)
     for start in range(0, volume.shape[0], batch_size):
-        batch = _to_device(volume[start:start + batch_size][:, None], device)
-        with _autocast(device):
+        batch = to_device(volume[start:start + batch_size][:, None], device)
+        with autocast(device):
             logits = model(batch)
         out[start:start + batch_size] = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
     return out
 
 
-def _autocast(device: str):  # type: ignore[no-untyped-def]
+def autocast(device: str | torch.device):  # type: ignore[no-untyped-def]
     """Mixed precision (float16) on CUDA; nothing on the CPU, where it is slower."""
     import contextlib
 
@@ -274,7 +274,35 @@ def _autocast(device: str):  # type: ignore[no-untyped-def]
     return contextlib.nullcontext()
 
 
-def _to_device(array: np.ndarray, device: str) -> torch.Tensor:
+def grad_scaler(device: str | torch.device) -> torch.amp.GradScaler | None:
+    """AMP's loss scaler on CUDA (float16 gradients underflow without it); None on the CPU."""
+    return torch.amp.GradScaler("cuda") if torch.device(device).type == "cuda" else None
+
+
+def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                  scaler: torch.amp.GradScaler | None, *,
+                  clip_norm: float | None = None) -> None:
+    """Backpropagate ``loss`` and step ``optimizer``, through ``scaler`` when there is one.
+
+    ``clip_norm`` clips the gradients' total norm first (on unscaled gradients), as
+    nnU-Net does at 12; None leaves them as they are.
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if scaler is None:
+        loss.backward()
+        if clip_norm is not None:
+            nn.utils.clip_grad_norm_(params, clip_norm)
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    if clip_norm is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(params, clip_norm)
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def to_device(array: np.ndarray, device: str) -> torch.Tensor:
     """A batch as a tensor on ``device``; through pinned memory, asynchronously, on CUDA."""
     tensor = torch.from_numpy(np.ascontiguousarray(array))
     if torch.device(device).type == "cuda":
@@ -425,7 +453,7 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
     cuda = torch.device(device).type == "cuda"
     if cuda:  # fixed input size: let cuDNN pick its fastest kernels once
         torch.backends.cudnn.benchmark = True
-    scaler = torch.amp.GradScaler("cuda") if cuda else None  # AMP on CUDA only
+    scaler = grad_scaler(device)  # AMP on CUDA only
     ckpt_path = fold_dir / "checkpoint.pt"
     start_epoch, best_dc, best_epoch, bad_epochs = 1, -math.inf, 0, 0
     best_loss = math.inf
@@ -463,22 +491,16 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
             idx = order[start:start + settings.batch_size]
             pairs = [apply_augment(*train.slice(i), params[start + j])
                      for j, i in enumerate(idx)]
-            x = _to_device(np.stack([p[0] for p in pairs])[:, None], device)
-            y = _to_device(np.stack([p[1] for p in pairs])[:, None], device)
+            x = to_device(np.stack([p[0] for p in pairs])[:, None], device)
+            y = to_device(np.stack([p[1] for p in pairs])[:, None], device)
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(device):
+            with autocast(device):
                 logits = model(x)
             logits = logits.float()
             loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
             if settings.dice_weight > 0:
                 loss = loss + settings.dice_weight * soft_dice_loss(logits, y)
-            if scaler is None:
-                loss.backward()
-                optimizer.step()
-            else:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+            backward_step(loss, optimizer, scaler)
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         val_loss, val_dc = _evaluate(model, val, settings, device=device)

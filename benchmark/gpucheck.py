@@ -83,17 +83,6 @@ def _timed_loop(loader: Iterator[Any], step: Callable[[Any], None], *, warmup: i
     return wall / iterations, waited / wall if wall > 0 else 0.0
 
 
-def _amp(device: Any) -> tuple[Any, Any]:
-    """Autocast context factory and grad scaler for ``device`` (AMP on CUDA only)."""
-    import contextlib
-
-    import torch
-
-    if device.type != "cuda":
-        return contextlib.nullcontext, None
-    return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
-
-
 def _loader_kwargs(device: Any, workers: int) -> dict[str, Any]:
     on_cuda = device.type == "cuda"
     return {"num_workers": workers, "pin_memory": on_cuda,
@@ -134,6 +123,7 @@ def check_coarse(device: Any, *, iterations: int, tiny: bool, workers: int) -> S
     from torch.nn import functional as F
 
     from ichbench.baselines.coarse import PRESETS, build_model
+    from ichbench.baselines.training import autocast, backward_step, grad_scaler
 
     config = PRESETS["paper"]
     size = config.grid_zyx[1]
@@ -146,7 +136,7 @@ def check_coarse(device: Any, *, iterations: int, tiny: bool, workers: int) -> S
         size = 64
     model = build_model(config, seed=0).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
-    autocast, scaler = _amp(device)
+    scaler = grad_scaler(device)
     loader = torch.utils.data.DataLoader(
         _CoarseSlices(size, 10_000), batch_size=config.train.batch_size, shuffle=True,
         **_loader_kwargs(device, workers))
@@ -154,15 +144,9 @@ def check_coarse(device: Any, *, iterations: int, tiny: bool, workers: int) -> S
     def step(batch: Any) -> None:
         x, y = (t.to(device, non_blocking=True) for t in batch)
         optimizer.zero_grad(set_to_none=True)
-        with autocast():
+        with autocast(device):
             loss = F.binary_cross_entropy_with_logits(model(x), y)
-        if scaler is None:
-            loss.backward()
-            optimizer.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+        backward_step(loss, optimizer, scaler)
 
     seconds, share = _timed_loop(_forever(loader), step, warmup=3, iterations=iterations,
                                  sync=_sync(device))
@@ -262,6 +246,8 @@ def check_fine(device: Any, *, iterations: int, tiny: bool, workers: int,
     from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
     from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 
+    from ichbench.baselines.training import autocast, backward_step, grad_scaler
+
     if tiny:
         patch_zyx = (8, 32, 32)
     net, patch, strides = fine_network(patch_zyx, spacing_zyx, in_channels=2,
@@ -275,7 +261,7 @@ def check_fine(device: Any, *, iterations: int, tiny: bool, workers: int,
         weights / weights.sum())
     optimizer = torch.optim.SGD(net.parameters(), 1e-2, weight_decay=3e-5, momentum=0.99,
                                 nesterov=True)
-    autocast, scaler = _amp(device)
+    scaler = grad_scaler(device)
     loader = torch.utils.data.DataLoader(_FinePatches(patch, strides), batch_size=2,
                                          collate_fn=_collate, **_loader_kwargs(device, workers))
 
@@ -283,18 +269,9 @@ def check_fine(device: Any, *, iterations: int, tiny: bool, workers: int,
         x = batch[0].to(device, non_blocking=True)
         y = [t.to(device, non_blocking=True) for t in batch[1]]
         optimizer.zero_grad(set_to_none=True)
-        with autocast():
+        with autocast(device):
             loss = loss_fn(net(x), y)
-        if scaler is None:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 12)
-            optimizer.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 12)
-            scaler.step(optimizer)
-            scaler.update()
+        backward_step(loss, optimizer, scaler, clip_norm=12)
 
     seconds, share = _timed_loop(_forever(loader), step, warmup=3, iterations=iterations,
                                  sync=_sync(device))

@@ -195,11 +195,11 @@ def test_foreground_sampling_and_dice_term_train_and_resume_bit_identically(tmp_
 def test_amp_and_pinned_batches_apply_on_cuda_only():
     import contextlib
 
-    from ichbench.baselines.training import _autocast, _to_device
+    from ichbench.baselines.training import autocast, to_device
 
-    assert isinstance(_autocast("cpu"), contextlib.nullcontext)
-    batch = _to_device(np.zeros((2, 1, 4, 4), dtype=np.float32)[:, :, ::-1], "cpu")
+    assert isinstance(autocast("cpu"), contextlib.nullcontext)
+    batch = to_device(np.zeros((2, 1, 4, 4), dtype=np.float32)[:, :, ::-1], "cpu")
     assert batch.device.type == "cpu" and batch.is_contiguous() and not batch.is_pinned()
     if torch.cuda.is_available():  # the GPU path, where there is one
-        assert isinstance(_autocast("cuda"), torch.autocast)
-        assert _to_device(np.zeros((1, 1, 2, 2), np.float32), "cuda").device.type == "cuda"
+        assert isinstance(autocast("cuda"), torch.autocast)
+        assert to_device(np.zeros((1, 1, 2, 2), np.float32), "cuda").device.type == "cuda"
