@@ -392,18 +392,6 @@ def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[
     Uses SimpleITK's writer (the one grand-challenge's algorithms typically use), so a
     file this writes is also a test of this module's reader.
     """
-    import SimpleITK as sitk
+    from ichbench import nifti
 
-    from ichbench.atomic import atomic_path
-
-    if array.shape != geometry.shape:
-        raise ValueError(f"array shape {array.shape} does not match the reference geometry "
-                         f"{geometry.shape} (z, y, x)")
-    if array.dtype == bool:
-        array = array.astype(np.uint8)
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
-    image.SetSpacing(geometry.spacing_xyz_mm)
-    image.SetOrigin(geometry.origin_mm)
-    image.SetDirection(geometry.direction)
-    with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=compress)
+    nifti.write_volume(array, geometry, path, compress=compress)

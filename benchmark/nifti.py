@@ -395,11 +395,14 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
     return Volume(array=array, geometry=geometry)
 
 
-def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[str]) -> None:
+def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[str], *,
+                 compress: bool | None = None) -> None:
     """Write a (z, y, x) array with ``geometry`` copied exactly, atomically.
 
     Used for every mask ichbench writes: the prediction must sit on its CT's grid, so
-    spacing, origin and direction come from the reference image, never recomputed.
+    spacing, origin and direction come from the reference image, never recomputed. The
+    format follows the suffix (SimpleITK's writer: ``.nii``, ``.nii.gz``, ``.mha``);
+    ``compress`` defaults to what the suffix says (``.gz``).
     """
     import SimpleITK as sitk
 
@@ -415,7 +418,8 @@ def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[
     image.SetOrigin(geometry.origin_mm)
     image.SetDirection(geometry.direction)
     with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=str(path).endswith(".gz"))
+        sitk.WriteImage(image, str(tmp), useCompression=(
+            str(path).endswith(".gz") if compress is None else compress))
 
 
 def list_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
