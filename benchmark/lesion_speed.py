@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ichbench.speed import SPACING_ZYX_MM, Pair, make_pair
+from ichbench.speed import SPACING_ZYX_MM, Pair, make_pair, write_folders
 
 
 def _time(function: Callable[[], Any]) -> tuple[float, Any]:
@@ -82,21 +82,12 @@ def compare_folder(pairs: Sequence[Pair], *, repeat: int, out: Callable[[str], N
     Each variant runs ``repeat`` times, interleaved, and its fastest run counts.
     """
     import ichbench.submissions.case as case_module
-    from ichbench.nifti import Geometry, read_volume, write_volume
+    from ichbench.nifti import read_volume
     from ichbench.submissions import score_folder
 
     with tempfile.TemporaryDirectory(prefix="ichbench-lesion-speed-") as tmp:
         root = Path(tmp)
-        truth_dir, pred_dir = root / "truth", root / "pred"
-        truth_dir.mkdir()
-        pred_dir.mkdir()
-        for pair in pairs:
-            z, y, x = pair.gt.shape
-            geometry = Geometry(size_xyz=(x, y, z), spacing_xyz_mm=SPACING_ZYX_MM[::-1],
-                                origin_mm=(0.0, 0.0, 0.0),
-                                direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-            write_volume(pair.gt, geometry, truth_dir / f"{pair.case_id}.nii.gz")
-            write_volume(pair.pred, geometry, pred_dir / f"{pair.case_id}.nii.gz")
+        truth_dir, pred_dir = write_folders(pairs, root)
         for folder in (truth_dir, pred_dir):  # warm the page cache for both runs
             for pair in pairs:
                 read_volume(folder / f"{pair.case_id}.nii.gz")

@@ -209,6 +209,23 @@ def _plain_script(surface_distance: Any, pred_dir: Path, truth_dir: Path,
                            sitk.GetArrayFromImage(pred) != 0, spacing_zyx, tolerance_mm)
 
 
+def write_folders(pairs: Sequence[Pair], root: Path) -> tuple[Path, Path]:
+    """Write the pairs as ``root/truth`` and ``root/pred`` folders of ``<case>.nii.gz``."""
+    from ichbench.nifti import Geometry, write_volume
+
+    truth_dir, pred_dir = root / "truth", root / "pred"
+    truth_dir.mkdir()
+    pred_dir.mkdir()
+    for pair in pairs:
+        z, y, x = pair.gt.shape
+        geometry = Geometry(size_xyz=(x, y, z), spacing_xyz_mm=SPACING_ZYX_MM[::-1],
+                            origin_mm=(0.0, 0.0, 0.0),
+                            direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+        write_volume(pair.gt, geometry, truth_dir / f"{pair.case_id}.nii.gz")
+        write_volume(pair.pred, geometry, pred_dir / f"{pair.case_id}.nii.gz")
+    return truth_dir, pred_dir
+
+
 def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
                    tolerance_mm: float, out: Callable[[str], None],
                    ) -> tuple[float, float] | None:
@@ -217,7 +234,7 @@ def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
     Returns the ratio plain / ichbench and the share of ichbench's time spent reading
     NIfTI, or None when ``ichbench.submissions`` is missing.
     """
-    from ichbench.nifti import Geometry, read_volume, write_volume
+    from ichbench.nifti import read_volume
 
     try:
         from ichbench.submissions import score_folder
@@ -226,16 +243,7 @@ def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
         return None
     with tempfile.TemporaryDirectory(prefix="ichbench-speed-") as tmp:
         root = Path(tmp)
-        truth_dir, pred_dir = root / "truth", root / "pred"
-        truth_dir.mkdir()
-        pred_dir.mkdir()
-        for pair in pairs:
-            z, y, x = pair.gt.shape
-            geometry = Geometry(size_xyz=(x, y, z), spacing_xyz_mm=SPACING_ZYX_MM[::-1],
-                                origin_mm=(0.0, 0.0, 0.0),
-                                direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-            write_volume(pair.gt, geometry, truth_dir / f"{pair.case_id}.nii.gz")
-            write_volume(pair.pred, geometry, pred_dir / f"{pair.case_id}.nii.gz")
+        truth_dir, pred_dir = write_folders(pairs, root)
         case_ids = [pair.case_id for pair in pairs]
         # warm-up: imports and first-call costs of both sides are paid before any timing
         read_volume(truth_dir / f"{case_ids[0]}.nii.gz")
