@@ -64,7 +64,7 @@ from ichbench.submissions.grand_challenge_jobs import (
     read_predictions,
 )
 from ichbench.submissions.status import Status
-from ichbench.submissions.summary import SUMMARY_METRICS, describe
+from ichbench.submissions.summary import SUMMARY_METRICS, status_warnings
 
 #: Where grand-challenge mounts things inside the evaluation container.
 DEFAULT_INPUT = Path("/input")
@@ -280,10 +280,9 @@ def _metrics(rows: list[dict[str, Any]], scores: tuple[CaseScore, ...],
     for row in rows:
         counts[row["status"]] += 1
     aggregates: dict[str, Any] = {}
-    for metric in SUMMARY_METRICS:
-        values = [float(getattr(s, metric)) for s in scores]
-        stats = describe(values)
-        stats["n_infinite"] = sum(1 for v in values if math.isinf(v))
+    for metric in SUMMARY_METRICS:  # summary.json's statistics, plus the infinite count
+        stats = dict(summary["metrics"][metric])
+        stats["n_infinite"] = sum(1 for s in scores if math.isinf(float(getattr(s, metric))))
         aggregates[metric] = stats
     aggregates["status_counts"] = counts
     aggregates["n_cases"] = len(rows)
@@ -292,13 +291,7 @@ def _metrics(rows: list[dict[str, Any]], scores: tuple[CaseScore, ...],
                       for j in unmatched]
     warnings = [f"case {s.case}: {_unstaged(w, chosen.get(s.case))}"
                 for s in scores for w in s.warnings]
-    not_ok = sum(n for status, n in counts.items() if status not in ("ok", "truth_unreadable"))
-    if not_ok:
-        warnings.append(f"{not_ok} case(s) not ok were scored as empty predictions; see "
-                        "their message")
-    if counts["truth_unreadable"]:
-        warnings.append(f"{counts['truth_unreadable']} case(s) have an unusable truth file "
-                        "and are left out of every statistic")
+    warnings += status_warnings(counts, see="their message")
     if unmatched:
         warnings.append(f"{len(unmatched)} job(s) match no ground-truth case and were not "
                         "scored (see unmatched_jobs)")

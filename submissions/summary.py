@@ -29,7 +29,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,8 +41,20 @@ from ichbench.submissions.columns import CSV_COLUMNS, SUMMARY_METRICS, describe
 from ichbench.submissions.lesions import LESION_COLUMNS, lesion_summary
 from ichbench.submissions.status import Status
 
-__all__ = ["CSV_COLUMNS", "SUMMARY_METRICS", "describe", "format_number", "summarize",
-           "write_cases_csv"]
+__all__ = ["CSV_COLUMNS", "SUMMARY_METRICS", "describe", "format_number", "status_warnings",
+           "summarize", "write_cases_csv"]
+
+
+def status_warnings(counts: Mapping[str, int], *, see: str) -> list[str]:
+    """The run-level warnings a status count implies (``see``: where the messages are)."""
+    out = []
+    not_ok = sum(n for status, n in counts.items() if status not in ("ok", "truth_unreadable"))
+    if not_ok:
+        out.append(f"{not_ok} case(s) not ok were scored as empty predictions; see {see}")
+    if counts.get("truth_unreadable"):
+        out.append(f"{counts['truth_unreadable']} case(s) have an unusable truth file and "
+                   "are left out of every statistic")
+    return out
 
 
 def summarize(scores: Sequence[CaseScore], *, tolerance_mm: float, version: str,
@@ -54,13 +66,7 @@ def summarize(scores: Sequence[CaseScore], *, tolerance_mm: float, version: str,
         counts[score.status.value] += 1
     all_warnings = list(warnings)
     all_warnings += [f"case {s.case}: {w}" for s in scores for w in s.warnings]
-    not_ok = sum(n for status, n in counts.items() if status not in ("ok", "truth_unreadable"))
-    if not_ok:
-        all_warnings.append(f"{not_ok} case(s) not ok were scored as empty predictions; "
-                            "see the message column of cases.csv")
-    if counts["truth_unreadable"]:
-        all_warnings.append(f"{counts['truth_unreadable']} case(s) have an unusable truth "
-                            "file and are left out of every statistic")
+    all_warnings += status_warnings(counts, see="the message column of cases.csv")
     return {
         "ichbench_version": version,
         "tolerance_mm": tolerance_mm,
