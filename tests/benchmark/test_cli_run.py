@@ -1,15 +1,9 @@
 import json
 
 import pytest
-import tiny_ich_data
 from click.testing import CliRunner
 
 from ichbench.cli import cli
-
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return tiny_ich_data.build(tmp_path_factory.mktemp("tiny"))
 
 
 def _run(*args):

@@ -16,22 +16,8 @@ from ichbench.runner import Execution, RunError, run_method
 from ichbench.slurm import SlurmOptions
 from ichbench.status import format_status, run_status
 
-TINY = ("train.epochs=1", "grid_zyx=4,32,32")
-
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return tiny_ich_data.build(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def inprocess_run(tiny_root, tmp_path_factory):
-    return run_method("coarse", data=tiny_root, out=tmp_path_factory.mktemp("inprocess"),
-                      overrides=TINY, echo=lambda s: None, score_jobs=1, report=False)
-
-
-def _weights(run_dir, k):
-    return torch.load(run_dir / "folds" / str(k) / "model.pt", weights_only=False)["model"]
+TINY = tiny_ich_data.TINY_COARSE
+fold_weights = tiny_ich_data.fold_weights
 
 
 @pytest.mark.slow
@@ -42,7 +28,7 @@ def test_two_local_workers_give_the_in_process_weights_and_scores(tiny_root, tmp
                        echo=lines.append, score_jobs=1, report=False,
                        execution=Execution(executor="local", workers=2))
     for k in range(5):
-        a, b = _weights(inprocess_run.run_dir, k), _weights(local.run_dir, k)
+        a, b = fold_weights(inprocess_run.run_dir, k), fold_weights(local.run_dir, k)
         assert all(torch.equal(a[name], b[name]) for name in a), f"fold {k}"
     for split in ("validation", "test", "train_oof"):
         assert (local.summaries[split]["metrics"]["dc"]["mean"]

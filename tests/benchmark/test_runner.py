@@ -1,17 +1,10 @@
 import json
 
 import pytest
-import tiny_ich_data
 
 from ichbench import scoring
 from ichbench.rundir import open_run
 from ichbench.runner import RunError, run_all, run_method
-
-
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return tiny_ich_data.build(tmp_path_factory.mktemp("tiny"))
-
 
 THRESHOLD_FAST = ("hu_low=[55]", "hu_high=[100]", "smooth_sigma_vox=[0]")
 

@@ -24,7 +24,8 @@ from ichbench.status import format_status, run_status
 pytestmark = pytest.mark.skipif(slurm_cluster.missing_reason() is not None,
                                 reason=slurm_cluster.missing_reason() or "")
 
-TINY = ("train.epochs=1", "grid_zyx=4,32,32")
+TINY = tiny_ich_data.TINY_COARSE
+fold_weights = tiny_ich_data.fold_weights
 SLURM = Execution(executor="slurm", slurm=SlurmOptions(cpus=1, poll_s=0.5))
 
 
@@ -43,19 +44,6 @@ def cluster(tmp_path_factory):
         cluster.stop()
 
 
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return tiny_ich_data.build(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def inprocess_run(tiny_root, tmp_path_factory):
-    return run_method("coarse", data=tiny_root, out=tmp_path_factory.mktemp("inprocess"),
-                      overrides=TINY, echo=lambda s: None, score_jobs=1, report=False)
-
-
-def _weights(run_dir, k):
-    return torch.load(run_dir / "folds" / str(k) / "model.pt", weights_only=False)["model"]
 
 
 @pytest.mark.slow
@@ -65,7 +53,7 @@ def test_slurm_run_gives_the_in_process_weights_and_scores(cluster, tiny_root, t
     result = run_method("coarse", data=tiny_root, out=tmp_path, overrides=TINY,
                         echo=lines.append, score_jobs=1, report=False, execution=SLURM)
     for k in range(5):
-        a, b = _weights(inprocess_run.run_dir, k), _weights(result.run_dir, k)
+        a, b = fold_weights(inprocess_run.run_dir, k), fold_weights(result.run_dir, k)
         assert all(torch.equal(a[name], b[name]) for name in a), f"fold {k}"
     for split in ("validation", "test", "train_oof"):
         assert (result.summaries[split]["metrics"]
@@ -125,7 +113,7 @@ def test_a_signalled_fold_job_is_requeued_and_resumes_from_its_checkpoint(
     assert "Restarts=1" in shown
     resumed = [line for line in log.splitlines() if "fold 0: resuming after epoch" in line]
     assert len(resumed) == 1
-    a, b = _weights(straight.run_dir, 0), _weights(run_dir, 0)
+    a, b = fold_weights(straight.run_dir, 0), fold_weights(run_dir, 0)
     assert all(torch.equal(a[name], b[name]) for name in a)  # as if never interrupted
 
 

@@ -50,3 +50,14 @@ def build(root: Path, n_train: int = 10, validation: int = 2, test: int = 2) -> 
         write_volume(ct, GEOMETRY, root / "evaluation" / f"{cid}.nii.gz")
         write_volume(lab, GEOMETRY, root / "evaluation_label" / f"{cid}.nii.gz")
     return root
+
+
+#: ``--set`` overrides for a coarse run that takes seconds: one epoch on a 4 × 32 × 32 grid.
+TINY_COARSE = ("train.epochs=1", "grid_zyx=4,32,32")
+
+
+def fold_weights(run_dir: Path, fold: int) -> dict:
+    """The best weights a coarse run kept for ``fold`` (``folds/<k>/model.pt``)."""
+    import torch
+
+    return torch.load(run_dir / "folds" / str(fold) / "model.pt", weights_only=False)["model"]
