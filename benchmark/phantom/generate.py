@@ -17,7 +17,7 @@ from ichbench.nifti import Geometry, write_volume
 from ichbench.phantom.scan import PRESETS, CaseParams, render_case, sample_case
 
 #: Bumped whenever generated data changes; part of the cache folder name.
-PHANTOM_VERSION = 4
+PHANTOM_VERSION = 5
 
 
 @dataclass(frozen=True)
