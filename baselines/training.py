@@ -175,6 +175,9 @@ class SliceSet:
         return self.images[case, z], self.labels[case, z]
 
 
+LR_SCHEDULES = ("constant", "poly")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """The optimisation recipe of one fold (paper: BCE, Adam 4e-4, batch 2, 200/20).
@@ -199,6 +202,10 @@ class TrainSettings:
         slices with ICH.
     dice_weight
         Adds that multiple of a batch soft-Dice loss to the BCE (0: the paper's BCE alone).
+    lr_schedule
+        ``"constant"`` (the paper's Adam at ``lr``) or ``"poly"``: epoch ``e`` of ``E`` runs
+        at ``lr × (1 − (e − 1) / E) ** 0.9``, nnU-Net's decay, set per epoch so that a
+        resumed fold runs at the rate an uninterrupted one would (:func:`epoch_lr`).
     """
 
     epochs: int = 200
@@ -211,8 +218,12 @@ class TrainSettings:
     samples_per_epoch: int | None = None
     foreground_fraction: float = 0.0
     dice_weight: float = 0.0
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"train.lr_schedule={self.lr_schedule!r}: expected one of "
+                             f"{', '.join(LR_SCHEDULES)}")
         checks = [
             (self.epochs >= 1, "epochs", "≥ 1", self.epochs),
             (self.patience >= 1, "patience", "≥ 1", self.patience),
@@ -231,6 +242,13 @@ class TrainSettings:
         for ok, name, expected, found in checks:
             if not ok:
                 raise ValueError(f"train.{name}={found!r}: expected {expected}")
+
+
+def epoch_lr(settings: TrainSettings, epoch: int) -> float:
+    """Learning rate of ``epoch`` (1-based) under ``settings.lr_schedule``."""
+    if settings.lr_schedule == "poly":
+        return settings.lr * (1.0 - (epoch - 1) / settings.epochs) ** 0.9
+    return settings.lr
 
 
 @dataclass(frozen=True)
@@ -485,6 +503,8 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
         order, params = epoch_plan(seed, epoch, train.n_slices, augment,
                                    foreground=foreground, samples=settings.samples_per_epoch,
                                    foreground_fraction=settings.foreground_fraction)
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_lr(settings, epoch)
         model.train()
         total, count = 0.0, 0
         for start in range(0, len(order), settings.batch_size):
