@@ -85,6 +85,11 @@ class CoarseConfig:
         if self.cpu_threads < 0:
             raise ValueError(f"coarse config cpu_threads={self.cpu_threads}: expected ≥ 0")
         factor = self.model.downsampling
+        patch = self.train.patch_size
+        if patch is not None and (patch % factor or patch > min(self.grid_zyx[1:])):
+            raise ValueError(f"coarse config train.patch_size={patch}: expected a multiple of "
+                             f"{factor} (2 ** {len(self.model.block_layers)} blocks) no larger "
+                             f"than the grid's rows and columns {list(self.grid_zyx[1:])}")
         if self.grid_zyx[1] % factor or self.grid_zyx[2] % factor:
             raise ValueError(f"coarse config grid_zyx={list(self.grid_zyx)!r}: rows and "
                              f"columns must be divisible by {factor} (2 ** "

@@ -41,7 +41,8 @@ def _settings(epochs=4, patience=10):
     from dataclasses import replace
 
     smoke = PRESETS["cpu"]
-    return replace(smoke, train=replace(smoke.train, epochs=epochs, patience=patience),
+    return replace(smoke, train=replace(smoke.train, epochs=epochs, patience=patience,
+                                        patch_size=None),
                    grid_zyx=(4, 32, 32))
 
 
@@ -203,3 +204,109 @@ def test_amp_and_pinned_batches_apply_on_cuda_only():
     if torch.cuda.is_available():  # the GPU path, where there is one
         assert isinstance(autocast("cuda"), torch.autocast)
         assert to_device(np.zeros((1, 1, 2, 2), np.float32), "cuda").device.type == "cuda"
+
+
+def test_crop_slice_on_a_foreground_draw_holds_an_ich_pixel_anywhere_in_the_patch():
+    from ichbench.baselines.training import crop_slice
+
+    image = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    label = np.zeros((64, 64), np.float32)
+    label[50, 5] = label[10, 60] = 1.0
+    seen = set()
+    for u in np.linspace(0, 0.999, 7):
+        for pick in (0.1, 0.9):
+            params = AugmentParams(False, False, None, crop=(pick, u, u), on_foreground=True)
+            img, lab = crop_slice(image, label, params, 32)
+            assert img.shape == lab.shape == (32, 32)
+            assert lab.max() == 1.0
+            # the image patch is the same window as the label patch
+            top, left = divmod(int(img[0, 0]), 64)
+            assert np.array_equal(lab, label[top:top + 32, left:left + 32])
+            seen.add((top, left))
+    assert len(seen) > 4
+
+
+def test_crop_slice_elsewhere_is_uniform_and_reaches_both_edges():
+    from ichbench.baselines.training import crop_slice
+
+    image = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    label = np.zeros((64, 64), np.float32)
+    label[0, 0] = 1.0  # not a foreground draw: ignored
+    corners = []
+    for u in (0.0, 0.9999):
+        img, _ = crop_slice(image, label, AugmentParams(False, False, None, crop=(0.0, u, u)), 32)
+        corners.append(divmod(int(img[0, 0]), 64))
+    assert corners == [(0, 0), (32, 32)]
+    with pytest.raises(ValueError, match="larger than the slice"):
+        crop_slice(image, label, AugmentParams(False, False, None), 96)
+
+
+def test_epoch_plan_flags_foreground_draws_and_crops_do_not_change_order_or_flips():
+    s = AugmentSettings()
+    foreground = np.zeros(50, dtype=bool)
+    foreground[[4, 9]] = True
+    order, params = epoch_plan(2, 3, 50, s, foreground=foreground, samples=20,
+                               foreground_fraction=0.25)
+    flagged = [p.on_foreground for p in params]
+    assert sum(flagged) == 5
+    assert all(order[i] in (4, 9) for i, f in enumerate(flagged) if f)
+    crops = {p.crop for p in params}
+    assert len(crops) == 20 and all(0 <= c < 1 for crop in crops for c in crop)
+    paper_order, paper_params = epoch_plan(2, 3, 50, s)
+    assert not any(p.on_foreground for p in paper_params)
+    assert sorted(paper_order.tolist()) == list(range(50))
+
+
+def test_poly_schedule_decays_per_epoch_and_constant_keeps_the_rate():
+    from dataclasses import replace
+
+    from ichbench.baselines.training import TrainSettings, epoch_lr
+
+    poly = TrainSettings(epochs=10, lr=1e-3, lr_schedule="poly")
+    assert epoch_lr(poly, 1) == pytest.approx(1e-3)
+    assert epoch_lr(poly, 6) == pytest.approx(1e-3 * 0.5 ** 0.9)
+    assert epoch_lr(poly, 10) == pytest.approx(1e-3 * 0.1 ** 0.9)
+    assert epoch_lr(replace(poly, lr_schedule="constant"), 10) == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainSettings(lr_schedule="cosine")
+
+
+def test_patch_training_with_poly_decay_learns_on_patches_and_resumes_bit_identically(tmp_path):
+    from dataclasses import replace
+
+    base = _settings(epochs=3)
+    cfg = replace(base, train=replace(base.train, samples_per_epoch=6, foreground_fraction=0.5,
+                                      patch_size=32, lr_schedule="poly"),
+                  grid_zyx=(4, 64, 64))
+    train, val = _slices(["001", "002"], 0), _slices(["003"], 1)
+    train = SliceSet(train.case_ids, np.pad(train.images, ((0, 0), (0, 0), (0, 32), (0, 32))),
+                     np.pad(train.labels, ((0, 0), (0, 0), (0, 32), (0, 32))))
+    val = SliceSet(val.case_ids, np.pad(val.images, ((0, 0), (0, 0), (0, 32), (0, 32))),
+                   np.pad(val.labels, ((0, 0), (0, 0), (0, 32), (0, 32))))
+    a = build_model(cfg, 7)
+    _train(a, train, val, cfg, tmp_path / "a", log=lambda s: None)
+    ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(
+        cfg.train.lr * (1 / 3) ** 0.9)
+
+    def kill(epoch):
+        if epoch == 2:
+            raise Killed
+
+    b = build_model(cfg, 7)
+    with pytest.raises(Killed):
+        _train(b, train, val, cfg, tmp_path / "b", log=lambda s: None, on_epoch_end=kill)
+    b = build_model(cfg, 7)
+    _train(b, train, val, cfg, tmp_path / "b", log=lambda s: None)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+
+
+def test_coarse_config_refuses_a_patch_the_network_cannot_take():
+    from dataclasses import replace
+
+    base = PRESETS["cpu"]
+    with pytest.raises(ValueError, match="patch_size=48: expected a multiple of 32"):
+        replace(base, train=replace(base.train, patch_size=48))
+    with pytest.raises(ValueError, match="no larger than"):
+        replace(base, train=replace(base.train, patch_size=256))
