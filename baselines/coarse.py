@@ -118,7 +118,7 @@ PRESETS: dict[str, CoarseConfig] = {
         grid_zyx=(32, 128, 128),
         model=DenseNetConfig(growth_rate=8, bn_size=2, block_layers=(2, 2, 2, 2, 2),
                              init_features=16, decoder_channels=(32, 32, 16, 16, 16)),
-        train=TrainSettings(epochs=10, patience=10, batch_size=8, lr=1e-3, pos_weight=5.0,
+        train=TrainSettings(epochs=8, patience=8, batch_size=8, lr=1e-3, pos_weight=5.0,
                             samples_per_epoch=256, foreground_fraction=0.5, dice_weight=1.0,
                             lr_schedule="poly"),
         cpu_threads=0),

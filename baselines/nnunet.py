@@ -155,7 +155,7 @@ PRESETS: dict[str, NnunetConfig] = {
                         num_val_iterations_per_epoch=1, initial_lr=2e-3, optimizer="adam",
                         output_prior=0.01, oversample_foreground_percent=0.33,
                         patch_size_zyx=(24, 64, 64), features_per_stage=(8, 16, 32),
-                        max_stages=3, batch_size=4, use_mirroring=False, tile_step_size=1.0,
+                        max_stages=3, batch_size=2, use_mirroring=False, tile_step_size=1.0,
                         perturb_masks=False, num_processes=2, plot_progress=False,
                         patch_note="cpu: small network and budget for 2 CPU cores; the "
                                    "paper's patch and budget need a GPU"),
