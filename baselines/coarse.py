@@ -62,9 +62,10 @@ class CoarseConfig:
         (``folds/<k>/oof_prob/<id>.npy``, float16).
     cpu_threads
         ``torch.set_num_threads`` while training on the CPU (0: torch's default, one per
-        core). ``cpu`` uses 1: its small convolutions gain little from a second thread,
-        and on a busy 2-core machine two spinning OpenMP threads made a step 12× slower
-        (1.76 s against 0.14 s, measured with load average 8).
+        core). ``cpu`` uses 0: on a quiet 2-core machine two threads make a step 1.6× faster
+        than one (0.28 s against 0.45 s at batch 8). On a machine busy with other work,
+        ``--set cpu_threads=1``: there two spinning OpenMP threads made a step 12× slower
+        (1.76 s against 0.14 s, measured at load average 8).
     """
 
     hu_window: tuple[float, float] = (-100.0, 200.0)
@@ -107,9 +108,13 @@ class CoarseConfig:
 #: * a narrow DenseNet (2 layers per block, growth 8, 0.1 M parameters): a step of the
 #:   paper's network costs ~9 s at batch 8 on one core; a 6-layer narrow variant (0.37 M)
 #:   was 3× slower per step and no better on fold 0 within the budget;
-#: * 256 slices per epoch, half of them slices with ICH, batch 8, Adam 1e-3, 10 epochs with
-#:   the best kept (no early stop: validation on four cases is noisy and stopped folds at
-#:   epoch 5-6, below what they reach by epoch 10-15): ICH is on a few percent of slices;
+#: * 256 slices per epoch, half of them slices with ICH, batch 8, Adam 1e-3 with poly decay,
+#:   8 epochs with the best kept (no early stop: validation on four cases is noisy and
+#:   stopped folds at epoch 5-6, below what they reach later): ICH is on a few percent of
+#:   slices; with a constant rate fold 0's validation DC swung between 0.23 and 0.43 from
+#:   epoch to epoch, the decay settles the last epochs;
+#: * whole slices, not 64-pixel patches (``train.patch_size``): patches at half the time
+#:   per fold scored fold validation DC 0.32 / 0.25 / 0.40 against 0.52 / 0.33 / 0.44;
 #: * BCE with foreground weight 5 plus a soft-Dice term: plain BCE leaves every mask empty
 #:   at this budget.
 PRESETS: dict[str, CoarseConfig] = {

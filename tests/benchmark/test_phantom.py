@@ -91,6 +91,20 @@ def test_all_five_subtypes_occur(params_300):
     assert set(counts) == {1, 2, 3}
 
 
+def test_extra_axial_collections_are_at_least_two_small_preset_pixels_thick(params_300):
+    """A subdural or epidural collection thinner than two 1.9 mm pixels is a one-pixel rim
+    fused with the bone in the small preset: labelled, but not visible in the CT."""
+    factor = PRESETS["small"]["factor"]
+    pixel_mm = float(np.median([p.scan.spacing_mm for p in params_300])) * factor
+    thickness = {kind: [les.axes[1] for p in params_300 for les in p.lesions if les.kind == kind]
+                 for kind in ("SDH", "EDH")}
+    assert min(thickness["SDH"]) == pytest.approx(5.0)
+    assert min(thickness["EDH"]) >= 4.0
+    assert min(min(t) for t in thickness.values()) >= 2 * pixel_mm
+    # small collections stay thick and become narrow rather than thin and wide
+    assert max(thickness["SDH"]) > 15.0
+
+
 def test_acquisition_ranges_follow_instance(params_300):
     scans = [p.scan for p in params_300]
     sp = np.array([s.spacing_mm for s in scans])
