@@ -310,3 +310,18 @@ def test_coarse_config_refuses_a_patch_the_network_cannot_take():
         replace(base, train=replace(base.train, patch_size=48))
     with pytest.raises(ValueError, match="no larger than"):
         replace(base, train=replace(base.train, patch_size=256))
+
+
+def test_training_batches_and_the_model_are_channels_last():
+    """Channels-last is what makes a CPU step 14 % faster (mkldnn) and feeds cuDNN's fast
+    path; a plain NCHW batch silently loses it."""
+    from ichbench.baselines.training import predict_volume, to_device
+
+    batch = to_device(np.zeros((2, 1, 32, 32), np.float32), "cpu")
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    assert to_device(np.zeros((2, 32, 32), np.float32), "cpu").is_contiguous()
+    model = build_model(_settings(), 7)
+    predict_volume(model, np.zeros((3, 32, 32), np.float32), device="cpu")
+    conv = next(m for m in model.modules()
+                if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1 and m.kernel_size == (3, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
