@@ -53,7 +53,9 @@ def build(root: Path, n_train: int = 10, validation: int = 2, test: int = 2) -> 
 
 
 #: ``--set`` overrides for a coarse run that takes seconds: one epoch on a 4 × 32 × 32 grid.
-TINY_COARSE = ("train.epochs=1", "grid_zyx=4,32,32")
+# One thread per fold: weights are bit-identical across executors only when every fold
+# trains with the same thread count, and a local CPU worker gets cores // workers threads.
+TINY_COARSE = ("train.epochs=1", "grid_zyx=4,32,32", "cpu_threads=1")
 
 
 def fold_weights(run_dir: Path, fold: int) -> dict:
