@@ -130,6 +130,7 @@ def epoch_plan(seed: int, epoch: int, n_slices: int, settings: AugmentSettings, 
     rng = np.random.default_rng([seed, epoch])
     if samples is None:
         order = rng.permutation(n_slices)
+        from_fg = np.zeros(order.size, dtype=bool)
     else:
         fg = (np.flatnonzero(foreground) if foreground is not None
               else np.empty(0, dtype=np.int64))
@@ -138,8 +139,6 @@ def epoch_plan(seed: int, epoch: int, n_slices: int, settings: AugmentSettings, 
                                 _draw(rng, np.arange(n_slices), samples - n_fg)])
         perm = rng.permutation(order.size)
         order, from_fg = order[perm], (np.arange(order.size) < n_fg)[perm]
-    if samples is None:
-        from_fg = np.zeros(order.size, dtype=bool)
     params = [sample_augment(rng, settings) for _ in range(order.size)]
     # Patch positions from their own stream, so that the slice order and the flips and
     # gammas of a plan do not depend on whether the run crops.

@@ -55,6 +55,27 @@ class Killed(Exception):
     pass
 
 
+def _resume_matches_straight_run(cfg, train, val, tmp_path, *, kill_after):
+    """Train ``cfg`` straight through, then killed after epoch ``kill_after`` and resumed;
+    the two final models must be bit-identical. Returns the straight run's folder."""
+    straight = build_model(cfg, 7)
+    _train(straight, train, val, cfg, tmp_path / "a", log=lambda s: None)
+
+    def kill(epoch):
+        if epoch == kill_after:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _train(build_model(cfg, 7), train, val, cfg, tmp_path / "b", log=lambda s: None,
+               on_epoch_end=kill)
+    resumed = build_model(cfg, 7)
+    _train(resumed, train, val, cfg, tmp_path / "b", log=lambda s: None)
+    for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values(),
+                            strict=True):
+        assert torch.equal(p, q), name
+    return tmp_path / "a"
+
+
 def test_apply_augment_flips_image_and_label_together_and_gamma_only_the_image():
     image = np.arange(6, dtype=np.float32).reshape(2, 3) / 10
     label = (image > 0.25).astype(np.float32)
@@ -176,20 +197,7 @@ def test_foreground_sampling_and_dice_term_train_and_resume_bit_identically(tmp_
     base = _settings(epochs=3)
     cfg = replace(base, train=replace(base.train, samples_per_epoch=6, foreground_fraction=0.5,
                                       dice_weight=1.0))
-    a = build_model(cfg, 7)
-    _train(a, TRAIN, VAL, cfg, tmp_path / "a", log=lambda s: None)
-
-    def kill(epoch):
-        if epoch == 1:
-            raise Killed
-
-    b = build_model(cfg, 7)
-    with pytest.raises(Killed):
-        _train(b, TRAIN, VAL, cfg, tmp_path / "b", log=lambda s: None, on_epoch_end=kill)
-    b = build_model(cfg, 7)
-    _train(b, TRAIN, VAL, cfg, tmp_path / "b", log=lambda s: None)
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
-        assert torch.equal(pa, pb), name
+    _resume_matches_straight_run(cfg, TRAIN, VAL, tmp_path, kill_after=1)
 
 
 @pytest.mark.gpu
@@ -278,28 +286,16 @@ def test_patch_training_with_poly_decay_learns_on_patches_and_resumes_bit_identi
     cfg = replace(base, train=replace(base.train, samples_per_epoch=6, foreground_fraction=0.5,
                                       patch_size=32, lr_schedule="poly"),
                   grid_zyx=(4, 64, 64))
-    train, val = _slices(["001", "002"], 0), _slices(["003"], 1)
-    train = SliceSet(train.case_ids, np.pad(train.images, ((0, 0), (0, 0), (0, 32), (0, 32))),
-                     np.pad(train.labels, ((0, 0), (0, 0), (0, 32), (0, 32))))
-    val = SliceSet(val.case_ids, np.pad(val.images, ((0, 0), (0, 0), (0, 32), (0, 32))),
-                   np.pad(val.labels, ((0, 0), (0, 0), (0, 32), (0, 32))))
-    a = build_model(cfg, 7)
-    _train(a, train, val, cfg, tmp_path / "a", log=lambda s: None)
-    ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+
+    def padded(slices):  # 64 × 64 slices, so that a 32-pixel patch is a real crop
+        pad = ((0, 0), (0, 0), (0, 32), (0, 32))
+        return SliceSet(slices.case_ids, np.pad(slices.images, pad), np.pad(slices.labels, pad))
+
+    straight = _resume_matches_straight_run(cfg, padded(TRAIN), padded(VAL), tmp_path,
+                                            kill_after=2)
+    ckpt = torch.load(straight / "checkpoint.pt", weights_only=False)
     assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(
         cfg.train.lr * (1 / 3) ** 0.9)
-
-    def kill(epoch):
-        if epoch == 2:
-            raise Killed
-
-    b = build_model(cfg, 7)
-    with pytest.raises(Killed):
-        _train(b, train, val, cfg, tmp_path / "b", log=lambda s: None, on_epoch_end=kill)
-    b = build_model(cfg, 7)
-    _train(b, train, val, cfg, tmp_path / "b", log=lambda s: None)
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
-        assert torch.equal(pa, pb), name
 
 
 def test_coarse_config_refuses_a_patch_the_network_cannot_take():
