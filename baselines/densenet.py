@@ -160,7 +160,8 @@ class DenseNet2D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, 1, H, W)`` for slices ``(batch, in_channels, H, W)``."""
         factor = self.config.downsampling
-        if x.ndim != 4 or x.shape[-1] % factor or x.shape[-2] % factor:
+        if (x.ndim != 4 or x.shape[1] != self.config.in_channels or x.shape[-1] % factor
+                or x.shape[-2] % factor):
             raise ValueError(f"input of shape {tuple(x.shape)}: expected (batch, "
                              f"{self.config.in_channels}, H, W) with H and W divisible by "
                              f"{factor}")

@@ -104,11 +104,14 @@ def sample_augment(rng: np.random.Generator, settings: AugmentSettings) -> Augme
 
 def apply_augment(image: np.ndarray, label: np.ndarray,
                   params: AugmentParams) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``params`` to a (y, x) image in [0, 1] and its label; gamma touches the image only."""
+    """Apply ``params`` to an image in [0, 1] and its (y, x) label; gamma touches the image only.
+
+    The image is (y, x) or (channel, y, x); every channel is flipped with the label.
+    """
     if params.hflip:
-        image, label = image[:, ::-1], label[:, ::-1]
+        image, label = image[..., ::-1], label[:, ::-1]
     if params.vflip:
-        image, label = image[::-1, :], label[::-1, :]
+        image, label = image[..., ::-1, :], label[::-1, :]
     if params.gamma is not None:
         image = np.power(image, np.float32(params.gamma))
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
@@ -150,7 +153,9 @@ def epoch_plan(seed: int, epoch: int, n_slices: int, settings: AugmentSettings, 
 
 def crop_slice(image: np.ndarray, label: np.ndarray, params: AugmentParams,
                size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A ``size`` × ``size`` patch of a (y, x) slice and its label, placed by ``params.crop``.
+    """A ``size`` × ``size`` patch of a (y, x) or (channel, y, x) slice and its (y, x) label.
+
+    The patch is placed by ``params.crop``.
 
     A slice drawn as an ICH slice gets a patch that holds one of its ICH pixels (label ≥ 0.5,
     chosen by ``crop[0]``) at a random position within the patch; any other slice a patch at
@@ -159,7 +164,7 @@ def crop_slice(image: np.ndarray, label: np.ndarray, params: AugmentParams,
     slice, so a budget buys four times the steps. (On the default synthetic data whole
     slices still did better at equal time, so the ``cpu`` preset does not crop.)
     """
-    height, width = image.shape
+    height, width = label.shape
     if size > min(height, width):
         raise ValueError(f"patch {size} larger than the slice {height} × {width}")
     pick, u_row, u_col = params.crop
@@ -170,7 +175,8 @@ def crop_slice(image: np.ndarray, label: np.ndarray, params: AugmentParams,
         left = int(np.clip(col - int(u_col * size), 0, width - size))
     else:
         top, left = int(u_row * (height - size + 1)), int(u_col * (width - size + 1))
-    return image[top:top + size, left:left + size], label[top:top + size, left:left + size]
+    return (image[..., top:top + size, left:left + size],
+            label[top:top + size, left:left + size])
 
 
 def _draw(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
@@ -191,14 +197,25 @@ class SliceSet:
     ----------
     case_ids
         One id per case, in order.
-    images, labels
-        ``(n_cases, z, y, x)`` float32; images in [0, 1], labels in [0, 1] (soft after
-        resampling).
+    images
+        ``(n_cases, z, channel, y, x)`` float32 in [0, 1]; ``(n_cases, z, y, x)`` is taken as
+        one channel.
+    labels
+        ``(n_cases, z, y, x)`` float32 in [0, 1] (soft after resampling).
     """
 
     case_ids: tuple[str, ...]
     images: np.ndarray
     labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.images.ndim == 4:
+            object.__setattr__(self, "images", self.images[:, :, None])
+        if self.images.ndim != 5 or (self.images.shape[:2] + self.images.shape[3:]
+                                     != self.labels.shape):
+            raise ValueError(f"slice set: images {self.images.shape} do not match labels "
+                             f"{self.labels.shape}; expected (case, z, channel, y, x) and "
+                             "(case, z, y, x)")
 
     @property
     def n_slices(self) -> int:
@@ -210,7 +227,7 @@ class SliceSet:
         return (self.labels >= 0.5).any(axis=(2, 3)).reshape(-1)
 
     def slice(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Slice ``index`` of the flattened (case, z) order: image and label (y, x)."""
+        """Slice ``index`` of the flattened (case, z) order: image (channel, y, x), label (y, x)."""
         case, z = divmod(int(index), self.images.shape[1])
         return self.images[case, z], self.labels[case, z]
 
@@ -319,11 +336,16 @@ def dice_grid(truth: np.ndarray, pred: np.ndarray) -> float:
 @torch.no_grad()
 def predict_volume(model: nn.Module, volume: np.ndarray, *, device: str,
                    batch_size: int = 16) -> np.ndarray:
-    """Sigmoid probabilities of a (z, y, x) grid volume, one slice per sample (float32)."""
+    """Sigmoid probabilities (z, y, x) of a grid volume, one slice per sample (float32).
+
+    ``volume`` is (z, channel, y, x), or (z, y, x) for one channel.
+    """
     model.eval().to(memory_format=torch.channels_last)
-    out = np.empty(volume.shape, dtype=np.float32)
+    if volume.ndim == 3:
+        volume = volume[:, None]
+    out = np.empty(volume.shape[:1] + volume.shape[2:], dtype=np.float32)
     for start in range(0, volume.shape[0], batch_size):
-        batch = to_device(volume[start:start + batch_size][:, None], device)
+        batch = to_device(volume[start:start + batch_size], device)
         with autocast(device):
             logits = model(batch)
         out[start:start + batch_size] = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
@@ -569,7 +591,7 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
             idx = order[start:start + settings.batch_size]
             pairs = [apply_augment(*_training_sample(train, i, params[start + j], settings),
                                    params[start + j]) for j, i in enumerate(idx)]
-            x = to_device(np.stack([p[0] for p in pairs])[:, None], device)
+            x = to_device(np.stack([p[0] for p in pairs]), device)
             y = to_device(np.stack([p[1] for p in pairs])[:, None], device)
             optimizer.zero_grad(set_to_none=True)
             with autocast(device):

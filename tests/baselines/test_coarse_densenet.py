@@ -48,7 +48,7 @@ def test_paper_densenet_has_five_blocks_of_six_dense_layers_and_full_resolution_
 def test_densenet_rejects_input_not_divisible_by_32():
     model = DenseNet2D(_smoke_arch())
     with pytest.raises(ValueError, match="divisible by 32"):
-        model(torch.zeros(1, 1, 48, 40))
+        model(torch.zeros(1, _smoke_arch().in_channels, 48, 40))
 
 
 def _smoke_arch() -> DenseNetConfig:
@@ -58,7 +58,8 @@ def _smoke_arch() -> DenseNetConfig:
 
 def test_one_adam_step_on_a_tiny_batch_decreases_the_bce_loss():
     model = build_model(PRESETS["cpu"], seed=0)
-    x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(2, PRESETS["cpu"].model.in_channels, 32, 32,
+                   generator=torch.Generator().manual_seed(1))
     y = torch.zeros(2, 1, 32, 32)
     y[:, :, 8:20, 10:22] = 1.0
     opt = torch.optim.Adam(model.parameters(), lr=4e-4)

@@ -29,7 +29,10 @@ def test_presets_keep_the_paper_recipe_and_change_only_cpu():
         (6,) * 5, 32, 4)
     assert (paper.augment.hflip_p, paper.augment.vflip_p, paper.augment.gamma_p,
             paper.train.pos_weight) == (0.5, 0.5, 0.8, 1.0)
-    assert cpu.hu_window == paper.hu_window and cpu.augment == paper.augment
+    assert paper.hu_windows == ((-100.0, 200.0),) and paper.model.in_channels == 1
+    assert cpu.augment == paper.augment
+    # the paper's window first, then a brain window as a second channel
+    assert cpu.hu_windows == (paper.hu_windows[0], (0.0, 100.0)) and cpu.model.in_channels == 2
     # the CPU budget: native in-plane grid, foreground-weighted slice sampling
     assert cpu.grid_zyx == (32, 128, 128) and cpu.train.foreground_fraction == 0.5
     assert paper.train.samples_per_epoch is None and paper.train.dice_weight == 0
@@ -48,6 +51,34 @@ def test_config_round_trips_through_json_and_refuses_bad_values():
         from_dict(CoarseConfig, {**to_dict(cfg), "epoch": 3})
     with pytest.raises(ValueError, match=r"config\.train: unknown key.*valid keys: epochs"):
         from_dict(CoarseConfig, {**to_dict(cfg), "train": {**to_dict(cfg.train), "epoch": 3}})
+
+
+def test_config_refuses_windows_that_do_not_match_the_model_channels():
+    cfg = PRESETS["cpu"]
+    with pytest.raises(ValueError, match=r"2 input channel\(s\) but model.in_channels=1; "
+                                         r"set model.in_channels=2"):
+        replace(cfg, model=replace(cfg.model, in_channels=1))
+    with pytest.raises(ValueError, match="low < high"):
+        replace(cfg, hu_windows=((0.0, 100.0), (80.0, 80.0)))
+    with pytest.raises(ValueError, match="one or more"):
+        replace(cfg, hu_windows=())
+
+
+def test_grid_cache_gives_one_channel_per_window(tmp_path):
+    """Channel k is the CT clipped to window k and scaled to [0, 1], on the model grid."""
+    from ichbench.baselines.coarse import GridCache
+    from ichbench.baselines.volumes import to_grid, window_normalise
+    from ichbench.nifti import read_volume
+
+    dataset = open_dataset(tiny_ich_data.build(tmp_path / "data", n_train=2, validation=1,
+                                               test=1))
+    cid = dataset.ids("train")[0]
+    image = GridCache(dataset, TINY).image(cid)
+    assert image.shape == (4, 2, 32, 32) and image.dtype == np.float32
+    ct = read_volume(dataset.case(cid).image, dtype=np.float32).array
+    for k, window in enumerate(TINY.hu_windows):
+        assert np.array_equal(image[:, k], to_grid(window_normalise(ct, window), (4, 32, 32)))
+    assert not np.array_equal(image[:, 0], image[:, 1])
 
 
 def test_a_preset_value_changed_in_a_part_reaches_the_code_that_uses_it():

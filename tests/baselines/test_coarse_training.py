@@ -22,7 +22,11 @@ def _slices(ids, seed):
     labels = np.zeros_like(images)
     labels[:, 1:3, 10:20, 12:22] = 1.0
     images[labels > 0] += 0.5
-    return SliceSet(case_ids=tuple(ids), images=np.clip(images, 0, 1), labels=labels)
+    images = np.clip(images, 0, 1)
+    # two channels, as the cpu preset's two HU windows: the image and a narrower window of it
+    narrow = np.clip((images - 0.3) * 2.0, 0, 1)
+    return SliceSet(case_ids=tuple(ids), images=np.stack([images, narrow], axis=2),
+                    labels=labels)
 
 
 TRAIN, VAL = _slices(["001", "002"], 0), _slices(["003"], 1)
@@ -289,7 +293,9 @@ def test_patch_training_with_poly_decay_learns_on_patches_and_resumes_bit_identi
 
     def padded(slices):  # 64 × 64 slices, so that a 32-pixel patch is a real crop
         pad = ((0, 0), (0, 0), (0, 32), (0, 32))
-        return SliceSet(slices.case_ids, np.pad(slices.images, pad), np.pad(slices.labels, pad))
+        channels = (*pad[:2], (0, 0), *pad[2:])
+        return SliceSet(slices.case_ids, np.pad(slices.images, channels),
+                        np.pad(slices.labels, pad))
 
     straight = _resume_matches_straight_run(cfg, padded(TRAIN), padded(VAL), tmp_path,
                                             kill_after=2)
@@ -317,7 +323,53 @@ def test_training_batches_and_the_model_are_channels_last():
     assert batch.is_contiguous(memory_format=torch.channels_last)
     assert to_device(np.zeros((2, 32, 32), np.float32), "cpu").is_contiguous()
     model = build_model(_settings(), 7)
-    predict_volume(model, np.zeros((3, 32, 32), np.float32), device="cpu")
+    predict_volume(model, np.zeros((3, 2, 32, 32), np.float32), device="cpu")
     conv = next(m for m in model.modules()
                 if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1 and m.kernel_size == (3, 3))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_one_channel_slice_set_and_volume_read_as_one_window():
+    """(case, z, y, x) images are one channel: a paper-preset (1-window) model trains and
+    predicts on them as before the second window existed."""
+    from dataclasses import replace
+
+    from ichbench.baselines.training import predict_volume
+
+    one = SliceSet(TRAIN.case_ids, TRAIN.images[:, :, 0], TRAIN.labels)
+    assert one.images.shape == (*TRAIN.images.shape[:2], 1, *TRAIN.images.shape[3:])
+    image, label = one.slice(5)
+    assert image.shape == (1, 32, 32) and label.shape == (32, 32)
+    assert np.array_equal(image[0], TRAIN.images[1, 1, 0])
+    base = _settings()
+    model = build_model(replace(base, hu_windows=((-100.0, 200.0),),
+                                model=replace(base.model, in_channels=1)), 7)
+    prob = predict_volume(model, one.images[0, :, 0], device="cpu")
+    assert prob.shape == (4, 32, 32)
+    assert np.array_equal(prob, predict_volume(model, one.images[0], device="cpu"))
+
+
+def test_slice_set_refuses_images_that_do_not_match_the_labels():
+    with pytest.raises(ValueError, match=r"images \(2, 4, 2, 32, 30\) do not match labels"):
+        SliceSet(TRAIN.case_ids, TRAIN.images[..., :30], TRAIN.labels)
+
+
+def test_augment_flips_every_channel_with_the_label_and_gammas_each():
+    image = np.random.default_rng(0).random((2, 6, 5)).astype(np.float32)
+    label = (image[0] > 0.5).astype(np.float32)
+    img, lab = apply_augment(image, label, AugmentParams(hflip=True, vflip=True, gamma=2.0))
+    assert np.allclose(img, image[:, ::-1, ::-1] ** 2) and np.array_equal(lab, label[::-1, ::-1])
+
+
+def test_a_patch_crops_every_channel_at_the_same_place():
+    from ichbench.baselines.training import crop_slice
+
+    image = np.random.default_rng(0).random((2, 64, 64)).astype(np.float32)
+    label = np.zeros((64, 64), np.float32)
+    label[40, 50] = 1.0
+    img, lab = crop_slice(image, label, AugmentParams(False, False, None, crop=(0.0, 0.3, 0.6),
+                                                      on_foreground=True), 32)
+    assert img.shape == (2, 32, 32) and lab.sum() == 1
+    row, col = np.argwhere(lab)[0]
+    top, left = 40 - row, 50 - col
+    assert np.array_equal(img, image[:, top:top + 32, left:left + 32])
