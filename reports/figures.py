@@ -242,7 +242,8 @@ def learning_curves(histories: Mapping[str, Mapping[str, Mapping[str, np.ndarray
                     title: str = "") -> Figure:
     """Loss and validation DC per epoch, one line per fold, one row per stage.
 
-    A dot marks each fold's best validation DC (the weights kept).
+    A dot marks each fold's best validation DC (the coarse stage keeps those weights;
+    nnU-Net predicts with its last epoch's).
 
     Parameters
     ----------

@@ -360,8 +360,10 @@ def run_pages(content: RunContent) -> list[Figure]:
         did_not_learn = learning_notes(content.histories)
         figure_page(pages, "Learning curves", learning_curves(content.histories),
                     caption="Per fold: training and validation loss and validation DC per "
-                            "epoch (dot: best epoch, the weights kept), from "
-                            "folds/<k>/history.csv. "
+                            "epoch (dot: best epoch), from folds/<k>/history.csv. The "
+                            "coarse stage keeps its best epoch's weights; nnU-Net (fine) "
+                            "predicts with its last epoch's, as nnU-Net does, and its "
+                            "validation DC is nnU-Net's pseudo Dice on sampled patches. "
                             + ("; ".join(did_not_learn) if did_not_learn else
                                "Every stage improved on its first epoch in every fold."))
     for team in teams:
