@@ -3,11 +3,11 @@
 Pipeline per case: CT clipped to each of ``hu_windows`` and scaled to [0, 1] (the paper's
 min–max normalisation, see :func:`ichbench.baselines.volumes.window_normalise`), one input
 channel per window, linearly resampled to ``grid_zyx`` (paper 16 × 256 × 256), each axial
-slice one 2D sample. Labels are resampled
-the same way and used as soft BCE targets. Each fold's best model predicts its validation
-cases (out-of-fold masks, ``folds/<k>/oof/``) and, with the other folds' models, the
-non-training splits: the mean of the fold models' probabilities on the grid, resampled
-linearly to the CT's grid, thresholded at ``threshold`` and written with the CT's header.
+slice one 2D sample. Labels are resampled the same way and used as soft BCE targets. Each
+fold's best model predicts its validation cases (out-of-fold masks, ``folds/<k>/oof/``) and,
+with the other folds' models, the non-training splits: the mean of the fold models'
+probabilities on the grid, resampled linearly to the CT's grid, thresholded at ``threshold``
+and written with the CT's header.
 
 Why the HU window [-100, 200]: raw HU span −1024 (air) to > 2000 (bone, metal), so min–max
 of the raw volume would squeeze brain (20–45 HU) and blood (50–90 HU) into about 2 % of
