@@ -65,8 +65,10 @@ def cascade_run(tmp_path_factory):
         data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
         method = CascadeMethod()
         smoke = method.presets["cpu"]
-        # exercise nnU-Net-cascade perturbations for real
-        config = replace(smoke, fine=replace(tiny_nnunet_config(smoke.fine), perturb_masks=True))
+        # exercise nnU-Net-cascade perturbations for real; a mask prior so strong that two
+        # training steps cannot override it, so predictions must reproduce the coarse mask
+        config = replace(smoke, fine=replace(tiny_nnunet_config(smoke.fine), perturb_masks=True,
+                                             output_prior=1e-6, mask_prior=1 - 1e-6))
         ctx = make_context(data, tmp_path_factory.mktemp("run") / "cascade", config,
                            n_folds=3, folds=(0,))
         method.run(ctx)
@@ -84,6 +86,11 @@ def test_cascade_presets_are_the_coarse_and_fine_presets_of_the_same_name():
     changed = apply_overrides(smoke, ["coarse.train.epochs=2", "fine.num_epochs=7"])
     assert (changed.coarse.train.epochs, changed.fine.num_epochs) == (2, 7)
     assert changed.coarse.model == smoke.coarse.model
+    # the CPU cascade starts from its coarse mask; the paper's is plain nnU-Net
+    assert smoke.fine.mask_prior == 0.9
+    assert CascadeMethod().presets["paper"].fine.mask_prior is None
+    with pytest.raises(ValueError, match=r"mask_prior=1\.5: expected a probability"):
+        apply_overrides(smoke, ["fine.mask_prior=1.5"])
 
 
 @pytest.mark.slow
@@ -116,3 +123,16 @@ def test_cascade_trains_nnunet_on_ct_plus_nonorm_mask_and_predicts_on_ct_grid(ca
             pred = read_volume(ctx.prediction_dir(split) / f"{cid}.nii.gz")
             assert read_geometry(ctx.dataset.case(cid).image).mismatch(pred.geometry) is None
             assert set(np.unique(pred.array)) <= {0, 1}
+
+
+@pytest.mark.slow
+def test_cascade_predictor_applies_the_mask_prior_it_trained_with(cascade_run):
+    ctx, _ = cascade_run
+    pre = ctx.run_dir / "nnunet" / "preprocessed" / DATASET_NAME
+    assert json.loads((pre / "ichbench_trainer.json").read_text())["mask_logit"] > 27
+    for split in ctx.protocol.predict_splits():
+        for cid in getattr(ctx.protocol, split):
+            pred = read_volume(ctx.prediction_dir(split) / f"{cid}.nii.gz").array > 0
+            coarse_mask = pattern(pred.shape, ENSEMBLE) > 0
+            dice = 2 * (pred & coarse_mask).sum() / (pred.sum() + coarse_mask.sum())
+            assert dice > 0.9, f"case {cid}: cascade vs its coarse mask DC {dice:.3f}"
