@@ -318,10 +318,11 @@ def predict(paths: NnunetPaths, folds: Sequence[int], jobs: Sequence[PredictionJ
             device: str, cfg: NnunetConfig, mask_channels: tuple[int, ...]) -> None:
     """Predict ``jobs`` with the ensemble of ``folds`` (mean of softmax logits, nnU-Net's way).
 
-    Runs nnU-Net's preprocessing and sliding window in this process; mask channels are
-    thresholded at 0.5 after preprocessing (as the trainer does after augmentation);
-    the segmentation is brought back to the CT grid by nnU-Net and written by ichbench
-    with the CT's geometry.
+    Runs nnU-Net's preprocessing and sliding window in this process (tiles in batches of
+    ``cfg.tile_batch``); mask channels are thresholded at 0.5 after preprocessing (as the
+    trainer does after augmentation), and the network gets the mask prior it was trained
+    with, if any; the segmentation is brought back to the CT grid by nnU-Net and written
+    by ichbench with the CT's geometry.
     """
     import torch
     from nnunetv2.inference.export_prediction import (
