@@ -217,21 +217,22 @@ class IchbenchTrainer(nnUNetTrainer):
         self.save_every = 1
         self.mask_channels = tuple(int(c) for c in settings.get("mask_channels", ()))
         self.perturb_masks = bool(settings.get("perturb_masks", False))
-        skip = settings.get("mask_logit")
-        self.mask_logit = None if skip is None else float(skip)
+        mask_logit = settings.get("mask_logit")
+        self.mask_logit = None if mask_logit is None else float(mask_logit)
         if not settings.get("plot_progress", True):
             # nnU-Net redraws progress.png with matplotlib after every epoch (seconds on a
             # busy CPU); short CPU-preset epochs skip it. history.csv has the same numbers.
             self.logger.plot_progress_png = _no_plot  # type: ignore[method-assign]
 
     def initialize(self) -> None:
-        """nnU-Net's initialisation, then the output prior on every segmentation head.
+        """nnU-Net's initialisation, then the output prior and the mask prior, if set.
 
         With ``output_prior`` p the foreground logit of each (deep-supervision) head starts
         log(p / (1 − p)) above the background logit, so the untrained network predicts
         foreground with probability p everywhere (RetinaNet's prior initialisation, as the
         coarse DenseNet does). ICH is ~0.2 % of a head: from nnU-Net's even start the first
         hundreds of steps only learn "background", which a CPU budget cannot afford.
+        With ``mask_logit``, :class:`MaskPrior` shifts the heads inside the coarse mask.
         """
         initialized = self.was_initialized
         super().initialize()
@@ -333,15 +334,11 @@ def set_output_prior(network: torch.nn.Module, prior: float) -> int:
     class log(prior / (1 − prior)), so softmax gives each foreground class about ``prior``
     when the features are near zero).
     """
-    import math
-
-    if not 0 < prior < 1:
-        raise ValueError(f"output_prior {prior}: expected a probability in (0, 1)")
+    logit = log_odds(prior, "output_prior")
     net = getattr(network, "module", network)
     heads = getattr(getattr(net, "decoder", None), "seg_layers", None)
     if heads is None:
         raise ValueError(f"{type(net).__name__} has no decoder.seg_layers to set a prior on")
-    logit = math.log(prior / (1 - prior))
     with torch.no_grad():
         for head in heads:
             head.bias.zero_()
@@ -374,12 +371,10 @@ class MaskPrior:
 
     def _add(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if mask.shape[2:] != logits.shape[2:]:
-            mask = torch.nn.functional.adaptive_avg_pool3d(mask, logits.shape[2:]) \
-                if mask.ndim == 5 else torch.nn.functional.adaptive_avg_pool2d(
-                    mask, logits.shape[2:])
-        shift = torch.zeros_like(logits[:, :1]).expand_as(logits).clone()
-        shift[:, 1:] = self.logit * mask.to(logits.dtype)
-        return logits + shift
+            # "area" = average pooling to the head's size, 2D or 3D
+            mask = torch.nn.functional.interpolate(mask, size=logits.shape[2:], mode="area")
+        foreground = logits[:, 1:] + self.logit * mask.to(logits.dtype)
+        return torch.cat([logits[:, :1], foreground], dim=1)
 
 
 def add_mask_prior(network: torch.nn.Module, channel: int, logit: float) -> MaskPrior:
@@ -394,13 +389,17 @@ def mask_prior_logit(inside: float, outside: float | None) -> float:
 
     ``outside`` None means nnU-Net's own initialisation (about even odds, logit 0).
     """
+    base = 0.0 if outside is None else log_odds(outside, "output_prior")
+    return log_odds(inside, "mask_prior") - base
+
+
+def log_odds(p: float, name: str) -> float:
+    """log(p / (1 − p)) of a prior probability; ``name`` is the setting named in the error."""
     import math
 
-    for name, p in (("mask_prior", inside), ("output_prior", outside)):
-        if p is not None and not 0 < p < 1:
-            raise ValueError(f"{name} {p}: expected a probability in (0, 1)")
-    base = 0.0 if outside is None else math.log(outside / (1 - outside))
-    return math.log(inside / (1 - inside)) - base
+    if not 0 < p < 1:
+        raise ValueError(f"{name} {p}: expected a probability in (0, 1)")
+    return math.log(p / (1 - p))
 
 
 def _no_plot(output_folder: str) -> None:
