@@ -36,7 +36,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ichbench.atomic import write_json
-from ichbench.baselines.nnunet_env import NnunetPaths, augmentation_workers, nnunet_environment
+from ichbench.baselines.nnunet_env import (
+    NnunetPaths,
+    augmentation_workers,
+    nnunet_environment,
+    thread_pools,
+)
 from ichbench.baselines.nnunet_plans import CONFIGURATION, PLANS_NAME, adjust_plans
 from ichbench.baselines.nnunet_raw import (
     DATASET_ID,
@@ -98,7 +103,9 @@ class NnunetConfig:
     perturb_masks
         Cascade only: nnU-Net-cascade-style random morphology on the coarse-mask channel.
     num_processes
-        Worker processes for fingerprinting/preprocessing.
+        Worker processes for fingerprinting/preprocessing; 0 = threads of this process, one
+        per CPU (:func:`~ichbench.baselines.nnunet_env.thread_pools`: no 4-5 s interpreter
+        start per worker, which is most of the planning time for small data).
     plot_progress
         nnU-Net's per-epoch ``progress.png`` (off in ``cpu``: seconds per epoch on a CPU).
     patch_note
@@ -129,10 +136,13 @@ class NnunetConfig:
         budget = {"num_epochs": self.num_epochs,
                   "num_iterations_per_epoch": self.num_iterations_per_epoch,
                   "num_val_iterations_per_epoch": self.num_val_iterations_per_epoch,
-                  "num_processes": self.num_processes, "tile_batch": self.tile_batch}
+                  "tile_batch": self.tile_batch}
         for name, value in budget.items():
             if value < 1:
                 raise ValueError(f"nnU-Net config {name}={value}: expected ≥ 1")
+        if self.num_processes < 0:
+            raise ValueError(f"nnU-Net config num_processes={self.num_processes}: expected ≥ 0 "
+                             "(0 = threads of this process)")
         if not self.initial_lr > 0:
             raise ValueError(f"nnU-Net config initial_lr={self.initial_lr}: expected > 0")
         if any(v is not None and v < 1 for v in self.patch_size_zyx):
@@ -172,12 +182,14 @@ PRESETS: dict[str, NnunetConfig] = {
     # steps a plain two-channel nnU-Net learned to copy that channel only roughly (held-out
     # DC 0.584 against the coarse stage's 0.632); from the copy it reached 0.603. Tiles are
     # predicted 8 at a time (0.105 s for one 24x64x64 tile, 0.040 s each in a batch of 4).
+    # Planning and preprocessing run in threads (num_processes=0): nnU-Net's spawned
+    # workers each re-import torch, which cost more than the 20 cases' work.
     "cpu": NnunetConfig(num_epochs=15, num_iterations_per_epoch=10,
                         num_val_iterations_per_epoch=1, initial_lr=2e-3, optimizer="adam",
                         output_prior=0.01, mask_prior=0.9, oversample_foreground_percent=0.33,
                         patch_size_zyx=(24, 64, 64), features_per_stage=(8, 16, 32),
                         max_stages=3, batch_size=2, use_mirroring=False, tile_step_size=1.0,
-                        tile_batch=8, perturb_masks=False, num_processes=2, plot_progress=False,
+                        tile_batch=8, perturb_masks=False, num_processes=0, plot_progress=False,
                         patch_note="cpu: small network and budget for 2 CPU cores; the "
                                    "paper's patch and budget need a GPU"),
 }
@@ -220,8 +232,9 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
     from ichbench.baselines.nnunet_trainers import TRAINER_CONFIG_FILE, trainer_settings
 
     pre = paths.preprocessed / DATASET_NAME
-    n_proc = max(1, cfg.num_processes)
-    with augmentation_workers(max(1, n_proc)):
+    n_proc = cfg.num_processes or os.cpu_count() or 1
+    pools = thread_pools if cfg.num_processes == 0 else contextlib.nullcontext
+    with augmentation_workers(n_proc), pools():
         if not (pre / "dataset_fingerprint.json").is_file():
             extract_fingerprints([DATASET_ID], num_processes=n_proc,
                                  check_dataset_integrity=True, show_progress_bar=False)
@@ -250,7 +263,7 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
     n_train = len(tuple(protocol.train))
     done = data_dir.is_dir() and sum(1 for p in data_dir.glob("*.pkl")) >= n_train
     if not done:
-        with augmentation_workers(max(1, n_proc)):
+        with augmentation_workers(n_proc), pools():
             preprocess([DATASET_ID], plans_identifier=PLANS_NAME, configurations=(CONFIGURATION,),
                        num_processes=(n_proc,), show_progress_bar=False)
     info = adjusted["ichbench"]

@@ -21,15 +21,19 @@ When the variables are read (nnunetv2 2.8.1, the pinned version):
   (:func:`augmentation_workers`).
 
 Processes that nnU-Net starts with the ``spawn`` method inherit ``os.environ`` as it is at
-that moment; ichbench's own prediction loop starts none.
+that moment; ichbench's own prediction loop starts none. :func:`thread_pools` makes the
+planning and preprocessing pools threads of this process instead (``num_processes=0``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
 from ichbench.atomic import write_text
@@ -118,6 +122,42 @@ def nnunet_environment(paths: NnunetPaths, *, n_proc: int = 1,
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+#: nnU-Net modules that start a ``multiprocessing.get_context("spawn").Pool`` while planning
+#: and preprocessing (nnunetv2 2.8.1): fingerprint, dataset integrity check, preprocessing.
+POOL_MODULES = (
+    "nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor",
+    "nnunetv2.experiment_planning.verify_dataset_integrity",
+    "nnunetv2.preprocessing.preprocessors.default_preprocessor",
+)
+
+
+@contextlib.contextmanager
+def thread_pools() -> Iterator[None]:
+    """Run nnU-Net's planning and preprocessing pools as threads of this process.
+
+    nnU-Net starts each of its three pools (:data:`POOL_MODULES`) with ``spawn``: every
+    worker is a fresh Python that imports torch and nnunetv2 again (4-5 s on 2 cores). For
+    the 20 small cases of the default data that start-up, not the work, was most of the
+    cascade's ``fine.prepare`` stage. The work is NumPy, SciPy and SimpleITK on one case
+    per task with no shared state, so threads give the same arrays
+    (``tests/baselines/test_nnunet_env.py``). Inside the block the ``multiprocessing``
+    name in those modules is a stand-in whose ``get_context(...).Pool`` is
+    :class:`multiprocessing.pool.ThreadPool` (same ``starmap_async`` / ``_pool`` API);
+    the modules are restored on exit.
+    """
+    stand_in = types.SimpleNamespace(
+        get_context=lambda method=None: types.SimpleNamespace(Pool=ThreadPool))
+    modules = [importlib.import_module(name) for name in POOL_MODULES]
+    saved = [module.multiprocessing for module in modules]
+    for module in modules:
+        module.multiprocessing = stand_in
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, saved, strict=True):
+            module.multiprocessing = original
 
 
 @contextlib.contextmanager

@@ -75,8 +75,7 @@ def tiny_nnunet_config(config: NnunetConfig) -> NnunetConfig:
     """The smoke config cut further for tests: one short epoch, a 3-stage 8-channel net."""
     return replace(config, num_epochs=1, num_iterations_per_epoch=2,
                    num_val_iterations_per_epoch=1, patch_size_zyx=(12, 40, 40),
-                   features_per_stage=(4, 8, 16), max_stages=3, batch_size=2,
-                   num_processes=1)
+                   features_per_stage=(4, 8, 16), max_stages=3, batch_size=2)
 
 
 __all__ = ["case_geometry", "make_context", "make_dataset", "tiny_nnunet_config"]

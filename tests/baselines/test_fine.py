@@ -24,7 +24,8 @@ MODEL = "IchbenchTrainer__ichbenchPlans__3d_fullres"
 def fine_run(tmp_path_factory):
     data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
     method = FineMethod()
-    config = tiny_nnunet_config(method.presets["cpu"])
+    # One spawned worker (the paper preset's way); the cascade test plans in threads.
+    config = replace(tiny_nnunet_config(method.presets["cpu"]), num_processes=1)
     ctx = make_context(data, tmp_path_factory.mktemp("run") / "fine", config, n_folds=2)
     env_before = {k: os.environ.get(k) for k in ("nnUNet_raw", "nnUNet_results")}
     method.run(ctx)
