@@ -87,8 +87,8 @@ class NnunetConfig:
         Cascade only: the untrained network's foreground probability INSIDE the coarse
         mask (``None``: off, the paper's plain two-channel nnU-Net). The network's output
         becomes f(CT, mask) + c·mask with a fixed c, so training starts from "copy the coarse
-        mask" and learns corrections (see
-        :class:`~ichbench.baselines.nnunet_trainers.MaskPrior`).
+        mask" and learns corrections (the plans name
+        :class:`~ichbench.baselines.nnunet_network.MaskPriorUNet`).
     patch_size_zyx
         Patch edges (z, y, x) in voxels of nnU-Net's target spacing; ``None`` = nnU-Net's plan.
     features_per_stage, max_stages, batch_size
@@ -229,7 +229,11 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
         preprocess,
     )
 
-    from ichbench.baselines.nnunet_trainers import TRAINER_CONFIG_FILE, trainer_settings
+    from ichbench.baselines.nnunet_trainers import (
+        TRAINER_CONFIG_FILE,
+        mask_prior_logit,
+        trainer_settings,
+    )
 
     pre = paths.preprocessed / DATASET_NAME
     n_proc = cfg.num_processes or os.cpu_count() or 1
@@ -241,9 +245,13 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
         if not (pre / "nnUNetPlans.json").is_file():
             plan_experiments([DATASET_ID])
     plans = json.loads((pre / "nnUNetPlans.json").read_text(encoding="utf-8"))
+    prior = cfg.mask_prior is not None and bool(mask_channels)
     adjusted = adjust_plans(plans, patch_size_zyx=cfg.patch_size_zyx,
                             features_per_stage=cfg.features_per_stage,
-                            max_stages=cfg.max_stages, batch_size=cfg.batch_size)
+                            max_stages=cfg.max_stages, batch_size=cfg.batch_size,
+                            mask_channel=mask_channels[0] if prior else None,
+                            mask_logit=(mask_prior_logit(cfg.mask_prior, cfg.output_prior)
+                                        if prior else None))
     plans_file = pre / f"{PLANS_NAME}.json"
     old = json.loads(plans_file.read_text(encoding="utf-8")) if plans_file.is_file() else None
     if old is not None and old != json.loads(json.dumps(adjusted)):
@@ -258,7 +266,7 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
         perturb_masks=cfg.perturb_masks and bool(mask_channels),
         plot_progress=cfg.plot_progress,
         oversample_foreground_percent=cfg.oversample_foreground_percent,
-        optimizer=cfg.optimizer, output_prior=cfg.output_prior, mask_prior=cfg.mask_prior))
+        optimizer=cfg.optimizer, output_prior=cfg.output_prior))
     data_dir = pre / adjusted["configurations"][CONFIGURATION]["data_identifier"]
     n_train = len(tuple(protocol.train))
     done = data_dir.is_dir() and sum(1 for p in data_dir.glob("*.pkl")) >= n_train
@@ -333,9 +341,9 @@ def predict(paths: NnunetPaths, folds: Sequence[int], jobs: Sequence[PredictionJ
 
     Runs nnU-Net's preprocessing and sliding window in this process (tiles in batches of
     ``cfg.tile_batch``); mask channels are thresholded at 0.5 after preprocessing (as the
-    trainer does after augmentation), and the network gets the mask prior it was trained
-    with, if any; the segmentation is brought back to the CT grid by nnU-Net and written
-    by ichbench with the CT's geometry.
+    trainer does after augmentation); the network, mask prior included, is the one the
+    plans name; the segmentation is brought back to the CT grid by nnU-Net and written by
+    ichbench with the CT's geometry.
     """
     import torch
     from nnunetv2.inference.export_prediction import (
@@ -356,7 +364,6 @@ def predict(paths: NnunetPaths, folds: Sequence[int], jobs: Sequence[PredictionJ
     predictor.initialize_from_trained_model_folder(str(_model_dir(paths)),
                                                    use_folds=tuple(folds),
                                                    checkpoint_name="checkpoint_final.pth")
-    _add_trainer_hooks(predictor.network, paths, mask_channels)
     preprocessor = predictor.configuration_manager.preprocessor_class(verbose=False)
     for job in todo:
         data, _, properties = preprocessor.run_case(
@@ -374,16 +381,6 @@ def predict(paths: NnunetPaths, folds: Sequence[int], jobs: Sequence[PredictionJ
             raise RuntimeError(f"case {job.case_id}: nnU-Net returned shape {seg.shape}, the CT "
                                f"is {job.geometry.shape} (z, y, x)")
         write_volume((seg > 0).astype(np.uint8), job.geometry, job.output)
-
-
-def _add_trainer_hooks(network: Any, paths: NnunetPaths, mask_channels: tuple[int, ...]) -> None:
-    """Give a predictor's network the output hooks its trainer trained with (mask prior)."""
-    from ichbench.baselines.nnunet_trainers import IchbenchTrainer, add_mask_prior
-
-    settings = IchbenchTrainer.read_settings(str(paths.preprocessed / DATASET_NAME))
-    logit = settings.get("mask_logit")
-    if logit is not None and mask_channels:
-        add_mask_prior(network, mask_channels[0], float(logit))
 
 
 @contextlib.contextmanager

@@ -5,7 +5,8 @@ that plan (target spacing, normalisation, resampling) and changes only what a pr
 for, writing the result as a separate plans file (``ichbenchPlans.json``) so nnU-Net's own
 ``nnUNetPlans.json`` stays as planned. When the patch size changes, the pooling and
 convolution topology is recomputed with nnU-Net's own rule
-(``get_pool_and_conv_props``), so the network always fits the patch.
+(``get_pool_and_conv_props``), so the network always fits the patch. The cascade's mask
+prior changes the network class (:class:`~ichbench.baselines.nnunet_network.MaskPriorUNet`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def _divisible_patch(patch: Sequence[int], strides: Sequence[Sequence[int]]) -> 
 def adjust_plans(plans: dict[str, Any], *, patch_size_zyx: Sequence[int | None],
                  features_per_stage: Sequence[int] | None = None,
                  max_stages: int | None = None, batch_size: int | None = None,
+                 mask_channel: int | None = None, mask_logit: float | None = None,
                  configuration: str = CONFIGURATION) -> dict[str, Any]:
     """Return a copy of ``plans`` with ``configuration`` changed as a preset asks.
 
@@ -50,6 +52,17 @@ def adjust_plans(plans: dict[str, Any], *, patch_size_zyx: Sequence[int | None],
         Upper bound on encoder stages (resolution levels); None keeps nnU-Net's topology.
     batch_size
         None keeps the planned batch size.
+    mask_channel, mask_logit
+        Both set: the network becomes
+        :class:`~ichbench.baselines.nnunet_network.MaskPriorUNet`, which adds
+        ``mask_logit`` inside the mask of input channel ``mask_channel`` (nnU-Net builds
+        the same network for training and for every predictor from these plans).
+
+    Raises
+    ------
+    ValueError
+        If only one of ``mask_channel`` and ``mask_logit`` is set, or the planned network
+        is not nnU-Net's ``PlainConvUNet`` (the class the mask prior extends).
 
     Returns
     -------
@@ -61,8 +74,19 @@ def adjust_plans(plans: dict[str, Any], *, patch_size_zyx: Sequence[int | None],
         get_pool_and_conv_props,
     )
 
+    from ichbench.baselines.nnunet_network import MASK_PRIOR_UNET, PLAIN_UNET
+
+    if (mask_channel is None) != (mask_logit is None):
+        raise ValueError(f"mask prior: mask_channel={mask_channel} and mask_logit={mask_logit}; "
+                         "set both or neither")
     new = copy.deepcopy(plans)
     conf = new["configurations"][configuration]
+    if mask_channel is not None:
+        planned_class = conf["architecture"]["network_class_name"]
+        if planned_class != PLAIN_UNET:
+            raise ValueError(f"mask prior: nnU-Net planned {planned_class}; the mask prior "
+                             f"extends {PLAIN_UNET} only (set fine.mask_prior=null)")
+        conf["architecture"]["network_class_name"] = MASK_PRIOR_UNET
     planned_patch = [int(p) for p in conf["patch_size"]]
     transpose = list(new.get("transpose_forward", [0, 1, 2]))
     requested = [patch_size_zyx[t] for t in transpose]
@@ -95,6 +119,9 @@ def adjust_plans(plans: dict[str, Any], *, patch_size_zyx: Sequence[int | None],
     arch["n_conv_per_stage_decoder"] = [2] * (n_stages - 1)
     if batch_size is not None:
         conf["batch_size"] = int(batch_size)
+    if mask_channel is not None:
+        arch["mask_channel"] = int(mask_channel)
+        arch["mask_logit"] = float(mask_logit)  # type: ignore[arg-type]
     new["plans_name"] = PLANS_NAME
     new["ichbench"] = {
         "planned_patch_size": planned_patch,
@@ -104,6 +131,8 @@ def adjust_plans(plans: dict[str, Any], *, patch_size_zyx: Sequence[int | None],
         "n_stages": n_stages,
         "features_per_stage": features,
         "batch_size": conf["batch_size"],
+        "network": conf["architecture"]["network_class_name"],
+        "mask_logit": None if mask_logit is None else float(mask_logit),
         "spacing": [float(s) for s in conf["spacing"]],
         "median_image_size_in_voxels": [float(s) for s in conf["median_image_size_in_voxels"]],
     }

@@ -23,10 +23,10 @@ Differences from ``nnUNetTrainer`` (nnunetv2 2.8.1):
   resampling to the target spacing would otherwise blur it; optionally the perturbations
   nnU-Net's own cascade applies to previous-stage masks (random dilation/erosion/opening/
   closing, removal of a connected component);
-* optionally a mask prior (``mask_logit``): a fixed ``logit × mask`` added to the
-  foreground logits, so that the untrained cascade network predicts its coarse mask
-  (:class:`MaskPrior`; a predictor must add the same hook, see
-  :func:`ichbench.baselines.nnunet.predict`).
+
+The cascade's mask prior is not the trainer's business: it is part of the network the
+plans name (:class:`~ichbench.baselines.nnunet_network.MaskPriorUNet`), so every predictor
+builds it; this module only computes its logit (:func:`mask_prior_logit`).
 """
 
 from __future__ import annotations
@@ -217,22 +217,19 @@ class IchbenchTrainer(nnUNetTrainer):
         self.save_every = 1
         self.mask_channels = tuple(int(c) for c in settings.get("mask_channels", ()))
         self.perturb_masks = bool(settings.get("perturb_masks", False))
-        mask_logit = settings.get("mask_logit")
-        self.mask_logit = None if mask_logit is None else float(mask_logit)
         if not settings.get("plot_progress", True):
             # nnU-Net redraws progress.png with matplotlib after every epoch (seconds on a
             # busy CPU); short CPU-preset epochs skip it. history.csv has the same numbers.
             self.logger.plot_progress_png = _no_plot  # type: ignore[method-assign]
 
     def initialize(self) -> None:
-        """nnU-Net's initialisation, then the output prior and the mask prior, if set.
+        """nnU-Net's initialisation, then the output prior, if set.
 
         With ``output_prior`` p the foreground logit of each (deep-supervision) head starts
         log(p / (1 − p)) above the background logit, so the untrained network predicts
         foreground with probability p everywhere (RetinaNet's prior initialisation, as the
         coarse DenseNet does). ICH is ~0.2 % of a head: from nnU-Net's even start the first
         hundreds of steps only learn "background", which a CPU budget cannot afford.
-        With ``mask_logit``, :class:`MaskPrior` shifts the heads inside the coarse mask.
         """
         initialized = self.was_initialized
         super().initialize()
@@ -240,8 +237,6 @@ class IchbenchTrainer(nnUNetTrainer):
             return
         if self.output_prior is not None:
             set_output_prior(self.network, self.output_prior)
-        if self.mask_logit is not None and self.mask_channels:
-            add_mask_prior(self.network, self.mask_channels[0], self.mask_logit)
 
     def configure_optimizers(self):  # type: ignore[no-untyped-def]
         """nnU-Net's SGD (momentum 0.99, Nesterov) or Adam, both with nnU-Net's poly decay.
@@ -346,46 +341,10 @@ def set_output_prior(network: torch.nn.Module, prior: float) -> int:
     return len(heads)
 
 
-class MaskPrior:
-    """Forward hook adding ``logit`` × (coarse mask) to the foreground logits of every head.
-
-    The network's output becomes f(x) + logit·m, with m the mask channel of the input
-    (average-pooled to each deep-supervision head's resolution). With ``logit`` =
-    logit(p_in) − logit(p_out) and the output prior p_out, the untrained network predicts
-    p_in inside the coarse mask and p_out outside it, so training learns the corrections
-    to the coarse mask instead of first learning to copy it. A fixed function of the input
-    with no parameters: checkpoints are plain nnU-Net state dicts, and a predictor must
-    register the same hook (:func:`add_mask_prior`).
-    """
-
-    def __init__(self, channel: int, logit: float):
-        self.channel = int(channel)
-        self.logit = float(logit)
-
-    def __call__(self, module: torch.nn.Module, args: tuple, output: Any) -> Any:
-        """The network's output with the mask term added (a list for deep supervision)."""
-        mask = args[0][:, self.channel:self.channel + 1]
-        if isinstance(output, (list, tuple)):
-            return type(output)(self._add(o, mask) for o in output)
-        return self._add(output, mask)
-
-    def _add(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if mask.shape[2:] != logits.shape[2:]:
-            # "area" = average pooling to the head's size, 2D or 3D
-            mask = torch.nn.functional.interpolate(mask, size=logits.shape[2:], mode="area")
-        foreground = logits[:, 1:] + self.logit * mask.to(logits.dtype)
-        return torch.cat([logits[:, :1], foreground], dim=1)
-
-
-def add_mask_prior(network: torch.nn.Module, channel: int, logit: float) -> MaskPrior:
-    """Register :class:`MaskPrior` on ``network`` (training and prediction alike)."""
-    hook = MaskPrior(channel, logit)
-    network.register_forward_hook(hook)
-    return hook
-
-
 def mask_prior_logit(inside: float, outside: float | None) -> float:
     """Logit shift that takes foreground probability ``outside`` to ``inside``.
+
+    The ``mask_logit`` of :class:`~ichbench.baselines.nnunet_network.MaskPriorUNet`.
 
     ``outside`` None means nnU-Net's own initialisation (about even odds, logit 0).
     """
@@ -412,26 +371,18 @@ def trainer_settings(*, num_epochs: int, num_iterations_per_epoch: int,
                      plot_progress: bool = True,
                      oversample_foreground_percent: float = 0.33,
                      optimizer: str = "sgd",
-                     output_prior: float | None = None,
-                     mask_prior: float | None = None) -> dict[str, Any]:
-    """The JSON document :class:`IchbenchTrainer` reads (kept in one place).
-
-    ``mask_prior`` (with mask channels only) becomes ``mask_logit``, the fixed shift
-    :class:`MaskPrior` adds inside the coarse mask.
-    """
-    mask_logit = (mask_prior_logit(mask_prior, output_prior)
-                  if mask_prior is not None and mask_channels else None)
+                     output_prior: float | None = None) -> dict[str, Any]:
+    """The JSON document :class:`IchbenchTrainer` reads (kept in one place)."""
     return {"num_epochs": num_epochs, "num_iterations_per_epoch": num_iterations_per_epoch,
             "num_val_iterations_per_epoch": num_val_iterations_per_epoch,
             "initial_lr": initial_lr,
             "oversample_foreground_percent": oversample_foreground_percent,
             "optimizer": optimizer, "output_prior": output_prior,
             "mask_channels": list(mask_channels),
-            "perturb_masks": perturb_masks, "plot_progress": plot_progress,
-            "mask_logit": mask_logit}
+            "perturb_masks": perturb_masks, "plot_progress": plot_progress}
 
 
-__all__ = ["TRAINER_CONFIG_FILE", "BinarizeChannels", "IchbenchTrainer", "MaskPrior",
-           "OnImageChannels", "add_mask_prior", "mask_prior_logit",
+__all__ = ["TRAINER_CONFIG_FILE", "BinarizeChannels", "IchbenchTrainer",
+           "OnImageChannels", "mask_prior_logit",
            "restrict_intensity_transforms", "set_output_prior", "trainer_settings"]
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 
 import ichbench.methods
@@ -127,9 +128,22 @@ def test_cascade_trains_nnunet_on_ct_plus_nonorm_mask_and_predicts_on_ct_grid(ca
 
 @pytest.mark.slow
 def test_cascade_predictor_applies_the_mask_prior_it_trained_with(cascade_run):
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    from ichbench.baselines.nnunet_env import NnunetPaths, nnunet_environment
+    from ichbench.baselines.nnunet_network import MaskPriorUNet
+
     ctx, _ = cascade_run
-    pre = ctx.run_dir / "nnunet" / "preprocessed" / DATASET_NAME
-    assert json.loads((pre / "ichbench_trainer.json").read_text())["mask_logit"] > 27
+    # nnU-Net's own predictor (nnUNetv2_predict's) builds the mask-prior network from the
+    # model folder's plans: the term cannot be lost outside ichbench
+    paths = NnunetPaths(ctx.run_dir / "nnunet")
+    model = paths.results / DATASET_NAME / "IchbenchTrainer__ichbenchPlans__3d_fullres"
+    with nnunet_environment(paths):
+        predictor = nnUNetPredictor(device=torch.device("cpu"), allow_tqdm=False)
+        predictor.initialize_from_trained_model_folder(str(model), use_folds=(0,),
+                                                       checkpoint_name="checkpoint_final.pth")
+    assert isinstance(predictor.network, MaskPriorUNet)
+    assert predictor.network.mask_channel == 1 and predictor.network.mask_logit > 27
     for split in ctx.protocol.predict_splits():
         for cid in getattr(ctx.protocol, split):
             pred = read_volume(ctx.prediction_dir(split) / f"{cid}.nii.gz").array > 0

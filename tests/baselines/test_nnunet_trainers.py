@@ -15,10 +15,8 @@ from ichbench.baselines.nnunet_trainers import (
     BinarizeChannels,
     IchbenchTrainer,
     OnImageChannels,
-    add_mask_prior,
     mask_prior_logit,
     restrict_intensity_transforms,
-    set_output_prior,
     trainer_settings,
 )
 
@@ -116,17 +114,6 @@ def test_trainer_settings_read_from_json_beside_the_plans(tmp_path):
     assert IchbenchTrainer.read_settings(None) == {}
 
 
-def _unet(deep_supervision: bool) -> torch.nn.Module:
-    from dynamic_network_architectures.architectures.unet import PlainConvUNet
-
-    torch.manual_seed(0)
-    return PlainConvUNet(
-        2, 3, (4, 8, 8), torch.nn.Conv3d, [[1, 3, 3], [3, 3, 3], [3, 3, 3]],
-        [[1, 1, 1], [1, 2, 2], [2, 2, 2]], 2, 2, 2, conv_bias=True,
-        norm_op=torch.nn.InstanceNorm3d, norm_op_kwargs={"eps": 1e-5, "affine": True},
-        nonlin=torch.nn.LeakyReLU, deep_supervision=deep_supervision)
-
-
 def test_mask_prior_logit_moves_the_outside_probability_to_the_inside_one():
     import math
 
@@ -138,33 +125,3 @@ def test_mask_prior_logit_moves_the_outside_probability_to_the_inside_one():
         mask_prior_logit(1.0, 0.01)
     with pytest.raises(ValueError, match="output_prior 0"):
         mask_prior_logit(0.9, 0)
-
-
-@pytest.mark.parametrize("deep_supervision", [True, False])
-def test_untrained_network_with_mask_prior_predicts_the_coarse_mask(deep_supervision):
-    net = _unet(deep_supervision)
-    set_output_prior(net, 0.01)
-    for head in net.decoder.seg_layers:  # output = bias: the "untrained" network
-        torch.nn.init.zeros_(head.weight)
-    add_mask_prior(net, 1, mask_prior_logit(0.9, 0.01))
-    image = torch.randn(1, 2, 8, 32, 32)
-    mask = torch.zeros(8, 32, 32)
-    mask[2:6, 8:20, 4:16] = 1
-    image[0, 1] = mask
-    out = net(image)
-    heads = out if deep_supervision else [out]
-    full = heads[0].softmax(1)[0, 1]
-    torch.testing.assert_close(full[mask == 1], torch.full_like(full[mask == 1], 0.9))
-    torch.testing.assert_close(full[mask == 0], torch.full_like(full[mask == 0], 0.01))
-    for head in heads[1:]:  # coarser heads: the mask's share of each coarse voxel
-        share = torch.nn.functional.adaptive_avg_pool3d(mask[None, None], head.shape[2:])[0, 0]
-        expected = torch.log(torch.tensor(0.01 / 0.99)) + mask_prior_logit(0.9, 0.01) * share
-        torch.testing.assert_close(head[0, 1] - head[0, 0], expected)
-
-
-def test_trainer_settings_carry_the_mask_logit_only_with_a_mask_channel():
-    common = dict(num_epochs=1, num_iterations_per_epoch=1, num_val_iterations_per_epoch=1,
-                  initial_lr=0.01, perturb_masks=False, output_prior=0.01, mask_prior=0.9)
-    with_mask = trainer_settings(mask_channels=(1,), **common)
-    assert with_mask["mask_logit"] == pytest.approx(mask_prior_logit(0.9, 0.01))
-    assert trainer_settings(mask_channels=(), **common)["mask_logit"] is None
