@@ -278,7 +278,10 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
     log(f"nnU-Net plan: spacing {info['spacing']} mm (z, y, x), median size "
         f"{info['median_image_size_in_voxels']}, nnU-Net patch {info['planned_patch_size']} -> "
         f"used {info['patch_size']}, {info['n_stages']} stages {info['features_per_stage']}, "
-        f"batch {info['batch_size']}")
+        f"batch {info['batch_size']}"
+        + ("" if info.get("mask_logit") is None else
+           f", mask prior: {info['network'].rsplit('.', 1)[-1]} adds {info['mask_logit']:.2f} "
+           "to the foreground logit inside the coarse mask"))
     return dict(info)
 
 

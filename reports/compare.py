@@ -6,7 +6,9 @@ each with a paired bootstrap 95 % CI, and the paper's ordering claims tested cas
 cascade > coarse, coarse > threshold, cascade > fine (Qayyum et al. 2023, Table 2). A claim
 is reported with the mean DC difference, its bootstrap CI and a one-sided Wilcoxon
 signed-rank p-value, Holm-adjusted over the claims, so "the cascade beats the coarse model"
-is a statement with a size and an error bar rather than two numbers side by side.
+is a statement with a size and an error bar rather than two numbers side by side. Verdicts:
+"holds" (ΔDC > 0, Holm p < 0.05), "reversed" (the bootstrap CI of ΔDC lies below 0: the
+other method is better) or "not shown" (neither: a ΔDC whose sign the cases cannot settle).
 
 Cases are paired by id; a case missing from any method's scores is left out of every
 method (and counted), so all numbers describe the same cases.
@@ -47,6 +49,16 @@ class Claim:
         """The difference is positive and significant at 5 % after Holm."""
         return self.mean_diff > 0 and self.p_holm < 0.05
 
+    @property
+    def reversed(self) -> bool:
+        """The opposite ordering is shown: the whole bootstrap CI of ΔDC is below 0."""
+        return self.mean_diff < 0 and self.ci[1] < 0
+
+    @property
+    def verdict(self) -> str:
+        """``"holds"``, ``"reversed"`` or ``"not shown"``."""
+        return "holds" if self.holds else ("reversed" if self.reversed else "not shown")
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -77,10 +89,9 @@ class Comparison:
         if self.claims:
             lines.append("paper's ordering on DC (paired; one-sided Wilcoxon, Holm over claims):")
         for c in self.claims:
-            verdict = "holds" if c.holds else ("not shown" if c.mean_diff > 0 else "reversed")
             lines.append(f"  {c.better} > {c.worse}: ΔDC {c.mean_diff:+.3f} "
                          f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], p = {c.p:.2g} "
-                         f"(Holm {c.p_holm:.2g}): {verdict}")
+                         f"(Holm {c.p_holm:.2g}): {c.verdict}")
         return "\n".join(lines)
 
 

@@ -144,6 +144,8 @@ def test_cascade_predictor_applies_the_mask_prior_it_trained_with(cascade_run):
                                                        checkpoint_name="checkpoint_final.pth")
     assert isinstance(predictor.network, MaskPriorUNet)
     assert predictor.network.mask_channel == 1 and predictor.network.mask_logit > 27
+    logged = ctx.log.__self__  # make_context logs into a list
+    assert any("mask prior: MaskPriorUNet adds" in line for line in logged)
     for split in ctx.protocol.predict_splits():
         for cid in getattr(ctx.protocol, split):
             pred = read_volume(ctx.prediction_dir(split) / f"{cid}.nii.gz").array > 0

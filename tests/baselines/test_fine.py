@@ -140,3 +140,17 @@ def test_output_prior_sets_every_head_to_the_foreground_probability():
             assert float(prob[1]) == pytest.approx(0.01)
     with pytest.raises(ValueError, match="probability"):
         set_output_prior(net, 1.5)
+
+
+@pytest.mark.slow
+def test_ct_only_fine_keeps_nnunets_plain_unet_although_the_preset_has_a_mask_prior(fine_run):
+    from ichbench.baselines.nnunet_network import PLAIN_UNET
+
+    ctx, _ = fine_run
+    assert ctx.config.mask_prior == 0.9  # the shared preset's value: inactive without a mask
+    plans = json.loads((ctx.run_dir / "nnunet" / "preprocessed" / DATASET_NAME
+                        / "ichbenchPlans.json").read_text())
+    arch = plans["configurations"]["3d_fullres"]["architecture"]
+    assert arch["network_class_name"] == PLAIN_UNET
+    assert "mask_logit" not in arch["arch_kwargs"] and plans["ichbench"]["mask_logit"] is None
+    assert not any("mask prior" in line for line in ctx.log.__self__)

@@ -55,8 +55,22 @@ def test_a_reversed_claim_is_called_reversed_and_missing_cases_are_dropped(tmp_p
     cmp = compare_runs(runs, n_boot=100)
     assert cmp.cases == ("test/1", "test/2") and cmp.n_dropped == 2
     (claim,) = cmp.claims
-    assert claim.mean_diff == pytest.approx(-0.4) and not claim.holds
+    assert claim.mean_diff == pytest.approx(-0.4) and not claim.holds and claim.reversed
     assert "reversed" in cmp.format() and "2 not scored by every method" in cmp.format()
+
+
+def test_a_negative_difference_the_cases_cannot_settle_is_not_shown_not_reversed(tmp_path):
+    ids = [str(i) for i in range(8)]
+    coarse = [0.5, 0.6, 0.4, 0.7, 0.5, 0.6, 0.3, 0.5]
+    diffs = [-0.2, 0.1, -0.05, 0.08, -0.1, 0.06, -0.04, 0.05]  # mean -0.0125
+    cascade = [c + d for c, d in zip(coarse, diffs, strict=True)]
+    runs = {"cascade": _run(tmp_path, "a", {"test": list(zip(ids, cascade, strict=True))}),
+            "coarse": _run(tmp_path, "b", {"test": list(zip(ids, coarse, strict=True))})}
+    (claim,) = compare_runs(runs, n_boot=500).claims
+    assert claim.mean_diff == pytest.approx(-0.0125)
+    assert claim.ci[0] < 0 < claim.ci[1]
+    assert not claim.holds and not claim.reversed and claim.verdict == "not shown"
+    assert compare_runs(runs, n_boot=500).format().endswith("not shown")
 
 
 def test_runs_without_a_common_split_are_refused(tmp_path):
