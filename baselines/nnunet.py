@@ -245,13 +245,14 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
         if not (pre / "nnUNetPlans.json").is_file():
             plan_experiments([DATASET_ID])
     plans = json.loads((pre / "nnUNetPlans.json").read_text(encoding="utf-8"))
-    prior = cfg.mask_prior is not None and bool(mask_channels)
+    # the mask prior needs a mask channel: the CT-only fine model keeps nnU-Net's network
+    mask_logit = (mask_prior_logit(cfg.mask_prior, cfg.output_prior)
+                  if cfg.mask_prior is not None and mask_channels else None)
     adjusted = adjust_plans(plans, patch_size_zyx=cfg.patch_size_zyx,
                             features_per_stage=cfg.features_per_stage,
                             max_stages=cfg.max_stages, batch_size=cfg.batch_size,
-                            mask_channel=mask_channels[0] if prior else None,
-                            mask_logit=(mask_prior_logit(cfg.mask_prior, cfg.output_prior)
-                                        if prior else None))
+                            mask_channel=None if mask_logit is None else mask_channels[0],
+                            mask_logit=mask_logit)
     plans_file = pre / f"{PLANS_NAME}.json"
     old = json.loads(plans_file.read_text(encoding="utf-8")) if plans_file.is_file() else None
     if old is not None and old != json.loads(json.dumps(adjusted)):

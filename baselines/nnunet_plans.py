@@ -119,9 +119,9 @@ def adjust_plans(plans: dict[str, Any], *, patch_size_zyx: Sequence[int | None],
     arch["n_conv_per_stage_decoder"] = [2] * (n_stages - 1)
     if batch_size is not None:
         conf["batch_size"] = int(batch_size)
-    if mask_channel is not None:
+    if mask_channel is not None and mask_logit is not None:
         arch["mask_channel"] = int(mask_channel)
-        arch["mask_logit"] = float(mask_logit)  # type: ignore[arg-type]
+        arch["mask_logit"] = float(mask_logit)
     new["plans_name"] = PLANS_NAME
     new["ichbench"] = {
         "planned_patch_size": planned_patch,
