@@ -22,7 +22,7 @@ Differences from ``nnUNetTrainer`` (nnunetv2 2.8.1):
   re-binarised (>= 0.5) after the spatial transform, whose interpolation and nnU-Net's
   resampling to the target spacing would otherwise blur it; optionally the perturbations
   nnU-Net's own cascade applies to previous-stage masks (random dilation/erosion/opening/
-  closing, removal of a connected component);
+  closing, removal of a connected component).
 
 The cascade's mask prior is not the trainer's business: it is part of the network the
 plans name (:class:`~ichbench.baselines.nnunet_network.MaskPriorUNet`), so every predictor
