@@ -66,10 +66,13 @@ def cascade_run(tmp_path_factory):
         data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)
         method = CascadeMethod()
         smoke = method.presets["cpu"]
-        # exercise nnU-Net-cascade perturbations for real; a mask prior so strong that two
-        # training steps cannot override it, so predictions must reproduce the coarse mask
+        # exercise nnU-Net-cascade perturbations for real; priors so strong that neither the
+        # heads' random initial weights nor two training steps can override them (logit −46
+        # outside the mask, +27.6 inside; at 1e-6 / 1 − 1e-6, ±13.8, the +45 HU blob's
+        # features sometimes crossed it), so predictions must reproduce the coarse mask
+        torch.manual_seed(0)
         config = replace(smoke, fine=replace(tiny_nnunet_config(smoke.fine), perturb_masks=True,
-                                             output_prior=1e-6, mask_prior=1 - 1e-6))
+                                             output_prior=1e-20, mask_prior=1 - 1e-12))
         ctx = make_context(data, tmp_path_factory.mktemp("run") / "cascade", config,
                            n_folds=3, folds=(0,))
         method.run(ctx)
@@ -143,7 +146,7 @@ def test_cascade_predictor_applies_the_mask_prior_it_trained_with(cascade_run):
         predictor.initialize_from_trained_model_folder(str(model), use_folds=(0,),
                                                        checkpoint_name="checkpoint_final.pth")
     assert isinstance(predictor.network, MaskPriorUNet)
-    assert predictor.network.mask_channel == 1 and predictor.network.mask_logit > 27
+    assert predictor.network.mask_channel == 1 and predictor.network.mask_logit > 73
     logged = ctx.log.__self__  # make_context logs into a list
     assert any("mask prior: MaskPriorUNet adds" in line for line in logged)
     for split in ctx.protocol.predict_splits():
