@@ -13,6 +13,8 @@ Differences from ``nnUNetTrainer`` (nnunetv2 2.8.1):
   SGD or Adam), the share of foreground-centred patches
   (``oversample_foreground_percent``) and an optional foreground prior for the output
   layers' bias (``output_prior``) from the JSON file;
+* on CPU the network trains in channels-last memory order (:func:`channels_last`; speed
+  only);
 * a checkpoint (``checkpoint_latest.pth``) after EVERY epoch, written atomically, so an
   interrupted run resumes where it stopped;
 * ``history.csv`` (epoch, train_loss, val_loss, val_dc, seconds) in the fold's output
@@ -223,7 +225,7 @@ class IchbenchTrainer(nnUNetTrainer):
             self.logger.plot_progress_png = _no_plot  # type: ignore[method-assign]
 
     def initialize(self) -> None:
-        """nnU-Net's initialisation, then the output prior, if set.
+        """nnU-Net's initialisation, then the output prior, if set, and on CPU channels-last.
 
         With ``output_prior`` p the foreground logit of each (deep-supervision) head starts
         log(p / (1 − p)) above the background logit, so the untrained network predicts
@@ -237,6 +239,9 @@ class IchbenchTrainer(nnUNetTrainer):
             return
         if self.output_prior is not None:
             set_output_prior(self.network, self.output_prior)
+        if self.device.type == "cpu":
+            channels_last(self.network)
+            self.print_to_log_file("ichbench: training channels-last (CPU)")
 
     def configure_optimizers(self):  # type: ignore[no-untyped-def]
         """nnU-Net's SGD (momentum 0.99, Nesterov) or Adam, both with nnU-Net's poly decay.
@@ -322,6 +327,36 @@ class IchbenchTrainer(nnUNetTrainer):
         write_text(path, buffer.getvalue())
 
 
+def channels_last(network: torch.nn.Module) -> torch.nn.Module:
+    """``network`` (a 3D or 2D CNN) and its inputs in channels-last memory order, in place.
+
+    Training speed on CPU only: oneDNN's 3D convolutions run forward + backward faster on
+    channels-last tensors (a step of the ``cpu`` preset's 3-stage U-Net, batch 2 of
+    2 × 24 × 64 × 64: 0.39 s → 0.35 s on 2 cores, 0.71 s → 0.53 s on one). Inference is not
+    converted: there the same network was slower channels-last (batch of 8 tiles: 0.35 s →
+    0.44 s), and predictors rebuild the network from the checkpoint anyway. The values are
+    unchanged; only the strides of weights and activations differ.
+    """
+    net = getattr(network, "module", network)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    if not convs:
+        return network
+    ndim = convs[0].weight.dim()
+    fmt = {5: torch.channels_last_3d, 4: torch.channels_last}.get(ndim)
+    if fmt is None:
+        return network
+    net.to(memory_format=fmt)
+
+    def to_channels_last(_: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        x, *rest = args
+        if isinstance(x, torch.Tensor) and x.dim() == ndim:
+            x = x.contiguous(memory_format=fmt)
+        return (x, *rest)
+
+    net.register_forward_pre_hook(to_channels_last)
+    return network
+
+
 def set_output_prior(network: torch.nn.Module, prior: float) -> int:
     """Bias every segmentation head of an nnU-Net U-Net to foreground probability ``prior``.
 
@@ -383,6 +418,6 @@ def trainer_settings(*, num_epochs: int, num_iterations_per_epoch: int,
 
 
 __all__ = ["TRAINER_CONFIG_FILE", "BinarizeChannels", "IchbenchTrainer",
-           "OnImageChannels", "mask_prior_logit",
+           "OnImageChannels", "channels_last", "mask_prior_logit",
            "restrict_intensity_transforms", "set_output_prior", "trainer_settings"]
 

@@ -125,6 +125,9 @@ def test_trainer_uses_the_presets_optimiser_prior_and_oversampling(fine_run):
     assert float(debug["output_prior"]) == cpu.output_prior == 0.01
     assert float(debug["oversample_foreground_percent"]) == cpu.oversample_foreground_percent
     assert "Adam" in debug["optimizer"]
+    logs = sorted(fold_dir.glob("training_log_*.txt"))  # one more per resumption
+    assert logs and all("ichbench: training channels-last (CPU)" in log.read_text()
+                        for log in logs)
 
 
 def test_output_prior_sets_every_head_to_the_foreground_probability():

@@ -15,6 +15,7 @@ from ichbench.baselines.nnunet_trainers import (
     BinarizeChannels,
     IchbenchTrainer,
     OnImageChannels,
+    channels_last,
     mask_prior_logit,
     restrict_intensity_transforms,
     trainer_settings,
@@ -125,3 +126,35 @@ def test_mask_prior_logit_moves_the_outside_probability_to_the_inside_one():
         mask_prior_logit(1.0, 0.01)
     with pytest.raises(ValueError, match="output_prior 0"):
         mask_prior_logit(0.9, 0)
+
+
+@pytest.mark.parametrize("dims", [3, 2])
+def test_channels_last_changes_strides_not_values_nor_the_optimisers_parameters(dims):
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+
+    conv = torch.nn.Conv3d if dims == 3 else torch.nn.Conv2d
+    norm = torch.nn.InstanceNorm3d if dims == 3 else torch.nn.InstanceNorm2d
+    torch.manual_seed(0)
+    net = PlainConvUNet(2, 3, (4, 8, 16), conv, 3, (1, 2, 2), 2, 2, (2, 2), False, norm,
+                        {"affine": True}, None, None, torch.nn.LeakyReLU, None,
+                        deep_supervision=True)
+    x = torch.randn(2, 2, *([8, 16, 16] if dims == 3 else [16, 16]))
+    with torch.no_grad():
+        expected = net(x)
+    optimizer = torch.optim.Adam(net.parameters())  # nnU-Net builds it before the conversion
+    fmt = torch.channels_last_3d if dims == 3 else torch.channels_last
+    assert channels_last(net) is net
+    convs = [m for m in net.modules() if isinstance(m, conv)]
+    assert all(m.weight.is_contiguous(memory_format=fmt) for m in convs)
+    assert {id(p) for p in optimizer.param_groups[0]["params"]} == {id(p) for p in
+                                                                      net.parameters()}
+    seen = []
+    convs[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    with torch.no_grad():
+        out = net(x)  # a contiguous input, converted by the network's own hook
+    assert seen[0].is_contiguous(memory_format=fmt)
+    for a, b in zip(out, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    loss = sum(o.square().mean() for o in net(x))
+    loss.backward()  # and it trains: every parameter gets a gradient
+    assert all(p.grad is not None for p in net.parameters())
