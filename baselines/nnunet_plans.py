@@ -81,12 +81,14 @@ def adjust_plans(plans: dict[str, Any], *, patch_size_zyx: Sequence[int | None],
                          "set both or neither")
     new = copy.deepcopy(plans)
     conf = new["configurations"][configuration]
-    if mask_channel is not None:
+    if mask_channel is not None and mask_logit is not None:  # both or neither (checked above)
         planned_class = conf["architecture"]["network_class_name"]
         if planned_class != PLAIN_UNET:
             raise ValueError(f"mask prior: nnU-Net planned {planned_class}; the mask prior "
                              f"extends {PLAIN_UNET} only (set fine.mask_prior=null)")
         conf["architecture"]["network_class_name"] = MASK_PRIOR_UNET
+        conf["architecture"]["arch_kwargs"].update(mask_channel=int(mask_channel),
+                                                   mask_logit=float(mask_logit))
     planned_patch = [int(p) for p in conf["patch_size"]]
     transpose = list(new.get("transpose_forward", [0, 1, 2]))
     requested = [patch_size_zyx[t] for t in transpose]
@@ -119,9 +121,6 @@ def adjust_plans(plans: dict[str, Any], *, patch_size_zyx: Sequence[int | None],
     arch["n_conv_per_stage_decoder"] = [2] * (n_stages - 1)
     if batch_size is not None:
         conf["batch_size"] = int(batch_size)
-    if mask_channel is not None and mask_logit is not None:
-        arch["mask_channel"] = int(mask_channel)
-        arch["mask_logit"] = float(mask_logit)
     new["plans_name"] = PLANS_NAME
     new["ichbench"] = {
         "planned_patch_size": planned_patch,
