@@ -217,8 +217,11 @@ def _model_dir(paths: NnunetPaths) -> Path:
 
 
 def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  # type: ignore[no-untyped-def]
-            *, mask_channels: tuple[int, ...], log: Callable[[str], None]) -> dict[str, Any]:
+            *, mask_channels: tuple[int, ...], log: Callable[[str], None],
+            seed: int = 0) -> dict[str, Any]:
     """Fingerprint, plan, adjust the plans to ``cfg``, preprocess, write splits and settings.
+
+    ``seed`` is the run's training seed; fold ``k`` of the trainer draws from ``(seed, k)``.
 
     Returns the ``"ichbench"`` record of the adjusted plans (patch, stages, ...). Steps whose
     output exists are skipped (resume).
@@ -267,7 +270,7 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
         perturb_masks=cfg.perturb_masks and bool(mask_channels),
         plot_progress=cfg.plot_progress,
         oversample_foreground_percent=cfg.oversample_foreground_percent,
-        optimizer=cfg.optimizer, output_prior=cfg.output_prior))
+        optimizer=cfg.optimizer, output_prior=cfg.output_prior, seed=seed))
     data_dir = pre / adjusted["configurations"][CONFIGURATION]["data_identifier"]
     n_train = len(tuple(protocol.train))
     done = data_dir.is_dir() and sum(1 for p in data_dir.glob("*.pkl")) >= n_train
@@ -440,7 +443,7 @@ def nnunet_stages(ctx: RunContext, cfg: NnunetConfig, *, prefix: str,
                                   masks=masks() if masks is not None else None, log=log)
             with _quiet(paths.root / "nnunet_console.txt"):
                 info = prepare(paths, raw, ctx.protocol, cfg, mask_channels=mask_channels,
-                               log=log)
+                               log=log, seed=ctx.seed)
             write_json(paths.root / "plan_used.json", info)
 
     def fold_work(k: int) -> None:
