@@ -348,9 +348,9 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
     results = tuple(_finish(run, t0, run.ctx.log) for run in runs)
     table = format_table(results)
     text = table + "".join(f"\n{name}: skipped ({why})" for name, why in skipped.items())
-    held_out = _held_out_comparison(results)
-    if held_out:
-        text += "\n\n" + held_out
+    for comparison in (_comparison(results, cross_validation=True), _comparison(results)):
+        if comparison:
+            text += "\n\n" + comparison
     write_text(parent / "comparison.txt", text + "\n")
     echo("")
     echo(text)
@@ -358,21 +358,23 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
     return AllResult(parent_dir=parent, results=results, skipped=skipped)
 
 
-def _held_out_comparison(results: Sequence[RunResult]) -> str:
+def _comparison(results: Sequence[RunResult], *, cross_validation: bool = False) -> str:
     """The methods on their pooled held-out cases with CIs and the paper's claims tested.
 
-    Empty when fewer than two methods were scored on a held-out split (nothing to compare);
-    a comparison that cannot be made is one line saying why, never a failed run.
+    ``cross_validation``: on the training cases' out-of-fold masks instead, the numbers on
+    which settings are chosen. Empty when fewer than two methods were scored (nothing to
+    compare); a comparison that cannot be made is one line saying why, never a failed run.
     """
-    from ichbench.reports.compare import compare_runs
+    from ichbench.reports.compare import CROSS_VALIDATION, HELD_OUT, compare_runs
 
     runs = {r.method: r.run_dir for r in results}
     if len(runs) < 2:
         return ""
+    splits = CROSS_VALIDATION if cross_validation else HELD_OUT
     try:
-        return compare_runs(runs).format()
+        return compare_runs(runs, splits=splits).format()
     except ValueError as exc:
-        return f"no held-out comparison: {exc}"
+        return f"no {'cross-validation' if cross_validation else 'held-out'} comparison: {exc}"
 
 
 def _shared_stages(name: str, impl: Any, runs: Sequence[OpenRun],

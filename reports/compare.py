@@ -12,6 +12,15 @@ other method is better) or "not shown" (neither: a ΔDC whose sign the cases can
 
 Cases are paired by id; a case missing from any method's scores is left out of every
 method (and counted), so all numbers describe the same cases.
+
+Each claim also says how well its cases can resolve a difference: the standard deviation
+of the paired ΔDC gives the half-width of a 95 % CI at this case count and the number of
+cases at which a real ΔDC of :data:`EFFECT` would exclude 0 with 80 % power (normal
+approximation, two-sided 5 %). Computed on the cross-validation cases (``train_oof``), it is
+how a protocol sizes its held-out splits before looking at them.
+
+The same comparison runs on the cross-validation cases (``splits=("train_oof",)``): the
+numbers on which settings are chosen, printed before the held-out ones.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import norm
 
 from ichbench.reports.challenger import one_sided_wilcoxon
 from ichbench.reports.inputs import read_cases_csv
@@ -31,6 +41,29 @@ METRICS = ("dc", "nsd", "hd95", "rvd")
 #: The paper's ordering, as (better, worse) pairs tested on DC.
 PAPER_CLAIMS = (("cascade", "coarse"), ("coarse", "threshold"), ("cascade", "fine"))
 HELD_OUT = ("validation", "test")
+#: The cross-validation split: out-of-fold masks of the training cases.
+CROSS_VALIDATION = ("train_oof",)
+#: The ΔDC a protocol should resolve (the cascade's gain over its coarse stage is of this
+#: order), and the power at which :meth:`Claim.cases_needed` resolves it.
+EFFECT = 0.02
+POWER = 0.8
+
+
+def cases_needed(sd: float, effect: float = EFFECT, *, power: float = POWER,
+                 alpha: float = 0.05) -> int:
+    """Paired cases at which a true mean difference ``effect`` gives a CI excluding 0.
+
+    Normal approximation of a paired two-sided test at level ``alpha`` with the given
+    ``power``: n = ((z(1 − α/2) + z(power)) · sd / effect)². ``sd`` is the standard deviation
+    of the per-case differences.
+
+    >>> cases_needed(0.041)
+    33
+    """
+    if not effect > 0 or not sd >= 0:
+        raise ValueError(f"cases_needed: expected effect > 0 and sd >= 0, got {effect}, {sd}")
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    return max(2, int(np.ceil((z * sd / effect) ** 2)))
 
 
 @dataclass(frozen=True)
@@ -43,6 +76,17 @@ class Claim:
     ci: tuple[float, float]
     p: float
     p_holm: float
+    sd: float = float("nan")
+    n: int = 0
+
+    @property
+    def half_width(self) -> float:
+        """Half-width of the normal 95 % CI of ΔDC at this case count (1.96 · sd / √n)."""
+        return float(norm.ppf(0.975) * self.sd / np.sqrt(self.n)) if self.n > 1 else np.nan
+
+    def cases_needed(self, effect: float = EFFECT) -> int:
+        """Paired cases that resolve a true ΔDC of ``effect`` (see :func:`cases_needed`)."""
+        return cases_needed(self.sd, effect)
 
     @property
     def holds(self) -> bool:
@@ -74,7 +118,9 @@ class Comparison:
 
     def format(self) -> str:
         """Plain-text table and claim lines, as printed at the end of ``--method all``."""
-        head = (f"held-out cases ({' + '.join(self.splits)} pooled, n = {len(self.cases)}"
+        what = ("cross-validation cases (out-of-fold masks" if self.splits == CROSS_VALIDATION
+                else f"held-out cases ({' + '.join(self.splits)} pooled")
+        head = (f"{what}, n = {len(self.cases)}"
                 + (f", {self.n_dropped} not scored by every method left out" if self.n_dropped
                    else "") + "), mean [95 % bootstrap CI]:")
         width = max(len(m) for m in self.methods)
@@ -92,6 +138,10 @@ class Comparison:
             lines.append(f"  {c.better} > {c.worse}: ΔDC {c.mean_diff:+.3f} "
                          f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], p = {c.p:.2g} "
                          f"(Holm {c.p_holm:.2g}): {c.verdict}")
+            if np.isfinite(c.sd):
+                lines.append(f"    SD of the paired ΔDC {c.sd:.3f}: 95 % CI ±{c.half_width:.3f} "
+                             f"at n = {c.n}; {c.cases_needed()} cases resolve a ΔDC of "
+                             f"{EFFECT} ({POWER:.0%} power)")
         return "\n".join(lines)
 
 
@@ -143,7 +193,7 @@ def compare_runs(runs: Mapping[str, str | Path], *, splits: Sequence[str] = HELD
                for ki, k in enumerate(METRICS)} for mi, m in enumerate(methods)}
     dc = values[METRICS.index("dc")]
     tested = [(a, b) for a, b in claims if a in methods and b in methods]
-    raw: list[tuple[str, str, float, tuple[float, float], float]] = []
+    raw: list[tuple[str, str, float, tuple[float, float], float, float]] = []
     for better, worse in tested:
         diff = dc[methods.index(better)] - dc[methods.index(worse)]
         boot_diff = np.array([diff[row].mean() for row in index])
@@ -151,13 +201,15 @@ def compare_runs(runs: Mapping[str, str | Path], *, splits: Sequence[str] = HELD
                     (float(np.quantile(boot_diff, 0.025, method="lower")),
                      float(np.quantile(boot_diff, 0.975, method="higher"))),
                     one_sided_wilcoxon(dc[methods.index(better)], dc[methods.index(worse)],
-                                       higher_is_better=True)))
+                                       higher_is_better=True),
+                    float(np.std(diff, ddof=1)) if len(diff) > 1 else float("nan")))
     adjusted = holm([r[4] for r in raw]) if raw else np.array([])
     return Comparison(
         methods=methods, cases=tuple(common), n_dropped=len(all_ids) - len(common),
         means=means, cis=cis, splits=tuple(used_splits),
-        claims=tuple(Claim(b, w, d, ci, p, float(ph))
-                     for (b, w, d, ci, p), ph in zip(raw, adjusted, strict=True)))
+        claims=tuple(Claim(b, w, d, ci, p, float(ph), sd, len(common))
+                     for (b, w, d, ci, p, sd), ph in zip(raw, adjusted, strict=True)))
 
 
-__all__ = ["HELD_OUT", "METRICS", "PAPER_CLAIMS", "Claim", "Comparison", "compare_runs"]
+__all__ = ["CROSS_VALIDATION", "EFFECT", "HELD_OUT", "METRICS", "PAPER_CLAIMS", "POWER", "Claim",
+           "Comparison", "cases_needed", "compare_runs"]

@@ -193,14 +193,15 @@ def test_all_shares_the_coarse_stages_between_coarse_and_cascade(tiny_root, tmp_
         p.stage.key for p in plan].index("fine.prepare")
 
 
-def test_method_all_ends_with_the_held_out_comparison(tmp_path):
-    from ichbench.runner import _held_out_comparison
+def test_method_all_ends_with_the_cross_validation_and_held_out_comparisons(tmp_path):
+    from ichbench.runner import _comparison
     from ichbench.scoring import RunResult
 
     results = []
     for method, dcs in (("coarse", (0.3, 0.4, 0.5)), ("cascade", (0.5, 0.6, 0.7))):
         run = tmp_path / method
-        for split, ids in (("validation", ("101",)), ("test", ("131", "132"))):
+        for split, ids in (("validation", ("101",)), ("test", ("131", "132")),
+                           ("train_oof", ("001", "002"))):
             folder = run / "scores" / split
             folder.mkdir(parents=True)
             rows = [f"{c},ok,{dcs[i]},{dcs[i]},9,8,0.2" for i, c in
@@ -208,7 +209,10 @@ def test_method_all_ends_with_the_held_out_comparison(tmp_path):
             (folder / "cases.csv").write_text("case,status,dc,nsd,hd,hd95,rvd\n"
                                               + "\n".join(rows) + "\n")
         results.append(RunResult(run_dir=run, method=method, summaries={}, seconds=1.0))
-    text = _held_out_comparison(results)
+    text = _comparison(results)
     assert "validation + test pooled, n = 3" in text
     assert "cascade > coarse: ΔDC +0.200" in text
-    assert _held_out_comparison(results[:1]) == ""
+    cv = _comparison(results, cross_validation=True)
+    assert "cross-validation cases (out-of-fold masks, n = 2)" in cv
+    assert "cascade > coarse: ΔDC +0.200" in cv
+    assert _comparison(results[:1]) == ""

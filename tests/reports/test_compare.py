@@ -71,7 +71,7 @@ def test_a_negative_difference_the_cases_cannot_settle_is_not_shown_not_reversed
     assert claim.mean_diff == pytest.approx(-0.0125)
     assert claim.ci[0] < 0 < claim.ci[1]
     assert not claim.holds and not claim.reversed and claim.verdict == "not shown"
-    assert cmp.format().endswith("not shown")
+    assert cmp.format().splitlines()[-2].endswith("not shown")
 
 
 def test_runs_without_a_common_split_are_refused(tmp_path):
@@ -79,3 +79,28 @@ def test_runs_without_a_common_split_are_refused(tmp_path):
             "coarse": _run(tmp_path, "b", {"validation": [("1", 0.5)]})}
     with pytest.raises(ValueError, match="no split"):
         compare_runs(runs)
+
+
+def test_each_claim_says_how_many_cases_resolve_a_002_difference(tmp_path):
+    from ichbench.reports.compare import cases_needed
+
+    rng = np.random.default_rng(3)
+    coarse = rng.uniform(0.3, 0.7, 30)
+    diff = rng.normal(0.01, 0.05, 30)
+    runs = {"cascade": _run(tmp_path, "a", {"train_oof": [(f"{i:03d}", v) for i, v in
+                                                        enumerate(coarse + diff)]}),
+            "coarse": _run(tmp_path, "b", {"train_oof": [(f"{i:03d}", v) for i, v in
+                                                       enumerate(coarse)]})}
+    cmp = compare_runs(runs, splits=("train_oof",), n_boot=200)
+    (claim,) = cmp.claims
+    sd = np.std(diff, ddof=1)
+    assert claim.sd == pytest.approx(sd, rel=1e-6) and claim.n == 30
+    assert claim.half_width == pytest.approx(1.959964 * sd / np.sqrt(30), rel=1e-5)
+    # n = ((1.96 + 0.8416) * sd / 0.02) ** 2, rounded up
+    assert claim.cases_needed() == int(np.ceil((2.8016 * sd / 0.02) ** 2 - 1e-3))
+    assert cases_needed(0.041) == 33 and cases_needed(0.0) == 2
+    text = cmp.format()
+    assert text.startswith("cross-validation cases (out-of-fold masks, n = 30)")
+    assert f"{claim.cases_needed()} cases resolve a ΔDC of 0.02 (80% power)" in text
+    with pytest.raises(ValueError, match="effect > 0"):
+        cases_needed(0.04, 0.0)
