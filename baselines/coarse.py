@@ -139,12 +139,12 @@ class CoarseConfig:
 PRESETS: dict[str, CoarseConfig] = {
     "paper": CoarseConfig(),
     "cpu": CoarseConfig(
-        grid_zyx=(32, 128, 128),
+        grid_zyx=(16, 64, 64),
         hu_windows=((-100.0, 200.0), (0.0, 100.0)),
         model=DenseNetConfig(in_channels=2, growth_rate=8, bn_size=2,
                              block_layers=(2, 2, 2, 2, 2), init_features=16,
                              decoder_channels=(32, 32, 16, 16, 16)),
-        train=TrainSettings(epochs=7, patience=7, batch_size=8, lr=1e-3, pos_weight=5.0,
+        train=TrainSettings(epochs=20, patience=20, batch_size=8, lr=1e-3, pos_weight=5.0,
                             samples_per_epoch=256, foreground_fraction=0.5, dice_weight=1.0,
                             lr_schedule="poly"),
         cpu_threads=0),

@@ -236,7 +236,7 @@ def cache_root() -> Path:
 #: Cases of the default synthetic dataset: the INSTANCE 100/30/70 proportions scaled to 40
 #: (20 train, 6 validation, 14 test), so that 20 held-out cases can separate the methods
 #: (3 validation cases could not) while generating in about a minute on 2 cores.
-DEFAULT_SYNTHETIC_CASES = 40
+DEFAULT_SYNTHETIC_CASES = 100
 
 
 def default_synthetic_dataset(cases: int = DEFAULT_SYNTHETIC_CASES, preset: str = "small",

@@ -33,8 +33,14 @@ def test_presets_keep_the_paper_recipe_and_change_only_cpu():
     assert cpu.augment == paper.augment
     # the paper's window first, then a brain window as a second channel
     assert cpu.hu_windows == (paper.hu_windows[0], (0.0, 100.0)) and cpu.model.in_channels == 2
-    # the CPU budget: native in-plane grid, foreground-weighted slice sampling
-    assert cpu.grid_zyx == (32, 128, 128) and cpu.train.foreground_fraction == 0.5
+    # a scaled copy of the paper's coarse grid: its fixed 16 slices, and in-plane the same
+    # fraction of the default phantom's 128-pixel matrix as 256 is of INSTANCE's 512
+    from ichbench.phantom.scan import PRESETS as PHANTOM_GRIDS
+
+    native = PHANTOM_GRIDS["small"]["matrix"]
+    assert cpu.grid_zyx[0] == paper.grid_zyx[0] == 16
+    assert cpu.grid_zyx[1:] == (native * 256 // 512,) * 2
+    assert cpu.train.foreground_fraction == 0.5
     assert paper.train.samples_per_epoch is None and paper.train.dice_weight == 0
 
 

@@ -20,10 +20,10 @@ from ichbench.nifti import Geometry, write_volume
 def test_split_counts_keep_instance_proportions():
     assert split_counts(200) == (100, 30, 70)
     assert split_counts(20) == (10, 3, 7)
-    # the default synthetic dataset: 20 held-out cases (6 validation + 14 test)
+    # the default synthetic dataset: INSTANCE at half size, 50 held-out cases
     from ichbench.dataset import DEFAULT_SYNTHETIC_CASES
 
-    assert split_counts(DEFAULT_SYNTHETIC_CASES) == (20, 6, 14)
+    assert split_counts(DEFAULT_SYNTHETIC_CASES) == (50, 15, 35)
     assert split_counts(10) == (5, 2, 3)
     assert split_counts(3) == (1, 1, 1)
 
