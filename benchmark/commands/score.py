@@ -44,10 +44,14 @@ _DIR = click.Path(file_okay=False, dir_okay=True, path_type=Path)
               show_default=True,
               help="A class absent from both masks of a case: left out of that class's "
                    "statistics (nan, nnU-Net) or scored as perfect (one, BraTS).")
+@click.option("--raters", is_flag=True,
+              help="TRUTH holds MBH-Seg25's <case>/label_annot_<k>.nii.gz masks, one per "
+                   "rater: write raters.csv (per rater), multirater.csv (Dice_max, "
+                   "Dice_match, Dice_soft, GED, inter-rater Dice) and summary.json.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(pred_dir: Path, truth_dir: Path, out_dir: Path, tolerance_mm: float,
           jobs: int | None, lenient_geometry: bool, label_map_text: str | None,
-          absent_class: str, quiet: bool) -> None:
+          absent_class: str, raters: bool, quiet: bool) -> None:
     """Score the masks in PRED_DIR against the truth labels, the INSTANCE 2022 way.
 
     Each truth case is matched by id (file name without .nii/.nii.gz/.mha) and gets one row in
@@ -70,6 +74,10 @@ def score(pred_dir: Path, truth_dir: Path, out_dir: Path, tolerance_mm: float,
         label_map = parse_label_map(label_map_text) if label_map_text else None
     except LabelMapError as exc:
         raise click.BadParameter(str(exc), param_hint="--label-map") from None
+    if raters:
+        _score_raters(pred_dir, truth_dir, out_dir, tolerance_mm=tolerance_mm, jobs=jobs,
+                      lenient_geometry=lenient_geometry, label_map=label_map, quiet=quiet)
+        return
     try:
         result = score_folder(pred_dir, truth_dir, out_dir, tolerance_mm=tolerance_mm,
                               jobs=jobs, lenient_geometry=lenient_geometry,
@@ -108,6 +116,33 @@ def score(pred_dir: Path, truth_dir: Path, out_dir: Path, tolerance_mm: float,
     extra = [str(p) for p in (result.classes_csv, result.subtypes_csv) if p is not None]
     click.echo(f"wrote {', '.join([str(result.cases_csv), *extra])} and "
                f"{result.summary_json}")
+
+
+def _score_raters(pred_dir: Path, truth_dir: Path, out_dir: Path, *, tolerance_mm: float,
+                  jobs: int | None, lenient_geometry: bool,
+                  label_map: dict[int, str] | None, quiet: bool) -> None:
+    """The --raters branch: score against every rater, print the model beside its ceiling."""
+    from ichbench.submissions import ScoreError
+    from ichbench.submissions.raters import score_raters
+
+    try:
+        summary = score_raters(pred_dir, truth_dir, out_dir, tolerance_mm=tolerance_mm,
+                               jobs=jobs, lenient_geometry=lenient_geometry,
+                               label_map=label_map)
+    except ScoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if quiet:
+        return
+    click.echo(f"{summary['n_cases']} cases, raters per case "
+               f"{_fmt(summary['raters_per_case']['mean'])}")
+    for name, block in summary["classes"].items():
+        means = "  ".join(f"{c} {_fmt(block['metrics'][c]['mean'])}"
+                          for c in ("dice_mean", "dice_max", "dice_match", "dice_soft", "ged"))
+        click.echo(f"{name}: {means}  inter-rater Dice {_fmt(block['interrater_dice_mean'])}")
+    counts = ", ".join(f"{status} {n}" for status, n in summary["status_counts"].items() if n)
+    click.echo(f"status: {counts}")
+    click.echo(f"wrote {out_dir}/raters.csv, {out_dir}/multirater.csv and "
+               f"{out_dir}/summary.json")
 
 
 def _fmt(value: float) -> str:
