@@ -84,7 +84,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def iou_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """d = 1 − |a ∩ b| / |a ∪ b|; 0 for two empty masks."""
+    """Return the IoU distance d = 1 − |a ∩ b| / |a ∪ b|; 0 for two empty masks."""
     n_a, n_b, both = _counts(a, b)
     union = n_a + n_b - both
     return 0.0 if union == 0 else 1.0 - both / union
