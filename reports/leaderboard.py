@@ -8,7 +8,9 @@ inputs, analyses them and writes ``OUT_DIR``:
 - with per-case results: ``ci.csv/.md`` (bootstrap 95 % CIs of every mean),
   ``rank_stability.csv/.md`` (bootstrap rank distribution), ``rank_then_aggregate.csv/.md``,
   ``instance_ranking.csv/.md``, ``pairwise_wilcoxon.csv/.md`` (Holm-corrected),
-  ``cases_long.csv`` (every team's cases), and ``figures/*.png``;
+  ``cases_long.csv`` (every team's cases), ``decisive_cases.csv/.md`` (the cases whose
+  removal or capped HD changes a rank, :mod:`ichbench.reports.decisive`), and
+  ``figures/*.png``;
 - ``leaderboard.json`` — settings, inputs and notes, enough for ``ichbench report`` to
   rebuild everything (the bootstrap is seeded, so the numbers are identical).
 """
@@ -266,6 +268,15 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
         from ichbench.reports.challenger_analysis import write_challenger_tables
 
         written += write_challenger_tables(analysis, out_dir)
+    if analysis.values is not None and len(analysis.paired) >= 2:  # issue 22: decisive cases
+        from ichbench.reports.decisive import DECISIVE_COLUMNS, decisive_cases
+
+        written += write_tables(out_dir / "decisive_cases",
+                                decisive_cases(analysis.paired, analysis.case_ids,
+                                               analysis.values, analysis.metrics,
+                                               scheme=analysis.ranking),
+                                list(DECISIVE_COLUMNS),
+                                caption="Cases whose removal or capped HD changes a rank")
     if figures:
         from ichbench.reports.figures import leaderboard_figures
 

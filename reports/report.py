@@ -242,6 +242,29 @@ def _lesion_pages(pages: PageSet, lesions: LesionContent, suffix: str = "") -> N
                             "cross-section), brain window W80/L40.")
 
 
+def _decisive_page(pages: PageSet, rows: Sequence[dict], n_cases: int) -> None:
+    """Which cases decide the ranking (:mod:`ichbench.reports.decisive`), as a table."""
+    note = ("removed: the case left out of every team's results; hd_capped: on that case "
+            "every infinite HD (an empty prediction) set to 374 mm; all_hd_capped (*): "
+            "every infinite HD capped. changes: team old rank→new rank. Full table: "
+            "decisive_cases.csv in the leaderboard folder.")
+    if not rows:
+        text_pages(pages, "Which cases decide the ranking",
+                   [("Result", f"No single case changes any rank: leaving out any one of "
+                               f"the {n_cases} cases, or capping its infinite HDs, keeps "
+                               "every team's rank."), ("How", note)])
+        return
+    n_podium = len({r["case"] for r in rows if r["podium_changed"] == "yes"
+                    and r["case"] != "*"})
+    header = ["scenario", "case", "podium changed", "teams moved", "teams with inf HD",
+              "changes"]
+    body = [[r["scenario"], r["case"], r["podium_changed"], str(r["teams_moved"]),
+             str(r["teams_with_inf_hd"]), r["changes"]] for r in rows]
+    table_pages(pages, f"Which cases decide the ranking ({n_podium} of {n_cases} cases "
+                       "move the podium)", header, body, note=note, max_col_in=5.5,
+                align=["left", "left", "left", "right", "right", "left"])
+
+
 def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
     """The pages of a leaderboard folder's report, in order (footers added)."""
     from ichbench.reports.figures import leaderboard_figures
@@ -300,6 +323,8 @@ def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
                     [[fmt(r.get(c), c) for c in columns] for r in analysis.pairwise_rows],
                     note="median_diff = median of a − b; better: the significantly better team "
                          "(Holm-adjusted p < 0.05).")
+    if analysis.values is not None and len(analysis.paired) >= 2:  # issue 22
+        _decisive_page(pages, content.decisive, len(analysis.case_ids))
     if analysis.challenger is not None and analysis.challenger.consensus:
         from ichbench.reports.challenger_analysis import strata_rows
 

@@ -70,6 +70,7 @@ class LeaderboardContent:
     protocol: tuple[str, dict, dict] | None
     lesions: LesionContent
     files: dict = field(default_factory=dict)
+    decisive: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,15 @@ def leaderboard_content(folder: Path) -> LeaderboardContent:
     order = [r["team"] for r in analysis.table]
     lesions = lesion_content(teams, order, images=meta.get("images"), notes=analysis.notes)
     files = file_inputs(analysis, images=meta.get("images"))
+    decisive: list[dict] = []
+    if analysis.values is not None and len(analysis.paired) >= 2:  # issue 22
+        from ichbench.reports.decisive import decisive_cases, decisive_summary
+
+        decisive = decisive_summary(decisive_cases(
+            analysis.paired, analysis.case_ids, analysis.values, analysis.metrics,
+            scheme=analysis.ranking))
     return LeaderboardContent(folder, meta, analysis, settings, _protocol(teams), lesions,
-                              files)
+                              files, decisive)
 
 
 def split_teams(run_dir: Path, notes: list[str] | None = None) -> list[TeamResults]:
