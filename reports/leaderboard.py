@@ -9,8 +9,9 @@ inputs, analyses them and writes ``OUT_DIR``:
   ``rank_stability.csv/.md`` (bootstrap rank distribution), ``rank_then_aggregate.csv/.md``,
   ``instance_ranking.csv/.md``, ``pairwise_wilcoxon.csv/.md`` (Holm-corrected),
   ``cases_long.csv`` (every team's cases), ``decisive_cases.csv/.md`` (the cases whose
-  removal or capped HD changes a rank, :mod:`ichbench.reports.decisive`), and
-  ``figures/*.png``;
+  removal or capped HD changes a rank, :mod:`ichbench.reports.decisive`),
+  ``classes_leaderboard.csv/.md`` and ``subtypes.csv/.md`` for label maps
+  (:mod:`ichbench.reports.classes_report`), and ``figures/*.png``;
 - ``leaderboard.json`` — settings, inputs and notes, enough for ``ichbench report`` to
   rebuild everything (the bootstrap is seeded, so the numbers are identical).
 """
@@ -277,6 +278,23 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
                                                scheme=analysis.ranking),
                                 list(DECISIVE_COLUMNS),
                                 caption="Cases whose removal or capped HD changes a rank")
+    from ichbench.reports.classes_report import (
+        CLASS_RANKING_COLUMNS,
+        SUBTYPE_COLUMNS,
+        class_ranking_rows,
+        subtype_rows,
+    )
+
+    class_rows = class_ranking_rows(analysis.teams)  # issue 22: label maps
+    if class_rows:
+        written += write_tables(out_dir / "classes_leaderboard", class_rows,
+                                list(CLASS_RANKING_COLUMNS),
+                                caption="Ranking per class and macro-averaged (INSTANCE "
+                                        "scheme on each class's means)")
+    strata = subtype_rows(analysis.teams)
+    if strata:
+        written += write_tables(out_dir / "subtypes", strata, list(SUBTYPE_COLUMNS),
+                                caption="Detection and DC within each truth subtype")
     if figures:
         from ichbench.reports.figures import leaderboard_figures
 

@@ -13,6 +13,7 @@ per-split CIs, lesion detection and clinical tables, missed-lesion panels) and h
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -242,6 +243,46 @@ def _lesion_pages(pages: PageSet, lesions: LesionContent, suffix: str = "") -> N
                             "cross-section), brain window W80/L40.")
 
 
+def _class_pages(pages: PageSet, classes: Sequence[dict], subtypes: Sequence[dict], *,
+                 who: str = "team") -> None:
+    """Label maps: the subtype detection figure and table, the per-class ranking."""
+    from ichbench.reports.classes_report import subtype_figure
+
+    if subtypes:
+        figure_page(pages, "Which subtypes are found", subtype_figure(subtypes),
+                    caption="Truth lesions of each subtype (26-connected components of "
+                            "label == c) overlapped by the merged prediction, pooled over "
+                            "cases; detected/lesions above each bar.")
+        columns = ["team", "class", "cases", "gt_lesions", "detected", "lesion_recall",
+                   "dc_pooled", "voxel_recall_pooled", "missed_volume_ml"]
+        header = [who, "subtype", "cases", "truth lesions", "detected", "lesion recall",
+                  "DC in subtype", "voxel recall", "missed mL"]
+        decimals = {"lesion_recall": "dc", "dc_pooled": "dc", "voxel_recall_pooled": "dc",
+                    "missed_volume_ml": "hd"}
+        body = [[str(r[c]) if c in ("team", "class") else
+                 fmt(r[c], decimals[c]) if c in decimals else str(int(r[c]))
+                 for c in columns] for r in subtypes]
+        table_pages(pages, "Detection and DC by subtype", header, body,
+                    note="DC in subtype = 2|P ∩ G_c| / (|G_c| + |P_c|), P_c = the predicted "
+                         "components touching subtype c's lesions less other subtypes' "
+                         "voxels, pooled over cases; voxel recall = |P ∩ G_c| / |G_c|.")
+    if classes:
+        columns = ["class", "rank", "team", "score", "dc", "nsd", "hd", "rvd", "lesion_f1",
+                   "rows"]
+        body = [[str(r[c]) if c in ("class", "team") else fmt(r[c], c) if c != "rows"
+                 else str(int(r[c])) if not math.isnan(r[c]) else "–" for c in columns]
+                for r in classes]
+        body = [[*row[:1], str(int(float(row[1]))), *row[2:]] for row in body]
+        header = ["class", "rank", who, "score", "DC", "NSD", "HD (mm)", "RVD", "lesion F1",
+                  "rows"]
+        table_pages(pages, "Ranking per class and macro-averaged", header, body,
+                    note="Each class scored on label == c masks (classes.csv) and ranked "
+                         "with the INSTANCE scheme on its means; macro = mean of the class "
+                         "means. rows: cases where the class is in the truth or the "
+                         "prediction (a class absent from both is left out, or scored 1 "
+                         "under --absent-class one).")
+
+
 def _decisive_page(pages: PageSet, rows: Sequence[dict], n_cases: int) -> None:
     """Which cases decide the ranking (:mod:`ichbench.reports.decisive`), as a table."""
     note = ("removed: the case left out of every team's results; hd_capped: on that case "
@@ -337,6 +378,7 @@ def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
     captions = figure_captions(content.settings, analysis)
     _figure_pages(pages, leaderboard_figures(analysis, files=content.files), captions)
     _lesion_pages(pages, content.lesions)
+    _class_pages(pages, content.classes, content.subtypes)
     for team in teams:
         if team.cases is not None:
             table_pages(pages, f"Per-case results: {team.name}", CASE_HEADER,
@@ -381,6 +423,7 @@ def run_pages(content: RunContent) -> list[Figure]:
         _figure_pages(pages, leaderboard_figures(content.main, files=content.files), captions,
                       suffix=f" ({main_name} split)", skip=("distributions",))
         _lesion_pages(pages, content.lesions)
+        _class_pages(pages, content.classes, content.subtypes, who="split")
     if content.histories:
         did_not_learn = learning_notes(content.histories)
         figure_page(pages, "Learning curves", learning_curves(content.histories),

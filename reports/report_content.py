@@ -71,6 +71,8 @@ class LeaderboardContent:
     lesions: LesionContent
     files: dict = field(default_factory=dict)
     decisive: list[dict] = field(default_factory=list)
+    classes: list[dict] = field(default_factory=list)
+    subtypes: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class RunContent:
     lesions: LesionContent
     meta_team: TeamResults
     files: dict = field(default_factory=dict)
+    classes: list[dict] = field(default_factory=list)
+    subtypes: list[dict] = field(default_factory=list)
 
 
 def recorded_settings(teams: Sequence[TeamResults]) -> Settings:
@@ -155,8 +159,11 @@ def leaderboard_content(folder: Path) -> LeaderboardContent:
         decisive = decisive_summary(decisive_cases(
             analysis.paired, analysis.case_ids, analysis.values, analysis.metrics,
             scheme=analysis.ranking))
+    from ichbench.reports.classes_report import read_rows
+
     return LeaderboardContent(folder, meta, analysis, settings, _protocol(teams), lesions,
-                              files, decisive)
+                              files, decisive, read_rows(folder / "classes_leaderboard.csv"),
+                              read_rows(folder / "subtypes.csv"))
 
 
 def split_teams(run_dir: Path, notes: list[str] | None = None) -> list[TeamResults]:
@@ -237,9 +244,11 @@ def run_content(run_dir: Path, *, images: object = None) -> RunContent:
     meta_team = _meta_team(run_dir, teams, config)
     protocol = _protocol([meta_team])
     files = file_inputs(main, images=images) if main is not None else {}
+    from ichbench.reports.classes_report import class_ranking_rows, subtype_rows
+
     return RunContent(run_dir, config, method, teams, main, _split_rows(teams, ci_rows),
                       run_histories(run_dir, method), notes, settings, protocol, lesions,
-                      meta_team, files)
+                      meta_team, files, class_ranking_rows(teams), subtype_rows(teams))
 
 
 def tolerance_text(settings: Settings) -> str:
