@@ -134,21 +134,37 @@ def stratify_by_class(gt_labels: np.ndarray, pred: np.ndarray, *,
     if values.size == 0:
         return []
     p_lab, _ = ndimage.label(pred_mask, structure=CONNECTIVITY)
+    p_boxes = ndimage.find_objects(p_lab)
     strata = []
     for value in values.tolist():
         g_c = gt_labels == value
-        g_lab, n_g = ndimage.label(g_c, structure=CONNECTIVITY)
+        box = _box(g_c)  # label each class on its own box only
+        g_lab, n_g = ndimage.label(g_c[box], structure=CONNECTIVITY)
         hit = np.zeros(n_g + 1, bool)
-        hit[g_lab[pred_mask & g_c]] = True
+        hit[g_lab[pred_mask[box] & g_c[box]]] = True
         g_size = np.bincount(g_lab.ravel(), minlength=n_g + 1)
-        touching = np.unique(p_lab[g_c & pred_mask])
+        touching = np.unique(p_lab[box][g_c[box] & pred_mask[box]])
         touching = touching[touching > 0]
-        p_c = np.isin(p_lab, touching) & ~(gt_any & ~g_c) if touching.size else None
+        pred_voxels = 0
+        if touching.size:
+            around = tuple(slice(min(p_boxes[j - 1][a].start for j in touching),
+                                 max(p_boxes[j - 1][a].stop for j in touching))
+                           for a in range(3))
+            other = gt_any[around] & ~g_c[around]
+            pred_voxels = int(np.count_nonzero(np.isin(p_lab[around], touching) & ~other))
         strata.append(SubtypeStratum(
             label=int(value), gt_lesions=int(n_g), detected=int(hit[1:].sum()),
             gt_voxels=int(g_size[1:].sum()),
-            tp_voxels=int(np.count_nonzero(pred_mask & g_c)),
-            pred_voxels=int(np.count_nonzero(p_c)) if p_c is not None else 0,
-            gt_volume_ml=float(g_size[1:].sum() * voxel_ml),
+            tp_voxels=int(np.count_nonzero(pred_mask[box] & g_c[box])),
+            pred_voxels=pred_voxels, gt_volume_ml=float(g_size[1:].sum() * voxel_ml),
             missed_volume_ml=float(g_size[1:][~hit[1:]].sum() * voxel_ml)))
     return strata
+
+
+def _box(mask: np.ndarray) -> tuple[slice, ...]:
+    """Bounding box of a non-empty mask."""
+    box = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)

@@ -20,6 +20,7 @@ Order of the checks, chosen so that hostile files cost nothing:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from ichbench.nifti import Geometry, NiftiError, OpenedVolume, open_volume, reor
 from ichbench.submissions.classes import (
     CLASS_METRICS,
     class_rows,
+    foreground_box,
     is_single_class,
     label_values,
     subtype_rows,
@@ -40,6 +42,10 @@ from ichbench.submissions.lesions import lesion_columns  # issue 13: lesion-wise
 from ichbench.submissions.status import Status
 
 NAN = float("nan")
+
+#: The end of the note on a mask holding labels other than 0/1 (dropped for label maps,
+#: where several labels are what is expected: :func:`without_label_notes`).
+LABEL_NOTE = "every non-zero voxel counted as foreground (0/1 expected)"
 
 
 @dataclass(frozen=True)
@@ -165,15 +171,20 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool,
     truth_labels, pred_labels = label_values(truth_array, gt), label_values(pred_array, pred)
     merged = {m: getattr(metrics, m) for m in CLASS_METRICS} | lesion
     single = is_single_class(truth_labels) and is_single_class(pred_labels)
-    per_class = None
-    if classes or (classes is None and not is_single_class(pred_labels)):
-        per_class = class_rows(truth_array, pred_array,
-                               sorted(set(truth_labels) | set(pred_labels)),
-                               spacing_mm=truth_geometry.spacing_zyx_mm,
-                               tolerance_mm=tolerance_mm, merged=merged if single else None)
-    strata = None
-    if subtypes or (subtypes is None and not is_single_class(truth_labels)):
-        strata = subtype_rows(truth_array, pred, spacing_mm=truth_geometry.spacing_zyx_mm)
+    per_class = strata = None
+    want_classes = classes or (classes is None and not is_single_class(pred_labels))
+    want_strata = subtypes or (subtypes is None and not is_single_class(truth_labels))
+    if want_classes or want_strata:
+        box = foreground_box(gt, pred)  # exact: outside it every class is background
+        if want_classes:
+            per_class = class_rows(truth_array[box], pred_array[box],
+                                   sorted(set(truth_labels) | set(pred_labels)),
+                                   spacing_mm=truth_geometry.spacing_zyx_mm,
+                                   tolerance_mm=tolerance_mm,
+                                   merged=merged if single else None)
+        if want_strata:
+            strata = subtype_rows(truth_array[box], pred[box],
+                                  spacing_mm=truth_geometry.spacing_zyx_mm)
     return CaseScore(
         case=task.case_id, status=status, dc=metrics.dc, nsd=metrics.nsd, hd=metrics.hd,
         hd95=metrics.hd95, rvd=metrics.rvd, gt_volume_ml=metrics.gt_volume_ml,
@@ -181,6 +192,22 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool,
         pred_voxels=metrics.pred_voxels, tp_voxels=metrics.tp_voxels, message=message,
         warnings=tuple(warnings), lesion=lesion, truth_labels=truth_labels,
         pred_labels=pred_labels, classes=per_class, subtypes=strata)
+
+
+def without_label_notes(score: CaseScore, *, truth: bool, pred: bool) -> CaseScore:
+    """The row without the "non-zero labels" notes on the truth and/or the prediction.
+
+    For a folder of label maps several labels are what is expected, not news.
+    """
+    def dropped(warning: str) -> bool:
+        is_truth = warning.startswith("truth ")
+        return warning.endswith(LABEL_NOTE) and (truth if is_truth else pred)
+
+    kept = tuple(w for w in score.warnings if not dropped(w))
+    if kept == score.warnings:
+        return score
+    message = "; ".join(kept) if score.status is Status.OK else score.message
+    return dataclasses.replace(score, warnings=kept, message=message)
 
 
 def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: bool,
@@ -305,8 +332,7 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
         labels = np.unique(values)
         shown = ", ".join(f"{v:g}" for v in labels[:6].tolist()) + (
             ", ..." if labels.size > 6 else "")
-        note = (f"non-zero labels {shown} found; every non-zero voxel counted as "
-                "foreground (0/1 expected)")
+        note = f"non-zero labels {shown} found; {LABEL_NOTE}"
     return mask, None, note
 
 

@@ -177,6 +177,23 @@ def is_single_class(labels: Sequence[int]) -> bool:
     return all(v == 1 for v in labels)
 
 
+def foreground_box(*masks: np.ndarray) -> tuple[slice, ...]:
+    """The bounding box of the union of ``masks`` (an empty box for empty masks).
+
+    Per-class and per-subtype scores are computed on this crop only: outside it every
+    class mask is background, and the metrics treat what lies outside an array as
+    background, so the numbers are exactly those of the whole volume (a 5-class case then
+    costs five passes over the bleed's box, not over the head).
+    """
+    union = np.logical_or.reduce(masks) if len(masks) > 1 else masks[0]
+    box = []
+    for axis in range(union.ndim):
+        other = tuple(a for a in range(union.ndim) if a != axis)
+        hit = np.flatnonzero(union.any(axis=other))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 0))
+    return tuple(box)
+
+
 def class_rows(gt_labels: np.ndarray, pred_labels: np.ndarray, values: Sequence[int], *,
                spacing_mm: tuple[float, float, float], tolerance_mm: float,
                merged: Mapping[str, float | int] | None = None

@@ -20,7 +20,7 @@ from typing import Any
 from ichbench import __version__
 from ichbench.atomic import write_json
 from ichbench.nifti import printable
-from ichbench.submissions.case import CaseScore, score_case
+from ichbench.submissions.case import CaseScore, score_case, without_label_notes
 from ichbench.submissions.classes import (
     ABSENT_CLASS_POLICIES,
     CLASS_COLUMNS,
@@ -210,6 +210,9 @@ def score_folder(pred_dir: str | os.PathLike[str],
         for score in _map_cases(rescore, redo, min(n_jobs, len(redo))):
             scores[score.case] = score
         rows = tuple(scores[task.case_id] for task in plan.tasks)
+        usable = [s for s in rows if s.status is not Status.TRUTH_UNREADABLE]
+    if truth_is_map:  # several labels are expected there: no note per file
+        rows = tuple(without_label_notes(s, truth=True, pred=pred_is_map) for s in rows)
         usable = [s for s in rows if s.status is not Status.TRUTH_UNREADABLE]
     names = class_names({v for s in usable for v in (*s.truth_labels, *s.pred_labels)},
                         label_map)

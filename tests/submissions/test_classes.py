@@ -202,3 +202,20 @@ def test_per_class_metrics_agree_with_surface_distance(tmp_path):
             worst = max(worst, abs(got - expected))
     print(f"per-class max |diff| against surface-distance: {worst:.3g}")
     assert worst < 1e-6
+
+
+def test_label_maps_drop_the_per_file_label_notes_binary_truth_keeps_them(label_folders,
+                                                                         tmp_path):
+    truth, pred, binary, tmp = label_folders
+    for submission in (pred, binary):
+        summary = score_folder(submission, truth, tmp / f"out_{submission.name}",
+                               jobs=1).summary
+        assert not [w for w in summary["warnings"] if "non-zero labels" in w]
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in truth.iterdir():
+        write(flat, path.name, np.zeros(GEOMETRY.shape, np.uint8))
+    write(flat, "001.nii.gz", _box(np.zeros(GEOMETRY.shape, np.uint8), 1, (3, 7), (4, 10),
+                                   (4, 10)))
+    summary = score_folder(pred, flat, tmp / "onbinary", jobs=1).summary
+    assert [w for w in summary["warnings"] if "non-zero labels" in w]
