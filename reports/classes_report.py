@@ -10,7 +10,9 @@ From the ``classes`` and ``subtypes`` blocks that ``ichbench score`` writes into
   perfect rows added under ``--absent-class one``, exactly as its summary.json says;
 - :func:`subtype_rows`: per team and truth subtype, pooled lesion recall and DC within
   the subtype (the binary prediction stratified, ``subtypes.csv``);
-- :func:`subtype_figure`: lesion recall per subtype and team, as bars.
+- :func:`subtype_figure`: lesion recall per subtype and team, as bars;
+- :func:`rater_rows`: for teams scored against several raters (``score --raters``), the
+  means of Dice_mean/max/match/soft and GED beside the inter-rater Dice, the ceiling.
 
 Teams without the blocks (binary truth, or scored before issue 22) are left out.
 """
@@ -80,6 +82,24 @@ def subtype_rows(teams: Sequence[TeamResults]) -> list[dict[str, Any]]:
         for name, block in team.summary.get("subtypes", {}).items():
             rows.append({"team": team.name, "class": name,
                          **{c: block[c] for c in SUBTYPE_COLUMNS[2:]}})
+    return rows
+
+
+#: Columns of the leaderboard's raters_leaderboard.csv.
+RATER_BOARD_COLUMNS: tuple[str, ...] = (
+    "team", "class", "cases", "dice_mean", "dice_max", "dice_match", "dice_soft", "ged",
+    "interrater_dice_mean", "model_to_ceiling")
+
+
+def rater_rows(teams: Sequence[TeamResults]) -> list[dict[str, Any]]:
+    """Per team (scored with ``--raters``) and class: the model beside the inter-rater Dice."""
+    rows = []
+    for team in teams:
+        for name, block in team.summary.get("raters", {}).get("classes", {}).items():
+            metrics = block["metrics"]
+            rows.append({"team": team.name, "class": name, "cases": block["cases"],
+                         **{c: metrics[c]["mean"] for c in RATER_BOARD_COLUMNS[3:9]},
+                         "model_to_ceiling": block["model_to_ceiling"]})
     return rows
 
 

@@ -280,8 +280,10 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
                                 caption="Cases whose removal or capped HD changes a rank")
     from ichbench.reports.classes_report import (
         CLASS_RANKING_COLUMNS,
+        RATER_BOARD_COLUMNS,
         SUBTYPE_COLUMNS,
         class_ranking_rows,
+        rater_rows,
         subtype_rows,
     )
 
@@ -291,6 +293,12 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
                                 list(CLASS_RANKING_COLUMNS),
                                 caption="Ranking per class and macro-averaged (INSTANCE "
                                         "scheme on each class's means)")
+    raters = rater_rows(analysis.teams)
+    if raters:
+        written += write_tables(out_dir / "raters_leaderboard", raters,
+                                list(RATER_BOARD_COLUMNS),
+                                caption="Against several raters: the model beside the "
+                                        "inter-rater Dice (its ceiling)")
     strata = subtype_rows(analysis.teams)
     if strata:
         written += write_tables(out_dir / "subtypes", strata, list(SUBTYPE_COLUMNS),

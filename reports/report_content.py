@@ -73,6 +73,7 @@ class LeaderboardContent:
     decisive: list[dict] = field(default_factory=list)
     classes: list[dict] = field(default_factory=list)
     subtypes: list[dict] = field(default_factory=list)
+    raters: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ def leaderboard_content(folder: Path) -> LeaderboardContent:
 
     return LeaderboardContent(folder, meta, analysis, settings, _protocol(teams), lesions,
                               files, decisive, read_rows(folder / "classes_leaderboard.csv"),
-                              read_rows(folder / "subtypes.csv"))
+                              read_rows(folder / "subtypes.csv"),
+                              read_rows(folder / "raters_leaderboard.csv"))
 
 
 def split_teams(run_dir: Path, notes: list[str] | None = None) -> list[TeamResults]:

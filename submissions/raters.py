@@ -8,14 +8,18 @@ rater's grid; every rater must share that grid.
 
 Written to the output folder:
 
+- ``cases.csv`` and the usual ``summary.json`` keys: the merged prediction against the
+  raters' **consensus** (a voxel marked by at least half of the raters, K/2 votes
+  included: with two raters their union), by the one scorer, so that a rater folder
+  enters leaderboards and reports like any score folder;
 - ``raters.csv``: one row per case, class and rater, ``case,class,rater,status`` and the
   metric columns of cases.csv (``dc … tp_voxels``), each from
   :func:`ichbench.metrics.evaluate_case` of the prediction against that rater;
 - ``multirater.csv``: one row per case and class, ``n_raters, dice_mean, dice_max,
   dice_match, dice_soft, ged, interrater_dice_mean/min/max``
   (:mod:`ichbench.metrics.raters` defines them);
-- ``summary.json``: the statistics of every multirater column per class, and the
-  model's mean per-rater Dice beside the inter-rater Dice (its ceiling).
+- ``summary.json``'s ``raters`` block: the statistics of every multirater column per
+  class, and the model's mean per-rater Dice beside the inter-rater Dice (its ceiling).
 
 Class ``ICH`` is the merged label (> 0); when the raters' masks are label maps (MBH-Seg25
 labels subtypes as BHSD does) every class present in a rater or the prediction of a case
@@ -26,6 +30,7 @@ an unusable rater file is ``truth_unreadable`` (no numbers).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -41,7 +46,7 @@ from ichbench.atomic import write_json
 from ichbench.metrics import evaluate_case
 from ichbench.metrics.raters import multirater_metrics
 from ichbench.nifti import NiftiError, case_id, open_volume
-from ichbench.submissions.case import _read_prediction, mask_values
+from ichbench.submissions.case import CaseScore, _read_prediction, mask_values
 from ichbench.submissions.classes import (
     CLASS_METRICS,
     class_names,
@@ -51,7 +56,9 @@ from ichbench.submissions.classes import (
 from ichbench.submissions.columns import describe, mean
 from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
 from ichbench.submissions.folder import CaseTask, ScoreError, plan_submission
+from ichbench.submissions.lesions import lesion_columns
 from ichbench.submissions.status import Status
+from ichbench.submissions.summary import summarize, write_cases_csv
 
 _RATER_FILE = re.compile(r"^label_annot_(\d+)$")
 
@@ -113,6 +120,7 @@ class RaterCase:
     per_rater: list[dict[str, Any]] = field(default_factory=list)
     multirater: list[dict[str, Any]] = field(default_factory=list)
     labels: tuple[int, ...] = ()
+    consensus: CaseScore | None = None
 
 
 def score_rater_case(task: CaseTask, *, raters: Mapping[str, Sequence[Path]],
@@ -164,7 +172,18 @@ def score_rater_case(task: CaseTask, *, raters: Mapping[str, Sequence[Path]],
             "interrater_dice_mean": result.interrater_mean,
             "interrater_dice_min": min(pairs) if pairs else float("nan"),
             "interrater_dice_max": max(pairs) if pairs else float("nan")})
-    return RaterCase(task.case_id, status, message, per_rater, multirater, tuple(labels))
+    # cases.csv: the merged prediction against the raters' consensus, by the one scorer
+    votes = np.add.reduce([(a != 0).astype(np.uint8) for a in arrays])
+    consensus, pred_mask = 2 * votes >= len(arrays), pred_array != 0
+    m = evaluate_case(consensus, pred_mask, spacing_mm=spacing, tolerance_mm=tolerance_mm)
+    lesion = lesion_columns(consensus, pred_mask, spacing_mm=spacing,
+                            gt_volume_ml=m.gt_volume_ml, pred_volume_ml=m.pred_volume_ml,
+                            case_hd95_mm=m.hd95)
+    row = CaseScore(task.case_id, status, m.dc, m.nsd, m.hd, m.hd95, m.rvd, m.gt_volume_ml,
+                    m.pred_volume_ml, m.gt_voxels, m.pred_voxels, m.tp_voxels, message,
+                    lesion=lesion)
+    return RaterCase(task.case_id, status, message, per_rater, multirater, tuple(labels),
+                     row)
 
 
 def score_raters(pred_dir: str | os.PathLike[str], truth_dir: str | os.PathLike[str],
@@ -224,10 +243,15 @@ def score_raters(pred_dir: str | os.PathLike[str], truth_dir: str | os.PathLike[
                  for c in cases for r in c.per_rater]
     multi = [{"case": c.case, "class": names[r["label"]], "status": c.status.value, **r}
              for c in cases for r in c.multirater]
-    summary = _summary(cases, multi, names, tolerance_mm, pred_dir, truth_dir,
-                       plan.ignored_files)
+    rows = tuple(c.consensus or CaseScore.unmeasured(c.case, Status.TRUTH_UNREADABLE,
+                                                     c.message) for c in cases)
+    summary = summarize(rows, tolerance_mm=float(tolerance_mm), version=__version__,
+                        predictions=str(pred_dir), truth=str(truth_dir),
+                        ignored_files=plan.ignored_files, warnings=plan.warnings)
+    summary["raters"] = _summary(cases, multi, names)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        write_cases_csv(out_dir / "cases.csv", rows)
         write_rows_csv(out_dir / "raters.csv", RATER_COLUMNS, per_rater)
         write_rows_csv(out_dir / "multirater.csv", MULTIRATER_COLUMNS, multi)
         write_json(out_dir / "summary.json", summary)
@@ -238,33 +262,26 @@ def score_raters(pred_dir: str | os.PathLike[str], truth_dir: str | os.PathLike[
 
 
 def _summary(cases: Sequence[RaterCase], multi: Sequence[Mapping[str, Any]],
-             names: Mapping[int, str], tolerance_mm: float, pred_dir: Path,
-             truth_dir: Path, ignored: Sequence[str]) -> dict[str, Any]:
-    counts = {status.value: 0 for status in Status}
-    for case in cases:
-        counts[case.status.value] += 1
+             names: Mapping[int, str]) -> dict[str, Any]:
+    """The ``raters`` block of summary.json: per class, the multirater statistics."""
     per_class: dict[str, Any] = {}
     for value, name in sorted(names.items()):
         rows = [r for r in multi if r["label"] == value]
         if not rows:
             continue
         block = {c: describe(float(r[c]) for r in rows) for c in _SUMMARISED}
+        ceiling = block["interrater_dice_mean"]["mean"]
         per_class[name] = {
             "cases": len(rows), "metrics": block,
             # the model beside its ceiling: mean per-rater Dice vs mean inter-rater Dice
-            "model_dice_mean": block["dice_mean"]["mean"],
-            "interrater_dice_mean": block["interrater_dice_mean"]["mean"],
-            "model_to_ceiling": (block["dice_mean"]["mean"]
-                                 / block["interrater_dice_mean"]["mean"]
-                                 if block["interrater_dice_mean"]["mean"] else float("nan"))}
-    return {"ichbench_version": __version__, "mode": "raters", "tolerance_mm": tolerance_mm,
-            "n_cases": len(cases), "status_counts": counts,
+            "model_dice_mean": block["dice_mean"]["mean"], "interrater_dice_mean": ceiling,
+            "model_to_ceiling": (block["dice_mean"]["mean"] / ceiling
+                                 if ceiling and not math.isnan(ceiling) else math.nan)}
+    return {"consensus": "cases.csv scores the merged prediction against the voxels marked "
+                         "by at least half of the raters",
             "raters_per_case": describe(float(c.multirater[0]["n_raters"])
                                         for c in cases if c.multirater),
             "classes": per_class,
-            "macro": {c: mean(per_class[n]["metrics"][c]["mean"] for n in per_class
-                              if n != "ICH") for c in _SUMMARISED} if len(per_class) > 1
-            else {},
-            "messages": {c.case: c.message for c in cases if c.message},
-            "ignored_files": list(ignored), "predictions": str(pred_dir),
-            "truth": str(truth_dir)}
+            "macro": ({c: mean(per_class[n]["metrics"][c]["mean"] for n in per_class
+                               if n != "ICH") for c in _SUMMARISED}
+                      if len(per_class) > 1 else {})}

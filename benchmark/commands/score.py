@@ -133,16 +133,18 @@ def _score_raters(pred_dir: Path, truth_dir: Path, out_dir: Path, *, tolerance_m
         raise click.ClickException(str(exc)) from None
     if quiet:
         return
+    block_ = summary["raters"]
     click.echo(f"{summary['n_cases']} cases, raters per case "
-               f"{_fmt(summary['raters_per_case']['mean'])}")
-    for name, block in summary["classes"].items():
+               f"{_fmt(block_['raters_per_case']['mean'])}; against the consensus: mean DC "
+               f"{_fmt(summary['metrics']['dc']['mean'])}")
+    for name, block in block_["classes"].items():
         means = "  ".join(f"{c} {_fmt(block['metrics'][c]['mean'])}"
                           for c in ("dice_mean", "dice_max", "dice_match", "dice_soft", "ged"))
         click.echo(f"{name}: {means}  inter-rater Dice {_fmt(block['interrater_dice_mean'])}")
     counts = ", ".join(f"{status} {n}" for status, n in summary["status_counts"].items() if n)
     click.echo(f"status: {counts}")
-    click.echo(f"wrote {out_dir}/raters.csv, {out_dir}/multirater.csv and "
-               f"{out_dir}/summary.json")
+    click.echo(f"wrote {out_dir}/cases.csv, {out_dir}/raters.csv, {out_dir}/multirater.csv "
+               f"and {out_dir}/summary.json")
 
 
 def _fmt(value: float) -> str:

@@ -71,3 +71,36 @@ def test_report_has_the_class_and_subtype_pages_laid_out(label_board):
         assert any(title in t for t in titles), title
     for i, fig in enumerate(figures):
         assert layout_problems(fig) == [], f"page {i + 1}"
+
+
+def test_rater_folders_enter_the_leaderboard_with_their_ceiling(tmp_path):
+    from ichbench.submissions.raters import score_raters
+
+    truth = tmp_path / "raters"
+    teams = {"good": tmp_path / "good", "empty": tmp_path / "empty"}
+    for folder in teams.values():
+        folder.mkdir()
+    for i in range(3):
+        case = truth / f"c{i}"
+        case.mkdir(parents=True)
+        for k, shift in ((1, 0), (2, 2)):
+            mask = np.zeros(GEOMETRY.shape, np.uint8)
+            mask[2:5, 4:10, 4 + shift:10 + shift] = 1
+            write_volume(mask, GEOMETRY, case / f"label_annot_{k}.nii.gz")
+        good = np.zeros(GEOMETRY.shape, np.uint8)
+        good[2:5, 4:10, 5:11] = 1
+        write_volume(good, GEOMETRY, teams["good"] / f"c{i}.nii.gz")
+        write_volume(np.zeros(GEOMETRY.shape, np.uint8), GEOMETRY,
+                     teams["empty"] / f"c{i}.nii.gz")
+    for name, folder in teams.items():
+        score_raters(folder, truth, tmp_path / "scores" / name, jobs=1)
+    board = tmp_path / "board"
+    build_leaderboard([tmp_path / "scores" / n for n in teams], board, n_bootstrap=0,
+                      figures=False)
+    rows = {r["team"]: r for r in _rows(board / "raters_leaderboard.csv")}
+    assert float(rows["good"]["interrater_dice_mean"]) == pytest.approx(4 / 6, abs=1e-5)
+    assert float(rows["good"]["dice_mean"]) == pytest.approx(5 / 6, abs=1e-5)
+    assert float(rows["empty"]["dice_max"]) == 0.0
+    figures = leaderboard_pages(leaderboard_content(board))
+    titles = [" ".join(t.get_text() for t in fig.texts) for fig in figures]
+    assert any("the model and its ceiling" in t for t in titles)

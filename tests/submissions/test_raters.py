@@ -65,10 +65,14 @@ def test_score_raters_hand_case(rater_folders):
                  and r["class"] == "ICH"]
     assert [r["rater"] for r in per_rater] == ["1", "2"]
     assert float(per_rater[1]["hd"]) == pytest.approx(4 * 0.45)
-    block = summary["classes"]["ICH"]
+    block = summary["raters"]["classes"]["ICH"]
     assert block["interrater_dice_mean"] == pytest.approx(0.5, abs=1e-5)
     assert block["model_dice_mean"] == pytest.approx((0.75 + 0.0) / 2, abs=1e-5)
     assert summary["status_counts"]["missing"] == 1
+    # cases.csv: against the consensus, here the union of the two raters (x 4-16)
+    cases = {r["case"]: r for r in _rows(out / "cases.csv")}
+    assert float(cases["a"]["dc"]) == pytest.approx(2 * 192 / (192 + 288), abs=1e-5)
+    assert cases["b"]["status"] == "missing"
 
 
 def test_score_raters_refuses_a_folder_without_rater_masks(tmp_path):
