@@ -21,9 +21,11 @@ Written to the output folder:
 - ``summary.json``'s ``raters`` block: the statistics of every multirater column per
   class, and the model's mean per-rater Dice beside the inter-rater Dice (its ceiling).
 
-Class ``ICH`` is the merged label (> 0); when the raters' masks are label maps (MBH-Seg25
-labels subtypes as BHSD does) every class present in a rater or the prediction of a case
-gets its rows too, scored on ``== c`` masks (names as :func:`class_names`). A missing or
+Class ``ICH`` is the merged label (> 0); when the raters' masks and the submission are
+label maps (MBH-Seg25 labels subtypes as BHSD does) every class present in a rater or the
+prediction of a case gets its rows too, scored on ``== c`` masks (names as
+:func:`class_names`). A binary submission gets the ``ICH`` rows only (its 1 names no
+subtype). A missing or
 unusable prediction is scored as an empty mask and flagged, as in ``score``; a case with
 an unusable rater file is ``truth_unreadable`` (no numbers).
 """
@@ -121,11 +123,19 @@ class RaterCase:
     multirater: list[dict[str, Any]] = field(default_factory=list)
     labels: tuple[int, ...] = ()
     consensus: CaseScore | None = None
+    pred_labels: tuple[int, ...] = ()
+    per_class: bool = False
 
 
 def score_rater_case(task: CaseTask, *, raters: Mapping[str, Sequence[Path]],
-                     tolerance_mm: float, lenient_geometry: bool) -> RaterCase:
-    """Read the raters and the prediction of one case and score them; never raises."""
+                     tolerance_mm: float, lenient_geometry: bool,
+                     classes: bool | None = None) -> RaterCase:
+    """Read the raters and the prediction of one case and score them; never raises.
+
+    ``classes``: score every class on its own too: True always, False never, None when
+    the prediction holds a value other than 0/1 (a binary prediction names no class; the
+    folder rescores the other cases with True once the submission is a label map).
+    """
     arrays, geometry = [], None
     for path in raters[task.case_id]:
         try:
@@ -151,14 +161,16 @@ def score_rater_case(task: CaseTask, *, raters: Mapping[str, Sequence[Path]],
             task.prediction, raters[task.case_id][0], geometry, lenient_geometry)
     if pred_array is None:
         pred_array = np.zeros(arrays[0].shape, np.uint8)
+    pred_labels = label_values(pred_array, pred_array != 0)
     labels = sorted({v for a in (*arrays, pred_array) for v in label_values(a, a != 0)})
-    classes: list[tuple[int, np.ndarray, list[np.ndarray]]] = [
+    todo: list[tuple[int, np.ndarray, list[np.ndarray]]] = [
         (0, pred_array != 0, [a != 0 for a in arrays])]
-    if any(v != 1 for v in labels):
-        classes += [(v, pred_array == v, [a == v for a in arrays]) for v in labels]
+    per_class = classes or (classes is None and any(v != 1 for v in pred_labels))
+    if per_class and any(v != 1 for v in labels):
+        todo += [(v, pred_array == v, [a == v for a in arrays]) for v in labels]
     per_rater, multirater = [], []
     spacing = geometry.spacing_zyx_mm
-    for value, pred, masks in classes:
+    for value, pred, masks in todo:
         for k, mask in enumerate(masks, start=1):
             metrics = evaluate_case(mask, pred, spacing_mm=spacing, tolerance_mm=tolerance_mm)
             per_rater.append({"label": value, "rater": k,
@@ -183,7 +195,7 @@ def score_rater_case(task: CaseTask, *, raters: Mapping[str, Sequence[Path]],
                     m.pred_volume_ml, m.gt_voxels, m.pred_voxels, m.tp_voxels, message,
                     lesion=lesion)
     return RaterCase(task.case_id, status, message, per_rater, multirater, tuple(labels),
-                     row)
+                     row, pred_labels, bool(per_class))
 
 
 def score_raters(pred_dir: str | os.PathLike[str], truth_dir: str | os.PathLike[str],
@@ -237,6 +249,13 @@ def score_raters(pred_dir: str | os.PathLike[str], truth_dir: str | os.PathLike[
         if not isinstance(result, RaterCase):  # a worker crashed: its fallback row
             result = RaterCase(result.case, result.status, result.message)
         results[result.case] = result
+    if any(v != 1 for r in results.values() for v in r.pred_labels):  # a label-map submission
+        redo = [t for t in plan.tasks if not results[t.case_id].per_class
+                and results[t.case_id].status is not Status.TRUTH_UNREADABLE]
+        for result in _map_cases(partial(run, classes=True), redo,  # type: ignore[arg-type]
+                                 min(n_jobs, max(len(redo), 1))):
+            if isinstance(result, RaterCase):
+                results[result.case] = result
     cases = [results[task.case_id] for task in plan.tasks]
     names = {0: "ICH", **class_names({v for c in cases for v in c.labels}, label_map)}
     per_rater = [{"case": c.case, "class": names[r["label"]], "status": c.status.value, **r}

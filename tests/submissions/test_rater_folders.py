@@ -90,3 +90,17 @@ def test_cli_score_raters(rater_folders):
     assert "ICH: dice_mean 0.3750" in result.output
     assert "inter-rater Dice 0.5000" in result.output
     assert (out / "multirater.csv").is_file() and (out / "raters.csv").is_file()
+
+
+def test_binary_prediction_against_label_raters_gets_merged_rows_only(rater_folders):
+    truth, pred, out = rater_folders
+    write(pred, "a.nii.gz", (_box(2, 4, 12) > 0).astype(np.uint8))
+    write(pred, "b.nii.gz", np.zeros(GEOMETRY.shape, np.uint8))
+    score_raters(pred, truth, out, jobs=1)
+    assert {r["class"] for r in _rows(out / "multirater.csv")} == {"ICH"}
+    # a label map in one case makes the whole submission a label map: every case is
+    # rescored per class, and case a's 1 is then read as EDH (a false positive of EDH)
+    write(pred, "b.nii.gz", _box(2, 8, 16))
+    score_raters(pred, truth, out, jobs=1)
+    assert {(r["case"], r["class"]) for r in _rows(out / "multirater.csv")} == {
+        ("a", "ICH"), ("a", "EDH"), ("a", "IPH"), ("b", "ICH"), ("b", "IPH")}
