@@ -166,7 +166,7 @@ def score_rater_case(task: CaseTask, *, raters: Mapping[str, Sequence[Path]],
     todo: list[tuple[int, np.ndarray, list[np.ndarray]]] = [
         (0, pred_array != 0, [a != 0 for a in arrays])]
     per_class = classes or (classes is None and any(v != 1 for v in pred_labels))
-    if per_class and any(v != 1 for v in labels):
+    if per_class:  # (a case holding EDH alone, 1, is a class of a label-map submission)
         todo += [(v, pred_array == v, [a == v for a in arrays]) for v in labels]
     per_rater, multirater = [], []
     spacing = geometry.spacing_zyx_mm

@@ -104,3 +104,17 @@ def test_binary_prediction_against_label_raters_gets_merged_rows_only(rater_fold
     score_raters(pred, truth, out, jobs=1)
     assert {(r["case"], r["class"]) for r in _rows(out / "multirater.csv")} == {
         ("a", "ICH"), ("a", "EDH"), ("a", "IPH"), ("b", "ICH"), ("b", "IPH")}
+
+
+def test_a_case_holding_only_label_1_gets_its_class_rows_in_a_label_map_submission(
+        tmp_path):
+    truth, pred = tmp_path / "truth", tmp_path / "pred"
+    pred.mkdir()
+    for case, value in (("a", 1), ("b", 2)):  # a: EDH alone (looks binary), b: IPH
+        (truth / case).mkdir(parents=True)
+        for k in (1, 2):
+            write(truth / case, f"label_annot_{k}.nii.gz", _box(value, 4, 12))
+        write(pred, f"{case}.nii.gz", _box(value, 4, 12))
+    score_raters(pred, truth, tmp_path / "out", jobs=1)
+    rows = {(r["case"], r["class"]) for r in _rows(tmp_path / "out" / "multirater.csv")}
+    assert ("a", "EDH") in rows and ("b", "IPH") in rows
