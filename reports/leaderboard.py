@@ -8,7 +8,10 @@ inputs, analyses them and writes ``OUT_DIR``:
 - with per-case results: ``ci.csv/.md`` (bootstrap 95 % CIs of every mean),
   ``rank_stability.csv/.md`` (bootstrap rank distribution), ``rank_then_aggregate.csv/.md``,
   ``instance_ranking.csv/.md``, ``pairwise_wilcoxon.csv/.md`` (Holm-corrected),
-  ``cases_long.csv`` (every team's cases), and ``figures/*.png``;
+  ``cases_long.csv`` (every team's cases), ``decisive_cases.csv/.md`` (the cases whose
+  removal or capped HD changes a rank, :mod:`ichbench.reports.decisive`),
+  ``classes_leaderboard.csv/.md`` and ``subtypes.csv/.md`` for label maps
+  (:mod:`ichbench.reports.classes_report`), and ``figures/*.png``;
 - ``leaderboard.json`` — settings, inputs and notes, enough for ``ichbench report`` to
   rebuild everything (the bootstrap is seeded, so the numbers are identical).
 """
@@ -266,6 +269,40 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
         from ichbench.reports.challenger_analysis import write_challenger_tables
 
         written += write_challenger_tables(analysis, out_dir)
+    if analysis.values is not None and len(analysis.paired) >= 2:  # issue 22: decisive cases
+        from ichbench.reports.decisive import DECISIVE_COLUMNS, decisive_cases
+
+        written += write_tables(out_dir / "decisive_cases",
+                                decisive_cases(analysis.paired, analysis.case_ids,
+                                               analysis.values, analysis.metrics,
+                                               scheme=analysis.ranking),
+                                list(DECISIVE_COLUMNS),
+                                caption="Cases whose removal or capped HD changes a rank")
+    from ichbench.reports.classes_report import (
+        CLASS_RANKING_COLUMNS,
+        RATER_BOARD_COLUMNS,
+        SUBTYPE_COLUMNS,
+        class_ranking_rows,
+        rater_rows,
+        subtype_rows,
+    )
+
+    class_rows = class_ranking_rows(analysis.teams)  # issue 22: label maps
+    if class_rows:
+        written += write_tables(out_dir / "classes_leaderboard", class_rows,
+                                list(CLASS_RANKING_COLUMNS),
+                                caption="Ranking per class and macro-averaged (INSTANCE "
+                                        "scheme on each class's means)")
+    raters = rater_rows(analysis.teams)
+    if raters:
+        written += write_tables(out_dir / "raters_leaderboard", raters,
+                                list(RATER_BOARD_COLUMNS),
+                                caption="Against several raters: the model beside the "
+                                        "inter-rater Dice (its ceiling)")
+    strata = subtype_rows(analysis.teams)
+    if strata:
+        written += write_tables(out_dir / "subtypes", strata, list(SUBTYPE_COLUMNS),
+                                caption="Detection and DC within each truth subtype")
     if figures:
         from ichbench.reports.figures import leaderboard_figures
 

@@ -13,6 +13,7 @@ per-split CIs, lesion detection and clinical tables, missed-lesion panels) and h
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -242,6 +243,69 @@ def _lesion_pages(pages: PageSet, lesions: LesionContent, suffix: str = "") -> N
                             "cross-section), brain window W80/L40.")
 
 
+def _class_pages(pages: PageSet, classes: Sequence[dict], subtypes: Sequence[dict], *,
+                 who: str = "team") -> None:
+    """Label maps: the subtype detection figure and table, the per-class ranking."""
+    from ichbench.reports.classes_report import subtype_figure
+
+    if subtypes:
+        figure_page(pages, "Which subtypes are found", subtype_figure(subtypes),
+                    caption="Truth lesions of each subtype (26-connected components of "
+                            "label == c) overlapped by the merged prediction, pooled over "
+                            "cases; detected/lesions above each bar.")
+        columns = ["team", "class", "cases", "gt_lesions", "detected", "lesion_recall",
+                   "dc_pooled", "voxel_recall_pooled", "missed_volume_ml"]
+        header = [who, "subtype", "cases", "truth lesions", "detected", "lesion recall",
+                  "DC in subtype", "voxel recall", "missed mL"]
+        decimals = {"lesion_recall": "dc", "dc_pooled": "dc", "voxel_recall_pooled": "dc",
+                    "missed_volume_ml": "hd"}
+        body = [[str(r[c]) if c in ("team", "class") else
+                 fmt(r[c], decimals[c]) if c in decimals else str(int(r[c]))
+                 for c in columns] for r in subtypes]
+        table_pages(pages, "Detection and DC by subtype", header, body,
+                    note="DC in subtype = 2|P ∩ G_c| / (|G_c| + |P_c|), P_c = the predicted "
+                         "components touching subtype c's lesions less other subtypes' "
+                         "voxels, pooled over cases; voxel recall = |P ∩ G_c| / |G_c|.")
+    if classes:
+        columns = ["class", "rank", "team", "score", "dc", "nsd", "hd", "rvd", "lesion_f1",
+                   "rows"]
+        body = [[str(r[c]) if c in ("class", "team") else fmt(r[c], c) if c != "rows"
+                 else str(int(r[c])) if not math.isnan(r[c]) else "–" for c in columns]
+                for r in classes]
+        body = [[*row[:1], str(int(float(row[1]))), *row[2:]] for row in body]
+        header = ["class", "rank", who, "score", "DC", "NSD", "HD (mm)", "RVD", "lesion F1",
+                  "rows"]
+        table_pages(pages, "Ranking per class and macro-averaged", header, body,
+                    note="Each class scored on label == c masks (classes.csv) and ranked "
+                         "with the INSTANCE scheme on its means; macro = mean of the class "
+                         "means. rows: cases where the class is in the truth or the "
+                         "prediction (a class absent from both is left out, or scored 1 "
+                         "under --absent-class one).")
+
+
+def _decisive_page(pages: PageSet, rows: Sequence[dict], n_cases: int) -> None:
+    """Which cases decide the ranking (:mod:`ichbench.reports.decisive`), as a table."""
+    note = ("removed: the case left out of every team's results; hd_capped: on that case "
+            "every infinite HD (an empty prediction) set to 374 mm; all_hd_capped (*): "
+            "every infinite HD capped. changes: team old rank→new rank. Full table: "
+            "decisive_cases.csv in the leaderboard folder.")
+    if not rows:
+        text_pages(pages, "Which cases decide the ranking",
+                   [("Result", f"No single case changes any rank: leaving out any one of "
+                               f"the {n_cases} cases, or capping its infinite HDs, keeps "
+                               "every team's rank."), ("How", note)])
+        return
+    n_podium = len({r["case"] for r in rows if r["podium_changed"] == "yes"
+                    and r["case"] != "*"})
+    header = ["scenario", "case", "podium changed", "teams moved", "teams with inf HD",
+              "changes"]
+    body = [[r["scenario"], r["case"], r["podium_changed"], str(r["teams_moved"]),
+             str(r["teams_with_inf_hd"]), r["changes"]] for r in rows]
+    table_pages(pages, f"Which cases decide the ranking ({n_podium} of {n_cases} cases "
+                       "move the podium)", header, body, note=note, max_col_in=5.5,
+                align=["left", "left", "left", "right", "right", "left"])
+
+
 def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
     """The pages of a leaderboard folder's report, in order (footers added)."""
     from ichbench.reports.figures import leaderboard_figures
@@ -300,6 +364,8 @@ def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
                     [[fmt(r.get(c), c) for c in columns] for r in analysis.pairwise_rows],
                     note="median_diff = median of a − b; better: the significantly better team "
                          "(Holm-adjusted p < 0.05).")
+    if analysis.values is not None and len(analysis.paired) >= 2:  # issue 22
+        _decisive_page(pages, content.decisive, len(analysis.case_ids))
     if analysis.challenger is not None and analysis.challenger.consensus:
         from ichbench.reports.challenger_analysis import strata_rows
 
@@ -312,6 +378,19 @@ def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
     captions = figure_captions(content.settings, analysis)
     _figure_pages(pages, leaderboard_figures(analysis, files=content.files), captions)
     _lesion_pages(pages, content.lesions)
+    _class_pages(pages, content.classes, content.subtypes)
+    if content.raters:
+        columns = ["team", "class", "cases", "dice_mean", "dice_max", "dice_match",
+                   "dice_soft", "ged", "interrater_dice_mean", "model_to_ceiling"]
+        header = ["team", "class", "cases", "Dice (mean over raters)", "Dice_max",
+                  "Dice_match", "Dice_soft", "GED", "inter-rater Dice", "model / ceiling"]
+        body = [[str(r[c]) if c in ("team", "class") else str(int(r[c])) if c == "cases"
+                 else fmt(r[c], "dc") for c in columns] for r in content.raters]
+        table_pages(pages, "Against several raters: the model and its ceiling", header,
+                    body, note="Means over cases. Dice_match with one prediction = the mean "
+                               "per-rater Dice; GED with d = 1 − IoU; inter-rater Dice: "
+                               "pairwise between raters, the human ceiling (README, Several "
+                               "raters).")
     for team in teams:
         if team.cases is not None:
             table_pages(pages, f"Per-case results: {team.name}", CASE_HEADER,
@@ -356,6 +435,7 @@ def run_pages(content: RunContent) -> list[Figure]:
         _figure_pages(pages, leaderboard_figures(content.main, files=content.files), captions,
                       suffix=f" ({main_name} split)", skip=("distributions",))
         _lesion_pages(pages, content.lesions)
+        _class_pages(pages, content.classes, content.subtypes, who="split")
     if content.histories:
         did_not_learn = learning_notes(content.histories)
         figure_page(pages, "Learning curves", learning_curves(content.histories),

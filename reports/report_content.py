@@ -70,6 +70,10 @@ class LeaderboardContent:
     protocol: tuple[str, dict, dict] | None
     lesions: LesionContent
     files: dict = field(default_factory=dict)
+    decisive: list[dict] = field(default_factory=list)
+    classes: list[dict] = field(default_factory=list)
+    subtypes: list[dict] = field(default_factory=list)
+    raters: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class RunContent:
     lesions: LesionContent
     meta_team: TeamResults
     files: dict = field(default_factory=dict)
+    classes: list[dict] = field(default_factory=list)
+    subtypes: list[dict] = field(default_factory=list)
 
 
 def recorded_settings(teams: Sequence[TeamResults]) -> Settings:
@@ -147,8 +153,19 @@ def leaderboard_content(folder: Path) -> LeaderboardContent:
     order = [r["team"] for r in analysis.table]
     lesions = lesion_content(teams, order, images=meta.get("images"), notes=analysis.notes)
     files = file_inputs(analysis, images=meta.get("images"))
+    decisive: list[dict] = []
+    if analysis.values is not None and len(analysis.paired) >= 2:  # issue 22
+        from ichbench.reports.decisive import decisive_cases, decisive_summary
+
+        decisive = decisive_summary(decisive_cases(
+            analysis.paired, analysis.case_ids, analysis.values, analysis.metrics,
+            scheme=analysis.ranking))
+    from ichbench.reports.classes_report import read_rows
+
     return LeaderboardContent(folder, meta, analysis, settings, _protocol(teams), lesions,
-                              files)
+                              files, decisive, read_rows(folder / "classes_leaderboard.csv"),
+                              read_rows(folder / "subtypes.csv"),
+                              read_rows(folder / "raters_leaderboard.csv"))
 
 
 def split_teams(run_dir: Path, notes: list[str] | None = None) -> list[TeamResults]:
@@ -229,9 +246,11 @@ def run_content(run_dir: Path, *, images: object = None) -> RunContent:
     meta_team = _meta_team(run_dir, teams, config)
     protocol = _protocol([meta_team])
     files = file_inputs(main, images=images) if main is not None else {}
+    from ichbench.reports.classes_report import class_ranking_rows, subtype_rows
+
     return RunContent(run_dir, config, method, teams, main, _split_rows(teams, ci_rows),
                       run_histories(run_dir, method), notes, settings, protocol, lesions,
-                      meta_team, files)
+                      meta_team, files, class_ranking_rows(teams), subtype_rows(teams))
 
 
 def tolerance_text(settings: Settings) -> str:

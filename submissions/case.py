@@ -20,6 +20,7 @@ Order of the checks, chosen so that hostile files cost nothing:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +29,23 @@ import numpy as np
 
 from ichbench.metrics import evaluate_case
 from ichbench.nifti import Geometry, NiftiError, OpenedVolume, open_volume, reorient
+from ichbench.submissions.classes import (
+    CLASS_METRICS,
+    class_rows,
+    foreground_box,
+    is_single_class,
+    label_values,
+    subtype_rows,
+)
 from ichbench.submissions.folder import CaseTask, entry_problem
 from ichbench.submissions.lesions import lesion_columns  # issue 13: lesion-wise columns
 from ichbench.submissions.status import Status
 
 NAN = float("nan")
+
+#: The end of the note on a mask holding labels other than 0/1 (dropped for label maps,
+#: where several labels are what is expected: :func:`without_label_notes`).
+LABEL_NOTE = "every non-zero voxel counted as foreground (0/1 expected)"
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,17 @@ class CaseScore:
         The lesion-wise and clinical-volume columns
         (:data:`ichbench.submissions.lesions.LESION_COLUMNS`); empty (written as NaN) for
         ``truth_unreadable``.
+    truth_labels, pred_labels : tuple of int
+        The distinct non-zero values of the truth and of the prediction as scored (empty
+        for an unusable prediction): what decides whether a folder is a label map.
+    classes : dict or None
+        Per class present in either mask, the rows of classes.csv
+        (:mod:`ichbench.submissions.classes`); None when they were not computed (a
+        prediction holding only 0 and 1 is scored per class only once the folder turns
+        out to be a label-map submission).
+    subtypes : dict or None
+        Per truth class, the strata of subtypes.csv (empty for an empty truth); None when
+        not computed (a truth holding only 0 and 1).
     """
 
     case: str
@@ -70,6 +94,11 @@ class CaseScore:
     warnings: tuple[str, ...] = ()
     # --- issue 13: lesion-wise and clinical-volume columns (appended to cases.csv) ---
     lesion: dict[str, float | int] = field(default_factory=dict)
+    # --- issue 22: label maps (classes.csv, subtypes.csv) ---
+    truth_labels: tuple[int, ...] = ()
+    pred_labels: tuple[int, ...] = ()
+    classes: dict[int, dict[str, float | int]] | None = None
+    subtypes: dict[int, dict[str, float | int]] | None = None
 
     @classmethod
     def unmeasured(cls, case: str, status: Status, message: str) -> CaseScore:
@@ -77,7 +106,8 @@ class CaseScore:
         return cls(case, status, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, message)
 
 
-def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -> CaseScore:
+def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool,
+               classes: bool | None = None, subtypes: bool | None = None) -> CaseScore:
     """Check and score one case; never raises for a bad prediction or truth file.
 
     Parameters
@@ -89,6 +119,15 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
     lenient_geometry
         Score a mask whose spacing, origin or direction differ from the truth's (with a
         warning) instead of refusing it. A different size is always refused.
+    classes
+        Score every class of the two masks separately (classes.csv): True always, False
+        never, None when the prediction holds a value other than 0 and 1 (a label-map
+        submission; the folder rescores its other cases with True when it is one).
+    subtypes
+        Stratify the (merged) prediction by the truth's classes (subtypes.csv): True
+        always, False never, None when the truth holds a value other than 0 and 1 (the
+        folder rescores a case whose truth holds only 1, e.g. a BHSD case with EDH alone,
+        with True when the truth folder is a label map).
 
     Returns
     -------
@@ -109,16 +148,17 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
                                     f"truth {task.truth}: {problem}; fix the truth file")
     warnings = [f"truth {task.truth.name}: {note}"] if note else []
 
-    status, message, pred = Status.OK, "", None
+    status, message, pred, pred_array = Status.OK, "", None, None
     if task.status is not None:
         status, message = task.status, task.message
     else:
         assert task.prediction is not None  # the scan sets a path whenever status is None
-        status, message, pred, pred_warnings = _read_prediction(
+        status, message, pred, pred_warnings, pred_array = _read_prediction(
             task.prediction, task.truth, truth_geometry, lenient_geometry)
         warnings += pred_warnings
     if pred is None:
         pred = np.zeros(gt.shape, dtype=bool)
+        pred_array = pred
     metrics = evaluate_case(gt, pred, spacing_mm=truth_geometry.spacing_zyx_mm,
                             tolerance_mm=tolerance_mm)
     # --- issue 13: lesion-wise and clinical-volume columns ---
@@ -127,17 +167,52 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool) -
                             pred_volume_ml=metrics.pred_volume_ml, case_hd95_mm=metrics.hd95)
     if status is Status.OK:
         message = "; ".join(warnings)
+    # --- issue 22: per-class rows and subtype strata of a label map ---
+    truth_labels, pred_labels = label_values(truth_array, gt), label_values(pred_array, pred)
+    merged = {m: getattr(metrics, m) for m in CLASS_METRICS} | lesion
+    single = is_single_class(truth_labels) and is_single_class(pred_labels)
+    per_class = strata = None
+    want_classes = classes or (classes is None and not is_single_class(pred_labels))
+    want_strata = subtypes or (subtypes is None and not is_single_class(truth_labels))
+    if want_classes or want_strata:
+        box = foreground_box(gt, pred)  # exact: outside it every class is background
+        if want_classes:
+            per_class = class_rows(truth_array[box], pred_array[box],
+                                   sorted(set(truth_labels) | set(pred_labels)),
+                                   spacing_mm=truth_geometry.spacing_zyx_mm,
+                                   tolerance_mm=tolerance_mm,
+                                   merged=merged if single else None)
+        if want_strata:
+            strata = subtype_rows(truth_array[box], pred[box],
+                                  spacing_mm=truth_geometry.spacing_zyx_mm)
     return CaseScore(
         case=task.case_id, status=status, dc=metrics.dc, nsd=metrics.nsd, hd=metrics.hd,
         hd95=metrics.hd95, rvd=metrics.rvd, gt_volume_ml=metrics.gt_volume_ml,
         pred_volume_ml=metrics.pred_volume_ml, gt_voxels=metrics.gt_voxels,
         pred_voxels=metrics.pred_voxels, tp_voxels=metrics.tp_voxels, message=message,
-        warnings=tuple(warnings), lesion=lesion)
+        warnings=tuple(warnings), lesion=lesion, truth_labels=truth_labels,
+        pred_labels=pred_labels, classes=per_class, subtypes=strata)
+
+
+def without_label_notes(score: CaseScore, *, truth: bool, pred: bool) -> CaseScore:
+    """The row without the "non-zero labels" notes on the truth and/or the prediction.
+
+    For a folder of label maps several labels are what is expected, not news.
+    """
+    def dropped(warning: str) -> bool:
+        is_truth = warning.startswith("truth ")
+        return warning.endswith(LABEL_NOTE) and (truth if is_truth else pred)
+
+    kept = tuple(w for w in score.warnings if not dropped(w))
+    if kept == score.warnings:
+        return score
+    message = "; ".join(kept) if score.status is Status.OK else score.message
+    return dataclasses.replace(score, warnings=kept, message=message)
 
 
 def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: bool,
-                     ) -> tuple[Status, str, np.ndarray | None, list[str]]:
-    """(status, message, foreground mask or None, warnings) for one submitted file."""
+                     ) -> tuple[Status, str, np.ndarray | None, list[str], np.ndarray | None]:
+    """(status, message, foreground mask or None, warnings, the values as read) for a file."""
     name = path.name
     try:
         st = os.stat(truth_path)
@@ -146,19 +221,19 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
         truth_inodes = set()
     refused = entry_problem(path, truth_inodes)
     if refused is not None:
-        return refused[0], refused[1], None, []
+        return refused[0], refused[1], None, [], None
     try:
         opened = open_volume(path)
         geometry = opened.geometry
     except NiftiError as exc:
-        return Status.UNREADABLE, _named(exc, path), None, []
+        return Status.UNREADABLE, _named(exc, path), None, [], None
     voxel_map = truth.voxel_map(geometry)
     if voxel_map is not None and voxel_map != ((0, 1, 2), (False, False, False)):
         if not lenient:
             return (Status.GEOMETRY_MISMATCH,
                     f"{name}: the same voxel grid as the truth's with axes flipped or "
                     "swapped (array and direction); write the mask on its CT's own grid (or "
-                    "score with --lenient-geometry to reorient it exactly)", None, [])
+                    "score with --lenient-geometry to reorient it exactly)", None, [], None)
         return _read_mask(path, opened, truth, voxel_map,
                           [f"{name}: axes flipped or swapped relative to the truth, on the "
                            "same physical grid; reoriented exactly onto it (lenient "
@@ -167,19 +242,19 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
         return (Status.GEOMETRY_MISMATCH,
                 f"{name}: size {_xyz(geometry.size_xyz)} (x × y × z) differs from the "
                 f"truth's {_xyz(truth.size_xyz)}; write the mask on its CT's own grid",
-                None, [])
+                None, [], None)
     warnings = []
     mismatch = truth.mismatch(geometry)
     if mismatch is not None:
         if not lenient:
             return (Status.GEOMETRY_MISMATCH,
                     f"{name}: {mismatch}; copy the CT's header onto the mask (or score with "
-                    "--lenient-geometry)", None, [])
+                    "--lenient-geometry)", None, [], None)
         if truth.mismatch(geometry, spacing_rtol=1e9, origin_atol_mm=1e12) is not None:
             return (Status.GEOMETRY_MISMATCH,
                     f"{name}: {mismatch}, and its voxels do not lie on the truth's grid "
                     "(even with --lenient-geometry); resample the mask onto its CT's grid",
-                    None, [])
+                    None, [], None)
         warnings.append(f"{name}: {mismatch}; scored anyway (lenient geometry) with the "
                         "truth's spacing")
     return _read_mask(path, opened, truth, None, warnings)
@@ -187,23 +262,24 @@ def _read_prediction(path: Path, truth_path: Path, truth: Geometry, lenient: boo
 
 def _read_mask(path: Path, opened: OpenedVolume, truth: Geometry,
                voxel_map: tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None,
-               warnings: list[str]) -> tuple[Status, str, np.ndarray | None, list[str]]:
+               warnings: list[str],
+               ) -> tuple[Status, str, np.ndarray | None, list[str], np.ndarray | None]:
     """Read a mask whose header passed, optionally reorienting it onto the truth grid."""
     name = path.name
     try:
         array = opened.load(writable=False)
     except NiftiError as exc:
-        return Status.UNREADABLE, _named(exc, path), None, []
+        return Status.UNREADABLE, _named(exc, path), None, [], None
     if voxel_map is not None:
         array = reorient(array, *voxel_map)
     if array.shape != truth.shape:  # pragma: no cover - the header was checked
-        return Status.GEOMETRY_MISMATCH, f"{name}: shape {array.shape} (z, y, x)", None, []
+        return Status.GEOMETRY_MISMATCH, f"{name}: shape {array.shape} (z, y, x)", None, [], None
     mask, problem, note = mask_values(array)
     if problem is not None:
-        return Status.NOT_A_MASK, f"{name}: {problem}", None, []
+        return Status.NOT_A_MASK, f"{name}: {problem}", None, [], None
     if note is not None:
         warnings.append(f"{name}: {note}")
-    return Status.OK, "", mask, warnings
+    return Status.OK, "", mask, warnings, array
 
 
 def mask_values(array: np.ndarray, *, nonfinite: int = 0,
@@ -256,8 +332,7 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
         labels = np.unique(values)
         shown = ", ".join(f"{v:g}" for v in labels[:6].tolist()) + (
             ", ..." if labels.size > 6 else "")
-        note = (f"non-zero labels {shown} found; every non-zero voxel counted as "
-                "foreground (0/1 expected)")
+        note = f"non-zero labels {shown} found; {LABEL_NOTE}"
     return mask, None, note
 
 

@@ -20,7 +20,17 @@ from typing import Any
 from ichbench import __version__
 from ichbench.atomic import write_json
 from ichbench.nifti import printable
-from ichbench.submissions.case import CaseScore, score_case
+from ichbench.submissions.case import CaseScore, score_case, without_label_notes
+from ichbench.submissions.classes import (
+    ABSENT_CLASS_POLICIES,
+    CLASS_COLUMNS,
+    SUBTYPE_COLUMNS,
+    class_names,
+    classes_summary,
+    is_single_class,
+    subtypes_summary,
+    write_rows_csv,
+)
 from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
 from ichbench.submissions.folder import CaseTask, ScoreError, plan_submission, truth_cases
 from ichbench.submissions.status import Status
@@ -42,12 +52,17 @@ class ScoreResult:
         The content of summary.json.
     cases_csv, summary_json : Path
         Where the two files were written.
+    classes_csv, subtypes_csv : Path or None
+        Where classes.csv and subtypes.csv were written, None when the folder needs none
+        (see :mod:`ichbench.submissions.classes`).
     """
 
     cases: tuple[CaseScore, ...]
     summary: dict[str, Any]
     cases_csv: Path
     summary_json: Path
+    classes_csv: Path | None = None
+    subtypes_csv: Path | None = None
 
     @property
     def status_counts(self) -> dict[str, int]:
@@ -77,6 +92,7 @@ def score_folder(pred_dir: str | os.PathLike[str],
                  out_dir: str | os.PathLike[str], *,
                  tolerance_mm: float = DEFAULT_TOLERANCE_MM, jobs: int | None = None,
                  lenient_geometry: bool = False, progress: bool | None = None,
+                 label_map: Mapping[int, str] | None = None, absent_class: str = "nan",
                  ) -> ScoreResult:
     """Score every truth case against a submission folder; write cases.csv and summary.json.
 
@@ -110,6 +126,14 @@ def score_folder(pred_dir: str | os.PathLike[str],
         warning) instead of refusing them as ``geometry_mismatch``.
     progress
         Show a progress bar on stderr: None shows it only when stderr is a terminal.
+    label_map
+        Class value → name of a label-map truth (None: BHSD's names when the values lie
+        in 1–5, else the values). Given, the truth is taken as a label map even if every
+        file holds 0/1 only.
+    absent_class
+        ``"nan"`` (default, nnU-Net) or ``"one"`` (BraTS): how a class absent from both
+        masks of a case enters that class's statistics
+        (:mod:`ichbench.submissions.classes`).
 
     Returns
     -------
@@ -139,6 +163,9 @@ def score_folder(pred_dir: str | os.PathLike[str],
     if not (isinstance(tolerance_mm, (int, float)) and 0 <= tolerance_mm < float("inf")):
         raise ScoreError(f"tolerance_mm: {tolerance_mm!r} is not a finite number ≥ 0; "
                          f"use e.g. {DEFAULT_TOLERANCE_MM}")
+    if absent_class not in ABSENT_CLASS_POLICIES:
+        raise ScoreError(f"absent_class: {absent_class!r} is not one of "
+                         f"{', '.join(ABSENT_CLASS_POLICIES)}")
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise ScoreError(f"jobs: {jobs!r} is not a positive number of processes; use 1 or "
                          "more (or leave it out for all cores)")
@@ -168,20 +195,63 @@ def score_folder(pred_dir: str | os.PathLike[str],
             scores[score.case] = score
             bar.update(1)
     rows = tuple(scores[task.case_id] for task in plan.tasks)
+    # --- issue 22: label maps. Decided over the folder; cases scored before the folder
+    # turned out to be a label map are rescored with the per-class/subtype parts on.
+    usable = [s for s in rows if s.status is not Status.TRUTH_UNREADABLE]
+    truth_is_map = label_map is not None or any(not is_single_class(s.truth_labels)
+                                                for s in usable)
+    pred_is_map = truth_is_map and any(not is_single_class(s.pred_labels) for s in usable)
+    redo = [task for task in plan.tasks
+            if scores[task.case_id].status is not Status.TRUTH_UNREADABLE
+            and ((pred_is_map and scores[task.case_id].classes is None)
+                 or (truth_is_map and scores[task.case_id].subtypes is None))]
+    if redo:
+        rescore = partial(run_case, classes=pred_is_map or None, subtypes=truth_is_map or None)
+        for score in _map_cases(rescore, redo, min(n_jobs, len(redo))):
+            scores[score.case] = score
+        rows = tuple(scores[task.case_id] for task in plan.tasks)
+        usable = [s for s in rows if s.status is not Status.TRUTH_UNREADABLE]
+    if truth_is_map:  # several labels are expected there: no note per file
+        rows = tuple(without_label_notes(s, truth=True, pred=pred_is_map) for s in rows)
+        usable = [s for s in rows if s.status is not Status.TRUTH_UNREADABLE]
+    names = class_names({v for s in usable for v in (*s.truth_labels, *s.pred_labels)},
+                        label_map)
+    class_table = [{"case": s.case, "class": names[v], "label": v, "status": s.status.value,
+                    **row} for s in usable for v, row in sorted((s.classes or {}).items())]
+    subtype_table = [{"case": s.case, "class": names[v], "label": v,
+                      "status": s.status.value, **row}
+                     for s in usable for v, row in sorted((s.subtypes or {}).items())]
 
     summary = summarize(rows, tolerance_mm=float(tolerance_mm), version=__version__,
                         predictions=str(pred_dir), truth=_describe_truth(truth, truth_map),
                         ignored_files=plan.ignored_files, warnings=plan.warnings)
+    classes_csv = out_dir / "classes.csv" if pred_is_map else None
+    subtypes_csv = out_dir / "subtypes.csv" if truth_is_map else None
+    if pred_is_map:
+        summary["classes"] = classes_summary(
+            class_table, {v: n for v, n in names.items()}, n_scored_cases=len(usable),
+            absent_class=absent_class)
+    if truth_is_map:
+        truth_names = {v: names[v] for s in usable for v in s.truth_labels}
+        summary["subtypes"] = subtypes_summary(subtype_table, truth_names)
     cases_csv, summary_json = out_dir / "cases.csv", out_dir / "summary.json"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_cases_csv(cases_csv, rows)
+        if classes_csv is not None:
+            write_rows_csv(classes_csv, CLASS_COLUMNS, class_table)
+        if subtypes_csv is not None:
+            write_rows_csv(subtypes_csv, SUBTYPE_COLUMNS, subtype_table)
+        for stale, needed in (("classes.csv", classes_csv), ("subtypes.csv", subtypes_csv)):
+            if needed is None and (out_dir / stale).is_file():
+                (out_dir / stale).unlink()  # a previous run's, no longer true
         write_json(summary_json, summary)
     except OSError as exc:
         raise ScoreError(f"output folder {out_dir}: cannot write the scores "
                          f"({exc.strerror or exc}); choose a writable folder") from None
     return ScoreResult(cases=rows, summary=summary, cases_csv=cases_csv,
-                       summary_json=summary_json)
+                       summary_json=summary_json, classes_csv=classes_csv,
+                       subtypes_csv=subtypes_csv)
 
 
 def _check_out_dir(out_dir: Path, truth_folders: set[Path]) -> None:
@@ -202,7 +272,7 @@ def _check_out_dir(out_dir: Path, truth_folders: set[Path]) -> None:
                 raise ScoreError(f"output folder {out_dir}: {parent} is a file, not a "
                                  "folder; choose another --out")
             break
-    for name in ("cases.csv", "summary.json"):
+    for name in ("cases.csv", "summary.json", "classes.csv", "subtypes.csv"):
         target = out_dir / name
         if (target.exists() or target.is_symlink()) and not target.is_file():
             raise ScoreError(f"output folder {out_dir}: {name} exists and is not a regular "

@@ -72,14 +72,16 @@ def test_run_report_without_history_images_or_scores_still_builds(tiny_run, tmp_
 def test_leaderboard_report_pages_and_layout(team_folders, tmp_path):
     build_leaderboard(team_folders, tmp_path / "lb", n_bootstrap=100, figures=False)
     figures = leaderboard_pages(leaderboard_content(tmp_path / "lb"))
-    # protocol, leaderboard, CIs, stability, rank-then-aggregate, pairwise, consensus over
-    # lesion-size strata, 3 figures (no images: no overlays), 4 challengeR figures
-    # (significance map, podium, ranking methods, Kendall's τ), clinical volume agreement,
-    # 4 per-case pages
-    assert len(figures) == 19
+    # protocol, leaderboard, CIs, stability, rank-then-aggregate, pairwise, decisive
+    # cases, consensus over lesion-size strata, 3 figures (no images: no overlays),
+    # 4 challengeR figures (significance map, podium, ranking methods, Kendall's τ),
+    # clinical volume agreement, 4 per-case pages
+    assert len(figures) == 20
+    titles = [" ".join(t.get_text() for t in fig.texts) for fig in figures]
+    assert any("Which cases decide the ranking" in t for t in titles)
     for i, fig in enumerate(figures):
         assert layout_problems(fig) == [], f"page {i + 1}"
-    assert save_pdf(figures, tmp_path / "lb.pdf") == 19
+    assert save_pdf(figures, tmp_path / "lb.pdf") == 20
 
 
 def test_build_report_refuses_other_folders(tmp_path):
