@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ichbench.nifti import NiftiError, list_cases, read_geometry
@@ -51,7 +51,8 @@ class Case:
     image : Path
         The CT.
     label : Path or None
-        The ICH mask (0 background, 1 hemorrhage), None where the release holds none.
+        The ICH label on the CT's grid (0 background; non-zero hemorrhage: 1, a subtype
+        code or 255, as the release stores it), None where the release holds none.
     split : str
         Released split: ``"train"``, ``"validation"`` or ``"test"``.
     """
@@ -75,11 +76,16 @@ class Dataset:
     kind : str
         ``"synthetic"`` (evaluation labels present) or ``"instance"`` (a real release:
         evaluation cases without labels).
+    label_map : dict or None
+        Label value → subtype name when the labels are subtype maps (BHSD's 1 EDH, 2 IPH,
+        3 IVH, 4 SAH, 5 SDH: BHSD, MBH-Seg25, phantom v6); None for binary labels. Methods
+        train on label > 0 either way; scoring can name the classes.
     """
 
     root: Path
     cases: tuple[Case, ...]
     kind: str
+    label_map: dict[int, str] | None = field(default=None, hash=False)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{s} {len(self.ids(s))}" for s in SPLITS)
@@ -187,7 +193,16 @@ def open_dataset(root: str | os.PathLike[str]) -> Dataset:
     cases.sort(key=lambda c: (order[c.split], c.case_id))
     has_eval_labels = bool(evaluation) and all(cid in eval_labels for cid in evaluation)
     kind = "synthetic" if has_eval_labels or (root / SYNTH_MANIFEST).is_file() else "instance"
-    return Dataset(root=root, cases=tuple(cases), kind=kind)
+    return Dataset(root=root, cases=tuple(cases), kind=kind, label_map=_manifest_labels(root))
+
+
+def _manifest_labels(root: Path) -> dict[int, str] | None:
+    """The synthetic manifest's ``label_map`` (phantom v6 on), None for binary labels."""
+    try:
+        raw = json.loads((root / SYNTH_MANIFEST).read_text(encoding="utf-8"))
+        return {int(k): str(v) for k, v in raw["label_map"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def split_counts(n_cases: int) -> tuple[int, int, int]:
