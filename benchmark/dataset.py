@@ -36,6 +36,12 @@ SYNTH_MANIFEST = "ichbench_synthetic.json"
 LAST_VALIDATION_ID = 130
 
 
+#: The other layouts :func:`open_dataset` reads, for messages (:mod:`ichbench.releases`).
+LAYOUT_HINT = ("a BHSD label_192/ folder (images/, 'ground truths'/), MBH-Seg25 case folders "
+               "(<case>/image.nii.gz, label_annot_<k>.nii.gz) or PhysioNet CT-ICH "
+               "(ct_scans/, masks/)")
+
+
 class DatasetError(ValueError):
     """A folder that cannot be used as a dataset. The message names the folder and the fix."""
 
@@ -54,13 +60,19 @@ class Case:
         The ICH label on the CT's grid (0 background; non-zero hemorrhage: 1, a subtype
         code or 255, as the release stores it), None where the release holds none.
     split : str
-        Released split: ``"train"``, ``"validation"`` or ``"test"``.
+        Released split: ``"train"``, ``"validation"`` or ``"test"`` (a release without
+        one: ichbench's seeded split, :mod:`ichbench.releases`).
+    sources : tuple of Path
+        The release's own label files when ``label`` was derived from them (one per rater
+        for MBH-Seg25, or a label whose header differed from its CT's; see
+        :mod:`ichbench.release_labels`); empty when ``label`` is the release's file.
     """
 
     case_id: str
     image: Path
     label: Path | None
     split: str
+    sources: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,18 +86,22 @@ class Dataset:
     cases : tuple of Case
         Sorted by split (train, validation, test), then id.
     kind : str
-        ``"synthetic"`` (evaluation labels present) or ``"instance"`` (a real release:
-        evaluation cases without labels).
+        ``"synthetic"`` (evaluation labels present), ``"instance"`` (a real release:
+        evaluation cases without labels), or another release's layout (``"bhsd"``,
+        ``"mbhseg"``, ``"physionet"``; :mod:`ichbench.releases`).
     label_map : dict or None
         Label value → subtype name when the labels are subtype maps (BHSD's 1 EDH, 2 IPH,
         3 IVH, 4 SAH, 5 SDH: BHSD, MBH-Seg25, phantom v6); None for binary labels. Methods
         train on label > 0 either way; scoring can name the classes.
+    notes : tuple of str
+        One line per case whose label was derived (raters' consensus, header fixed).
     """
 
     root: Path
     cases: tuple[Case, ...]
     kind: str
     label_map: dict[int, str] | None = field(default=None, hash=False)
+    notes: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{s} {len(self.ids(s))}" for s in SPLITS)
@@ -113,10 +129,11 @@ class Dataset:
 
         Changes when a case is added, removed, renamed, re-gridded or rewritten with other
         content (compressed size); cheap enough to compute on every run start and resume.
+        A derived label is represented by the release files it came from (``sources``).
         """
         digest = hashlib.sha256()
         for case in self.cases:
-            for path in (case.image, case.label):
+            for path in (case.image, *(case.sources or (case.label,))):
                 if path is None:
                     continue
                 rel = path.relative_to(self.root).as_posix()
@@ -164,8 +181,14 @@ def open_dataset(root: str | os.PathLike[str]) -> Dataset:
                            "evaluation/ (or make one with 'ichbench data synth')")
     train_dir = find_train_dir(root)
     if train_dir is None:
+        from ichbench.release_labels import open_release
+
+        release = open_release(root)
+        if release is not None:
+            return release
         raise DatasetError(f"{root}: no train/data/ (or train_2/data/) folder; expected the "
-                           "INSTANCE layout train/data/001.nii.gz, train/label/001.nii.gz")
+                           "INSTANCE layout train/data/001.nii.gz, train/label/001.nii.gz, "
+                           f"or {LAYOUT_HINT}")
     try:
         images = list_cases(train_dir / "data")
         labels = list_cases(train_dir / "label") if (train_dir / "label").is_dir() else {}
