@@ -146,8 +146,10 @@ def plan_labels(release: Release, *, cache: Path | None = None) -> dict[str, Lab
     index_path = base / "index.json"
     if index_path.is_file():
         index = json.loads(index_path.read_text(encoding="utf-8"))
-        return {cid: LabelPlan(cid, Path(entry["label"]) if entry["label"] else None,
-                               entry["note"]) for cid, entry in index.items()}
+        plans = {cid: LabelPlan(cid, Path(entry["label"]) if entry["label"] else None,
+                                entry["note"]) for cid, entry in index.items()}
+        if all(p.label is not None and p.label.is_file() for p in plans.values()):
+            return plans  # else a derived file was removed from the cache: derive again
     plans = {case.case_id: _plan_case(case, base) for case in release.cases if case.labels}
     write_json(index_path, {cid: {"label": str(p.label) if p.label else None, "note": p.note}
                             for cid, p in plans.items()})

@@ -90,6 +90,8 @@ def test_bhsd_label_with_a_wrong_header_is_named_then_used_on_the_ct_grid(tmp_pa
     np.testing.assert_array_equal(read_volume(case.label).array, lesion * 2)
     assert any("taken voxel for voxel" in note for note in dataset.notes)
     assert open_dataset(root).fingerprint() == dataset.fingerprint()   # cached, stable
+    case.label.unlink()                                  # a cache cleaned by hand
+    assert open_dataset(root).case(bhsd_id(3)).label.is_file()
 
 
 def test_bhsd_label_of_another_shape_is_an_error_in_check_and_run(tmp_path):
