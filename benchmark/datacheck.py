@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from ichbench.nifti import (
     read_geometry,
     read_volume,
 )
+
+if TYPE_CHECKING:
+    from ichbench.releases import Release
 
 #: Ranges seen in INSTANCE 2022 (DESIGN.md §3); outside them is a warning, not an error.
 FOV_MM = (140.0, 400.0)
@@ -211,8 +215,13 @@ def _manifest_codes(root: Path) -> frozenset[int] | None:
         return None
 
 
-def _check_release(report: CheckReport, release, progress) -> None:  # type: ignore[no-untyped-def]
-    """Check a BHSD, MBH-Seg25 or CT-ICH release: every CT and every rater's mask."""
+def _check_release(report: CheckReport, release: Release,
+                   progress: Callable[[int, int], None] | None) -> None:
+    """Check a BHSD, MBH-Seg25 or CT-ICH release: every CT and every rater's mask.
+
+    Cases are listed under the split a run would give them (the seeded 100:30:70 split of
+    the labelled cases; ``unlabeled`` for a CT without a mask).
+    """
     from ichbench.releases import RELEASE_VALUES, ReleaseError, release_split
 
     report.layout = f"{release.name} ({release.folder})"

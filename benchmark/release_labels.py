@@ -112,15 +112,17 @@ def consensus(masks: list[np.ndarray]) -> np.ndarray:
     masks : list of np.ndarray of int, (z, y, x)
         One label map per rater, on one grid (0 background, codes 1-255).
     """
-    stack = np.stack([np.asarray(m) for m in masks]).astype(np.int64)
-    if np.any(stack < 0) or np.any(stack > 255):
-        raise ValueError("label values outside 0-255")
-    voted = np.count_nonzero(stack, axis=0) * 2 > len(masks)
-    present = np.unique(stack[stack > 0])  # ascending: argmax's first maximum = lower code
-    if present.size == 0:
-        return np.zeros(stack.shape[1:], np.uint8)
-    counts = np.stack([np.count_nonzero(stack == code, axis=0) for code in present])
-    codes = present[np.argmax(counts, axis=0)]
+    for mask in masks:
+        if mask.size and (np.min(mask) < 0 or np.max(mask) > 255):
+            raise ValueError("label values outside 0-255")
+    stack = np.stack([np.asarray(m).astype(np.uint8) for m in masks])  # uint8: ~N bytes/voxel
+    voted = (stack > 0).sum(axis=0, dtype=np.uint16) * 2 > len(masks)
+    codes = np.zeros(stack.shape[1:], np.uint8)
+    best = np.zeros(stack.shape[1:], np.uint8)
+    for code in np.unique(stack[stack > 0]):  # ascending: a tie keeps the lower code
+        given = (stack == code).sum(axis=0, dtype=np.uint8)
+        more = given > best
+        codes[more], best[more] = code, given[more]
     return np.where(voted, codes, 0).astype(np.uint8)
 
 
