@@ -1,4 +1,4 @@
-"""Validating a dataset folder (real INSTANCE release or synthetic) without modifying it.
+"""Validating a dataset folder (INSTANCE, BHSD, MBH-Seg25, CT-ICH, synthetic), read-only.
 
 :func:`check_dataset` reads every header and voxel array once and reports:
 
@@ -7,10 +7,13 @@
   one with a NIfTI name: never read, always reported), image and label on different
   grids, label values that are not a mask (negative, fractional, NaN), NaN or infinite
   CT voxels;
-* warnings (usable, but look): label values other than 0/1 (non-zero is hemorrhage), a
-  label without its CT, field of view, slice spacing or count outside the INSTANCE
-  ranges, flipped or oblique orientation, blank (constant) slices, intensities that do not
-  look like HU, empty training labels.
+* warnings (usable, but look): label values other than 0/1 (non-zero is hemorrhage; a
+  subtype map's codes 1-5 and CT-ICH's 255 are expected), a release label whose header
+  differs from its CT's but whose array fits the CT's grid (every differing field named;
+  :mod:`ichbench.release_labels` says how it is used), a label without its CT, field of
+  view, slice spacing or count outside the INSTANCE ranges, flipped or oblique
+  orientation, blank (constant) slices, intensities that do not look like HU, empty
+  training labels.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ichbench.dataset import evaluation_split, find_train_dir
+from ichbench.dataset import LAYOUT_HINT, SYNTH_MANIFEST, evaluation_split, find_train_dir
 from ichbench.nifti import (
     Geometry,
     NiftiError,
@@ -31,6 +35,9 @@ from ichbench.nifti import (
     read_geometry,
     read_volume,
 )
+
+if TYPE_CHECKING:
+    from ichbench.releases import Release
 
 #: Ranges seen in INSTANCE 2022 (DESIGN.md §3); outside them is a warning, not an error.
 FOV_MM = (140.0, 400.0)
@@ -68,6 +75,7 @@ class CheckReport:
     root: Path
     cases: list[CaseInfo] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    layout: str = ""
 
     @property
     def usable(self) -> bool:
@@ -84,9 +92,12 @@ class CheckReport:
         """A plain-text table: cases per split, spacing, slices, lesion volumes, orientation."""
         lines = [f"dataset {self.root}"]
         geoms = [c.geometry for c in self.cases if c.geometry is not None]
+        if self.layout:
+            lines.append(f"layout     {self.layout}")
         counts = {s: sum(c.split == s for c in self.cases) for s in ("train", "validation",
-                                                                       "test")}
-        lines.append("cases      " + ", ".join(f"{s} {n}" for s, n in counts.items())
+                                                                       "test", "unlabeled")}
+        lines.append("cases      " + ", ".join(f"{s} {n}" for s, n in counts.items()
+                                               if n or s != "unlabeled")
                      + f" (total {len(self.cases)})")
 
         def row(name: str, values: list[float], fmt: str) -> None:
@@ -128,7 +139,8 @@ def check_dataset(root: str | os.PathLike[str], *,
     ----------
     root
         Folder in the INSTANCE layout (``train/`` or ``train_2/``, ``evaluation/``,
-        optionally ``evaluation_label/``).
+        optionally ``evaluation_label/``), or a BHSD, MBH-Seg25 or PhysioNet CT-ICH
+        release as it unpacks (:mod:`ichbench.releases`; each rater's mask is checked).
     progress
         Called as ``progress(done, total)`` after each case.
     """
@@ -139,9 +151,22 @@ def check_dataset(root: str | os.PathLike[str], *,
         return report
     train_dir = find_train_dir(root)
     if train_dir is None:
+        from ichbench.releases import ReleaseError, read_release
+
+        try:
+            release = read_release(root)
+        except ReleaseError as exc:
+            report.add("error", root, str(exc))
+            return report
+        if release is not None:
+            _check_release(report, release, progress)
+            return report
         report.add("error", root, "no train/data/ (or train_2/data/) folder; expected the "
-                   "INSTANCE layout train/data/001.nii.gz + train/label/001.nii.gz")
+                   "INSTANCE layout train/data/001.nii.gz + train/label/001.nii.gz, or "
+                   f"{LAYOUT_HINT}")
         return report
+    report.layout = "INSTANCE"
+    allowed = _manifest_codes(root)
     pairs: list[tuple[str, str, Path, Path | None]] = []
     try:
         images = list_cases(train_dir / "data")
@@ -172,14 +197,54 @@ def check_dataset(root: str | os.PathLike[str], *,
     if not images:
         report.add("error", train_dir / "data", "no .nii/.nii.gz training CTs")
     for n, (cid, split, image, label) in enumerate(pairs, start=1):
-        report.cases.append(_check_case(report, cid, split, image, label))
+        report.cases.append(_check_case(report, cid, split, image,
+                                        () if label is None else (label,), allowed=allowed))
         if progress is not None:
             progress(n, len(pairs))
     return report
 
 
+def _manifest_codes(root: Path) -> frozenset[int] | None:
+    """The label codes a synthetic dataset's manifest declares (phantom v6: 1-5), else None."""
+    import json
+
+    try:
+        raw = json.loads((root / SYNTH_MANIFEST).read_text(encoding="utf-8"))
+        return frozenset(int(k) for k in raw["label_map"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _check_release(report: CheckReport, release: Release,
+                   progress: Callable[[int, int], None] | None) -> None:
+    """Check a BHSD, MBH-Seg25 or CT-ICH release: every CT and every rater's mask.
+
+    Cases are listed under the split a run would give them (the seeded 100:30:70 split of
+    the labelled cases; ``unlabeled`` for a CT without a mask).
+    """
+    from ichbench.releases import RELEASE_VALUES, ReleaseError, release_split
+
+    report.layout = f"{release.name} ({release.folder})"
+    labelled = [c.case_id for c in release.cases if c.labels]
+    try:
+        split_of = {cid: split for split, ids in release_split(labelled).items()
+                    for cid in ids}
+    except ReleaseError as exc:
+        report.add("error", release.folder, str(exc))
+        split_of = {}
+    for path in release.orphans:
+        report.add("warning", path, "label without a CT; ignored")
+    for n, case in enumerate(release.cases, start=1):
+        report.cases.append(_check_case(
+            report, case.case_id, split_of.get(case.case_id, "unlabeled"), case.image,
+            case.labels, allowed=RELEASE_VALUES[release.layout], adopt_header=True))
+        if progress is not None:
+            progress(n, len(release.cases))
+
+
 def _check_case(report: CheckReport, cid: str, split: str, image: Path,
-                label: Path | None) -> CaseInfo:
+                labels: tuple[Path, ...], *, allowed: frozenset[int] | None = None,
+                adopt_header: bool = False) -> CaseInfo:
     try:
         vol = read_volume(image)
     except NiftiError as exc:
@@ -217,23 +282,33 @@ def _check_case(report: CheckReport, cid: str, split: str, image: Path,
     if lo > -500 or hi < 300:
         report.add("warning", image, f"intensities {lo:.0f}..{hi:.0f} do not look like HU "
                    "(expected air near -1000 and bone above 300)")
-    label_ml = None
-    if label is not None:
-        label_ml = _check_label(report, label, geom, split)
+    volumes = [_check_label(report, label, geom, split, allowed=allowed,
+                            adopt_header=adopt_header) for label in labels]
+    known = [v for v in volumes if v is not None]
+    label_ml = float(np.mean(known)) if known else None  # several raters: their mean
     return CaseInfo(cid, split, geom, orient, label_ml)
 
 
-def _check_label(report: CheckReport, label: Path, geom: Geometry, split: str) -> float | None:
+def _check_label(report: CheckReport, label: Path, geom: Geometry, split: str, *,
+                 allowed: frozenset[int] | None, adopt_header: bool) -> float | None:
+    from ichbench.release_labels import grid_rule, header_differences
+
     try:
         lgeom = read_geometry(label)
     except NiftiError as exc:
         report.add("error", label, str(exc).removeprefix(f"{label}: "))
         return None
-    mismatch = geom.mismatch(lgeom)
-    if mismatch:
-        report.add("error", label, f"label grid differs from its CT: {mismatch}; "
-                   "a label must share its CT's header")
+    differences = header_differences(geom, lgeom)
+    rule = grid_rule(geom, lgeom)
+    if differences and (not adopt_header or rule is None):
+        report.add("error", label, f"label grid differs from its CT: "
+                   f"{'; '.join(differences)}; a label must share its CT's header"
+                   + ("" if not adopt_header else " (or at least its array shape)"))
         return None
+    if differences:
+        report.add("warning", label, f"label header differs from its CT: "
+                   f"{'; '.join(differences)}; ichbench uses the label {rule} on the CT's "
+                   "grid")
     try:
         lab = read_volume(label).array
     except NiftiError as exc:
@@ -250,9 +325,11 @@ def _check_label(report: CheckReport, label: Path, geom: Geometry, split: str) -
         report.add("error", label, f"label values {shown}{' ...' if values.size > 6 else ''} "
                    "are not a mask; expected 0 (background) and 1 (hemorrhage)")
         return None
-    if np.any(values > 1):
+    expected = {0, 1} if allowed is None else {0, *allowed}
+    if not set(values.tolist()) <= expected:
+        codes = ", ".join(f"{v:g}" for v in sorted(expected))
         report.add("warning", label, f"label values {', '.join(f'{v:g}' for v in values)}; "
-                   "expected 0/1, every non-zero value is counted as hemorrhage")
+                   f"expected {codes}, every non-zero value is counted as hemorrhage")
     n = int(np.count_nonzero(lab))
     if n == 0 and split == "train":
         report.add("warning", label, "empty label (no hemorrhage)")

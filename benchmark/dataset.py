@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ichbench.nifti import NiftiError, list_cases, read_geometry
@@ -34,6 +34,12 @@ TRAIN_DIRS = ("train", "train_2")
 SYNTH_MANIFEST = "ichbench_synthetic.json"
 #: Largest numeric INSTANCE id that belongs to the validation share.
 LAST_VALIDATION_ID = 130
+
+
+#: The other layouts :func:`open_dataset` reads, for messages (:mod:`ichbench.releases`).
+LAYOUT_HINT = ("a BHSD label_192/ folder (images/, 'ground truths'/), MBH-Seg25 case folders "
+               "(<case>/image.nii.gz, label_annot_<k>.nii.gz) or PhysioNet CT-ICH "
+               "(ct_scans/, masks/)")
 
 
 class DatasetError(ValueError):
@@ -51,15 +57,22 @@ class Case:
     image : Path
         The CT.
     label : Path or None
-        The ICH mask (0 background, 1 hemorrhage), None where the release holds none.
+        The ICH label on the CT's grid (0 background; non-zero hemorrhage: 1, a subtype
+        code or 255, as the release stores it), None where the release holds none.
     split : str
-        Released split: ``"train"``, ``"validation"`` or ``"test"``.
+        Released split: ``"train"``, ``"validation"`` or ``"test"`` (a release without
+        one: ichbench's seeded split, :mod:`ichbench.releases`).
+    sources : tuple of Path
+        The release's own label files when ``label`` was derived from them (one per rater
+        for MBH-Seg25, or a label whose header differed from its CT's; see
+        :mod:`ichbench.release_labels`); empty when ``label`` is the release's file.
     """
 
     case_id: str
     image: Path
     label: Path | None
     split: str
+    sources: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,13 +86,22 @@ class Dataset:
     cases : tuple of Case
         Sorted by split (train, validation, test), then id.
     kind : str
-        ``"synthetic"`` (evaluation labels present) or ``"instance"`` (a real release:
-        evaluation cases without labels).
+        ``"synthetic"`` (evaluation labels present), ``"instance"`` (a real release:
+        evaluation cases without labels), or another release's layout (``"bhsd"``,
+        ``"mbhseg"``, ``"physionet"``; :mod:`ichbench.releases`).
+    label_map : dict or None
+        Label value → subtype name when the labels are subtype maps (BHSD's 1 EDH, 2 IPH,
+        3 IVH, 4 SAH, 5 SDH: BHSD, MBH-Seg25, phantom v6); None for binary labels. Methods
+        train on label > 0 either way; scoring can name the classes.
+    notes : tuple of str
+        One line per case whose label was derived (raters' consensus, header fixed).
     """
 
     root: Path
     cases: tuple[Case, ...]
     kind: str
+    label_map: dict[int, str] | None = field(default=None, hash=False)
+    notes: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{s} {len(self.ids(s))}" for s in SPLITS)
@@ -107,10 +129,11 @@ class Dataset:
 
         Changes when a case is added, removed, renamed, re-gridded or rewritten with other
         content (compressed size); cheap enough to compute on every run start and resume.
+        A derived label is represented by the release files it came from (``sources``).
         """
         digest = hashlib.sha256()
         for case in self.cases:
-            for path in (case.image, case.label):
+            for path in (case.image, *(case.sources or (case.label,))):
                 if path is None:
                     continue
                 rel = path.relative_to(self.root).as_posix()
@@ -158,8 +181,14 @@ def open_dataset(root: str | os.PathLike[str]) -> Dataset:
                            "evaluation/ (or make one with 'ichbench data synth')")
     train_dir = find_train_dir(root)
     if train_dir is None:
+        from ichbench.release_labels import open_release
+
+        release = open_release(root)
+        if release is not None:
+            return release
         raise DatasetError(f"{root}: no train/data/ (or train_2/data/) folder; expected the "
-                           "INSTANCE layout train/data/001.nii.gz, train/label/001.nii.gz")
+                           "INSTANCE layout train/data/001.nii.gz, train/label/001.nii.gz, "
+                           f"or {LAYOUT_HINT}")
     try:
         images = list_cases(train_dir / "data")
         labels = list_cases(train_dir / "label") if (train_dir / "label").is_dir() else {}
@@ -187,7 +216,16 @@ def open_dataset(root: str | os.PathLike[str]) -> Dataset:
     cases.sort(key=lambda c: (order[c.split], c.case_id))
     has_eval_labels = bool(evaluation) and all(cid in eval_labels for cid in evaluation)
     kind = "synthetic" if has_eval_labels or (root / SYNTH_MANIFEST).is_file() else "instance"
-    return Dataset(root=root, cases=tuple(cases), kind=kind)
+    return Dataset(root=root, cases=tuple(cases), kind=kind, label_map=_manifest_labels(root))
+
+
+def _manifest_labels(root: Path) -> dict[int, str] | None:
+    """The synthetic manifest's ``label_map`` (phantom v6 on), None for binary labels."""
+    try:
+        raw = json.loads((root / SYNTH_MANIFEST).read_text(encoding="utf-8"))
+        return {int(k): str(v) for k, v in raw["label_map"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def split_counts(n_cases: int) -> tuple[int, int, int]:

@@ -1,9 +1,12 @@
 """The evaluation protocol: which cases train, validate and test, and the cross-validation folds.
 
-Two situations:
+Three situations:
 
 * **Evaluation labels exist** (synthetic phantom): the released INSTANCE splits by id,
   train 001-100, validation 101-130, test 131-200 (proportional for smaller datasets).
+* **A release without a split** (BHSD, MBH-Seg25, PhysioNet CT-ICH): the split the reader
+  made, seeded by case id in INSTANCE's 100:30:70 proportion
+  (:func:`ichbench.releases.release_split`); its cases without labels are ``"unlabeled"``.
 * **Only training labels exist** (a real INSTANCE release): the labelled training cases are
   split by a seeded shuffle into train / validation / test as 70 / 10 / 20 % (100 cases →
   70/10/20; each hold-out at least one case), so that cross-validation keeps most of the
@@ -145,10 +148,13 @@ def make_protocol(dataset: Dataset, *, n_folds: int = 5, seed: int = 0) -> Proto
         raise ProtocolError(f"n_folds={n_folds}: expected at least 2")
     rng = np.random.default_rng(seed)
     evaluation = [c for c in dataset.cases if c.split != "train"]
-    if evaluation and all(c.label is not None for c in evaluation):
+    presplit = dataset.kind not in ("synthetic", "instance")  # a release ichbench split
+    if presplit or (evaluation and all(c.label is not None for c in evaluation)):
         train = list(dataset.ids("train"))
-        validation, test = list(dataset.ids("validation")), list(dataset.ids("test"))
-        unlabeled: list[str] = []
+        validation = [c.case_id for c in evaluation
+                      if c.split == "validation" and c.label is not None]
+        test = [c.case_id for c in evaluation if c.split == "test" and c.label is not None]
+        unlabeled: list[str] = [c.case_id for c in evaluation if c.label is None]
     else:
         labelled = sorted(dataset.ids("train"))
         if len(labelled) < 3:

@@ -299,4 +299,9 @@ def create_run(method: str, *, dataset: Any, preset: str | None, overrides: Sequ
         f"device {device}, seed {run_seed}, folds {list(fold_ids)}, config hash "
         f"{record['config_hash']}")
     log(f"data {dataset.root}: {protocol!r}")
+    notes = getattr(dataset, "notes", ())
+    if notes:
+        log(f"labels derived from the release's files for {len(notes)} case(s) (cached; the "
+            f"release is not modified): {'; '.join(notes[:3])}"
+            + (f"; ... ({len(notes) - 3} more)" if len(notes) > 3 else ""))
     return open_run(run_dir, device=device, echo=echo)

@@ -14,10 +14,12 @@ import numpy as np
 
 from ichbench.atomic import write_json
 from ichbench.nifti import Geometry, write_volume
+from ichbench.phantom.lesions import SUBTYPE_CODES
 from ichbench.phantom.scan import PRESETS, CaseParams, render_case, sample_case
 
-#: Bumped whenever generated data changes; part of the cache folder name.
-PHANTOM_VERSION = 5
+#: Bumped whenever generated data changes; part of the cache folder name. v6: labels hold
+#: subtype codes (1 EDH, 2 IPH, 3 IVH, 4 SAH, 5 SDH); CTs and ``label > 0`` equal v5's.
+PHANTOM_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class SyntheticCase:
 
     case_id: str
     ct: np.ndarray          # int16 HU, (z, y, x)
-    label: np.ndarray       # uint8, (z, y, x)
+    label: np.ndarray       # uint8, (z, y, x): 0, or the subtype code (SUBTYPE_CODES)
     geometry: Geometry
     params: CaseParams
     volumes_ml: dict[str, float]
@@ -90,7 +92,8 @@ def generate_dataset(out_dir: str | os.PathLike[str], *, cases: int = 200,
     -------
     list of dict
         One record per case (split, time, spacing, label volumes, parameters), also written
-        with the dataset parameters to ``ichbench_synthetic.json`` at the root.
+        with the dataset parameters and the labels' meaning (``label_map``: code → subtype)
+        to ``ichbench_synthetic.json`` at the root.
     """
     from ichbench.dataset import SYNTH_MANIFEST, synthetic_case_ids
 
@@ -108,7 +111,10 @@ def generate_dataset(out_dir: str | os.PathLike[str], *, cases: int = 200,
     write_json(root / SYNTH_MANIFEST, {
         "generator": "ichbench.phantom", "phantom_version": PHANTOM_VERSION, "seed": seed,
         "preset": preset, "cases": cases,
-        "splits": {k: list(v) for k, v in ids.items()}, "records": records})
+        "splits": {k: list(v) for k, v in ids.items()},
+        "label_map": {str(code): kind for kind, code in sorted(SUBTYPE_CODES.items(),
+                                                               key=lambda kv: kv[1])},
+        "records": records})
     return records
 
 

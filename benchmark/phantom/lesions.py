@@ -24,6 +24,9 @@ from ichbench.phantom.fields import Field
 from ichbench.phantom.lattice import Lattice
 
 KINDS = ("IPH", "IVH", "SDH", "EDH", "SAH")
+#: Label value of each subtype in a phantom label: BHSD's convention (Wu et al. 2023), the
+#: one MBH-Seg24/25 use. 0 is background; ``label > 0`` is the merged ICH mask.
+SUBTYPE_CODES = {"EDH": 1, "IPH": 2, "IVH": 3, "SAH": 4, "SDH": 5}
 _PRIMARY_P = {"IPH": 0.40, "SDH": 0.22, "SAH": 0.14, "IVH": 0.12, "EDH": 0.12}
 
 
@@ -239,3 +242,27 @@ class Lesion:
         if self.p.swirl:
             v = np.where(lat.field(self.lobe_field)[mask] > 0.8, v - 22.0, v)
         return v
+
+
+def subtype_codes(share: np.ndarray) -> np.ndarray:
+    """The subtype code of each voxel, from how much of the voxel each subtype covers.
+
+    Where several subtypes reach into one voxel (an IVH cast beside an IPH, an SDH over an
+    SAH) the voxel gets the subtype that covers the largest share of its sub-samples; a
+    tie goes to the lower code (EDH before IPH before IVH before SAH before SDH). The
+    share, not a fixed order, decides, so a voxel mostly inside a hematoma is never given to
+    a neighbour that only touches it.
+
+    Parameters
+    ----------
+    share : np.ndarray of float, (5, ...)
+        ``share[c - 1]`` = fraction of each voxel's sub-samples inside subtype code ``c``
+        (:data:`SUBTYPE_CODES`).
+
+    Returns
+    -------
+    np.ndarray of uint8, (...)
+        Codes 1-5 (a voxel no subtype reaches gets 1; callers keep the code only where the
+        merged label is set, which implies some subtype reaches the voxel).
+    """
+    return (np.argmax(share, axis=0) + 1).astype(np.uint8)

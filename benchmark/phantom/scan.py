@@ -5,7 +5,9 @@ One case in, (CT, label, geometry) out.
 Each thick slice is rendered as several thin sub-slices (about 1.2 mm apart) that are
 averaged, so structures cut obliquely by a 5 mm slice show partial volume (the skull base
 reads 60-200 HU over brain, small bleeds fade). The label is the hemorrhage fraction of a
-voxel thresholded at one half, on the thick grid.
+voxel thresholded at one half, on the thick grid; a labelled voxel holds its subtype's code
+(BHSD's 1 EDH, 2 IPH, 3 IVH, 4 SAH, 5 SDH; :func:`~ichbench.phantom.lesions.subtype_codes`
+says which where subtypes meet).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from scipy import ndimage
 from ichbench.nifti import Geometry
 from ichbench.phantom.anatomy import AnatomyParams, Head, sample_anatomy
 from ichbench.phantom.lattice import Lattice
-from ichbench.phantom.lesions import Lesion, LesionParams, sample_lesions
+from ichbench.phantom.lesions import (
+    SUBTYPE_CODES,
+    Lesion,
+    LesionParams,
+    sample_lesions,
+    subtype_codes,
+)
 
 #: Presets: in-plane matrix size and how many sub-samples per voxel side in-plane.
 PRESETS = {"full": {"matrix": 512, "factor": 1, "supersample": 1},
@@ -136,7 +144,10 @@ def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset:
     Returns
     -------
     ct : np.ndarray of int16, (z, y, x), HU
-    label : np.ndarray of uint8, (z, y, x), 1 = hemorrhage
+    label : np.ndarray of uint8, (z, y, x)
+        0 background, else the hemorrhage's subtype code (:data:`SUBTYPE_CODES`, BHSD's
+        convention); ``label > 0`` is the merged ICH mask, the same voxels as phantom v5's
+        binary label.
     geometry : Geometry
     volumes_ml : dict
         Label volume per hemorrhage kind (overlaps counted in each) and ``"total"``.
@@ -185,19 +196,23 @@ def render_case(params: CaseParams, render_seed: np.random.SeedSequence, preset:
         # Hemorrhage = half the voxel or more is blood and almost none is bone (an
         # annotator does not outline the inner table's partial volume).
         clean = (reg == 2).reshape(pooled).mean(axis=(0, 2, 4)) < 0.15
-        label[k] = (blood.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5) & clean
+        merged = (blood.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5) & clean
         if region_map is not None:
             r5 = reg.reshape(pooled)
             lo, hi = r5.min(axis=(0, 2, 4)), r5.max(axis=(0, 2, 4))
             region_map[k] = np.where(lo == hi, lo, 255)
+        # share[c - 1] = fraction of the voxel's sub-samples inside subtype code c.
+        share = np.zeros((len(SUBTYPE_CODES), ny, nx), np.float32)
         for kind, occ in per_kind.items():
-            kind_vox[kind] += int(((occ.reshape(pooled).mean(axis=(0, 2, 4)) >= 0.5)
-                                   & clean).sum())
+            fraction = occ.reshape(pooled).mean(axis=(0, 2, 4))
+            share[SUBTYPE_CODES[kind] - 1] = fraction
+            kind_vox[kind] += int(((fraction >= 0.5) & clean).sum())
+        label[k] = np.where(merged, subtype_codes(share), 0)
         hu_slice = _artifacts(hu_slice, spacing[0], scan, preset, nrng)
         ct[k] = np.clip(np.rint(hu_slice), -1024, 3071).astype(np.int16)
     vml = geom.voxel_volume_ml
     volumes = {kind: n * vml for kind, n in kind_vox.items()}
-    volumes["total"] = float(label.sum()) * vml
+    volumes["total"] = float(np.count_nonzero(label)) * vml
     return ct, label, geom, volumes, region_map
 
 

@@ -30,6 +30,7 @@ def test_synth_writes_instance_layout_and_check_accepts_it(tmp_path):
     assert res.exit_code == 0, res.output
     assert "train 1, validation 1, test 1" in res.output
     assert "0 error(s)" in res.output
+    assert "label values" not in res.output     # phantom v6's subtype codes are expected
     fig = tmp_path / "fig.png"
     res = run("show", out, "--out", fig, "--cases", "001,131")
     assert res.exit_code == 0, res.output

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ichbench.phantom import case_seed, generate_case, generate_dataset
-from ichbench.phantom.lesions import KINDS
+from ichbench.phantom.lesions import KINDS, SUBTYPE_CODES, subtype_codes
 from ichbench.phantom.scan import PRESETS, case_geometry, sample_case
 
 
@@ -33,6 +33,11 @@ def test_case_is_deterministic_per_seed_and_independent_of_process(case001, tmp_
     assert sorted(p.name for p in (tmp_path / "evaluation").iterdir()) == ["101.nii.gz",
                                                                            "131.nii.gz"]
     assert (tmp_path / "evaluation_label" / "131.nii.gz").is_file()
+    # The dataset record says the labels are subtype maps (BHSD's codes).
+    from ichbench.dataset import open_dataset
+
+    assert open_dataset(tmp_path).label_map == {1: "EDH", 2: "IPH", 3: "IVH", 4: "SAH",
+                                                5: "SDH"}
 
 
 def test_other_seed_gives_another_case(params_300):
@@ -129,3 +134,49 @@ def test_threshold_floor_masks_stay_inside_the_skull(case001):
         assert not (mask & ~inside).any()
         assert 0.0 <= dice(case001.label > 0, mask) <= 1.0
     assert dice(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
+
+
+# Phantom v6 labels subtypes; its CTs and merged labels must equal v5's bit for bit (the
+# default dataset's training runs must not change). SHA-256 of the C-order bytes of the
+# int16 CT and of (label > 0) as uint8, computed with phantom v5 (ichbench 48c18f9) for
+# seed 0, preset small: case 002 holds an IPH, an IVH and an SDH, case 133 an EDH and an IPH.
+V5_SHA256 = {
+    "002": ("413dccdb733c3ae463819fed84ea65c2b00add1ec10e164b5229ce13e7c01e05",
+            "8a23d5cd9310a3679b8028c4e4fb2c0ca0009bade63815f5fd235ddda6b07890"),
+    "133": ("f8f325bc3ab997a931d5e4c47b563e752eaa180cf2fcd6ee107471054ecd2996",
+            "3c80d03a90baf6ae74919f43500dcf4a905867cc0b2ea56ddbe4e15faaaeee5a"),
+}
+
+
+@pytest.mark.parametrize("case_id", sorted(V5_SHA256))
+def test_subtype_labels_keep_v5_ct_and_merged_label_bit_identical(case_id):
+    import hashlib
+
+    case = generate_case(case_id, seed=0, preset="small")
+    ct_sha, merged_sha = V5_SHA256[case_id]
+    assert hashlib.sha256(np.ascontiguousarray(case.ct).tobytes()).hexdigest() == ct_sha
+    merged = (case.label > 0).astype(np.uint8)
+    assert hashlib.sha256(merged.tobytes()).hexdigest() == merged_sha
+    # The codes are the subtypes drawn in the case, in BHSD's convention.
+    drawn = {SUBTYPE_CODES[les.kind] for les in case.params.lesions}
+    assert set(np.unique(case.label[case.label > 0]).tolist()) <= drawn
+    assert set(np.unique(case.label).tolist()) - {0} == drawn
+    assert case.volumes_ml["total"] == pytest.approx(
+        np.count_nonzero(case.label) * case.geometry.voxel_volume_ml)
+
+
+def test_subtype_codes_follow_bhsd_and_the_release_readers():
+    from ichbench.releases import BHSD_LABELS
+
+    assert SUBTYPE_CODES == {"EDH": 1, "IPH": 2, "IVH": 3, "SAH": 4, "SDH": 5}
+    assert {code: kind for kind, code in SUBTYPE_CODES.items()} == BHSD_LABELS
+    assert set(SUBTYPE_CODES) == set(KINDS)
+
+
+def test_a_voxel_shared_by_two_subtypes_goes_to_the_larger_share_then_the_lower_code():
+    share = np.zeros((5, 1, 3), np.float32)
+    share[1, 0, 0], share[4, 0, 0] = 0.25, 0.75     # IPH 1/4, SDH 3/4 → SDH
+    share[2, 0, 1], share[3, 0, 1] = 0.5, 0.5       # IVH = SAH → IVH (lower code)
+    share[0, 0, 2] = 1.0                            # EDH alone
+    assert subtype_codes(share).tolist() == [[5, 3, 1]]
+
