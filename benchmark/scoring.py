@@ -88,7 +88,8 @@ def score_run(run_dir: Path, dataset: Any, protocol: Any, folds: Sequence[int],
             continue
         pred_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        result = score_folder(pred_dir, truth, run_dir / "scores" / split, jobs=jobs)
+        result = score_folder(pred_dir, truth, run_dir / "scores" / split, jobs=jobs,
+                              label_map=getattr(dataset, "label_map", None))
         summaries[split] = result.summary
         counts = result.summary.get("status_counts", {})
         log(f"scored {split}: {len(truth)} cases in {time.perf_counter() - t0:.1f} s "
