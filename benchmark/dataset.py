@@ -271,9 +271,11 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "ichbench"
 
 
-#: Cases of the default synthetic dataset: the INSTANCE 100/30/70 proportions scaled to 40
-#: (20 train, 6 validation, 14 test), so that 20 held-out cases can separate the methods
-#: (3 validation cases could not) while generating in about a minute on 2 cores.
+#: Cases of the default synthetic dataset: INSTANCE's 100/30/70 halved (50 train, 15
+#: validation, 35 test). The 50 held-out cases resolve the ΔDC of about 0.02 that the
+#: cascade-vs-coarse question is about: the paired per-case ΔDC had a standard deviation of
+#: 0.031-0.051 in the runs measured, which needs 19-52 cases for a 95 % CI excluding 0 at
+#: 80 % power (README, "The default data"). Generation takes about 3.5 minutes on 2 cores.
 DEFAULT_SYNTHETIC_CASES = 100
 
 
