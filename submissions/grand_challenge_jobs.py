@@ -88,11 +88,12 @@ def read_predictions(input_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     except OSError as exc:
         raise EvaluationError(f"Cannot read {path} ({exc.strerror}); the evaluation needs "
                               "the predictions.json that grand-challenge provides.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise EvaluationError(f"{path} is not a regular file (a folder, FIFO or device); the "
+                              "evaluation needs the predictions.json that grand-challenge "
+                              "provides.")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise EvaluationError(f"{path} is not a regular file (a folder, FIFO or device); "
-                                  "the evaluation needs the predictions.json that "
-                                  "grand-challenge provides.")
         try:
             raw = handle.read(_MAX_PREDICTIONS_BYTES + 1)
         except OSError as exc:

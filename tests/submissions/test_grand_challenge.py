@@ -433,3 +433,9 @@ def test_unreadable_mha_truth_is_named_as_the_truth_file(tmp_path):
     assert rows["001"]["status"] == "truth_unreadable", rows["001"]
     assert "3f2a-uuid.mha" not in rows["001"]["message"], rows["001"]["message"]
     assert "001.mha" in rows["001"]["message"]
+
+
+def test_predictions_json_as_a_folder_is_one_sentence(truth_dir, tmp_path):
+    (tmp_path / "input" / "predictions.json").mkdir(parents=True)
+    with pytest.raises(gc.EvaluationError, match="not a regular file"):
+        gc.evaluate(tmp_path / "input", truth_dir, tmp_path / "out")
