@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ichbench.config import check_ranges
+
 
 @dataclass(frozen=True)
 class DenseNetConfig:
@@ -71,6 +73,15 @@ class DenseNetConfig:
                              "(0, 1) or None")
         if not 0 < self.compression <= 1:
             raise ValueError(f"compression {self.compression}: expected a value in (0, 1]")
+        if not 1 <= len(self.block_layers) <= 8:  # 2 ** 8 = 256: the grid's divisor
+            raise ValueError(f"model.block_layers has {len(self.block_layers)} blocks: "
+                             "expected 1 to 8")
+        check_ranges("model.", [  # sizes a machine could hold (issue 23)
+            ("in_channels", self.in_channels, 1, 16), ("growth_rate", self.growth_rate, 1, 1024),
+            ("bn_size", self.bn_size, 1, 64), ("block_layers", self.block_layers, 1, 128),
+            ("init_features", self.init_features, 1, 4096),
+            ("decoder_channels", self.decoder_channels, 1, 4096),
+        ])
 
     @property
     def downsampling(self) -> int:

@@ -53,6 +53,7 @@ from ichbench.rundir import (
     open_data,
     open_run,
     read_all_record,
+    resolve_config,
     resolve_device,
     stdout_echo,
 )
@@ -243,7 +244,8 @@ def run_method(method: str | None = None, *, data: Path | None = None,
     else:
         if method is None:
             raise RunError("--method is required (or --resume RUN_DIR)")
-        load_method(method)
+        # --set is checked before the data is opened (or the synthetic set generated)
+        resolve_config(load_method(method), preset or DEFAULT_PRESET, overrides)
         dataset = open_data(data, echo)
         run = create_run(method, dataset=dataset, preset=preset, overrides=overrides,
                          seed=seed, folds=folds, device=device_name, out=out, echo=echo)
