@@ -42,7 +42,7 @@ import numpy as np
 from ichbench.atomic import write_json
 from ichbench.baselines.densenet import DenseNetConfig
 from ichbench.baselines.training import AugmentSettings, TrainSettings
-from ichbench.config import check_ranges
+from ichbench.config import check_ranges, shown
 from ichbench.nifti import Geometry, read_volume
 from ichbench.stages import Stage, run_inline, shards
 
@@ -95,12 +95,15 @@ class CoarseConfig:
     cpu_threads: int = 0
 
     def __post_init__(self) -> None:
-        windows = [list(w) for w in self.hu_windows]
-        if not windows or any(not low < high for low, high in self.hu_windows):
-            raise ValueError(f"coarse config hu_windows={windows!r}: expected one or more "
+        windows = shown([list(w) for w in self.hu_windows])  # one line, cut
+        if not self.hu_windows or any(not low < high for low, high in self.hu_windows):
+            raise ValueError(f"coarse config hu_windows={windows}: expected one or more "
                              "(low, high) windows with low < high")
+        if len(self.hu_windows) > 16:
+            raise ValueError(f"coarse config hu_windows has {len(self.hu_windows)} windows: "
+                             "expected 1 to 16")
         if self.model.in_channels != len(self.hu_windows):
-            raise ValueError(f"coarse config hu_windows={windows!r} gives "
+            raise ValueError(f"coarse config hu_windows={windows} gives "
                              f"{len(self.hu_windows)} input channel(s) but model.in_channels="
                              f"{self.model.in_channels}; set model.in_channels="
                              f"{len(self.hu_windows)}")
@@ -115,9 +118,6 @@ class CoarseConfig:
             ("hu_windows", tuple(v for w in self.hu_windows for v in w), HU_MIN, HU_MAX),
             ("grid_zyx", self.grid_zyx, 1, 4096), ("cpu_threads", self.cpu_threads, 0, 1024),
         ])
-        if len(self.hu_windows) > 16:
-            raise ValueError(f"coarse config hu_windows has {len(self.hu_windows)} windows: "
-                             "expected 1 to 16")
         if math.prod(self.grid_zyx) > MAX_GRID_VOXELS:
             raise ValueError(f"coarse config grid_zyx={list(self.grid_zyx)!r}: "
                              f"{math.prod(self.grid_zyx):,} voxels, more than "

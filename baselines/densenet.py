@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ichbench.config import check_ranges
+from ichbench.config import check_ranges, shown
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class DenseNetConfig:
 
     def __post_init__(self) -> None:
         if len(self.decoder_channels) != len(self.block_layers):
-            raise ValueError(f"decoder_channels {self.decoder_channels} needs one entry per "
+            raise ValueError(f"decoder_channels {shown(self.decoder_channels)} needs one entry per "
                              f"dense block ({len(self.block_layers)})")
         if self.output_prior is not None and not 0 < self.output_prior < 1:
             raise ValueError(f"output_prior {self.output_prior}: expected a probability in "

@@ -153,9 +153,11 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
     Raises
     ------
     EvaluationError
-        When the submission cannot be evaluated at all (no predictions.json, no ground
-        truth or none of it readable, no job matching any truth case, or with
-        ``require_all_cases`` a missing case); the message is one sentence.
+        When the submission cannot be evaluated at all (no predictions.json or one that
+        is not a regular file, not JSON or nested too deeply, no ground truth or none of
+        it readable, no job matching any truth case, or with ``require_all_cases`` a
+        missing case), or ``output_dir`` cannot be written (checked before any scoring);
+        the message is one sentence.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if jobs is None:

@@ -78,7 +78,8 @@ def read_predictions(input_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Raises
     ------
     EvaluationError
-        If it is missing, too large, not JSON, or not a list of objects with ``pk``,
+        If it is missing, not a regular file (a FIFO is never waited on), too large, not
+        JSON or nested too deeply for the parser, or not a list of objects with ``pk``,
         ``inputs`` and ``outputs``.
     """
     path = Path(input_dir) / "predictions.json"

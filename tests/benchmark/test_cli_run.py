@@ -130,6 +130,9 @@ DEEP_JSON = "[" * 50_000 + "]" * 50_000
     ("coarse", "k" * 200_000 + "=1", "not a setting of coarse"),
     ("coarse", "train.epochs=" + "9" * 200_000, "cannot read as int"),
     ("threshold", "keep=" + "x" * 200_000, "not in ['largest', 'all']"),
+    ("coarse", "model.decoder_channels=" + ",".join(["8"] * 100_000), "needs one entry per"),
+    ("coarse", "hu_windows=" + str([[0, 1]] * 50_000), "50000 windows: expected 1 to 16"),
+    ("coarse", "hu_windows=[]", "expected one or more (low, high) windows"),
 ])
 def test_set_values_no_run_can_use_are_one_line_errors(tiny_root, tmp_path, method, item,
                                                        message):
