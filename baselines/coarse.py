@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,8 +42,15 @@ import numpy as np
 from ichbench.atomic import write_json
 from ichbench.baselines.densenet import DenseNetConfig
 from ichbench.baselines.training import AugmentSettings, TrainSettings
+from ichbench.config import check_ranges, shown
 from ichbench.nifti import Geometry, read_volume
 from ichbench.stages import Stage, run_inline, shards
+
+#: HU a CT can hold (air −1000, metal and dense bone up to ~3,000; 16-bit data ±32,768
+#: with margin): window limits outside are typing errors.
+HU_MIN, HU_MAX = -32768.0, 32767.0
+#: Largest model grid (voxels of one resampled volume).
+MAX_GRID_VOXELS = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -87,12 +95,15 @@ class CoarseConfig:
     cpu_threads: int = 0
 
     def __post_init__(self) -> None:
-        windows = [list(w) for w in self.hu_windows]
-        if not windows or any(not low < high for low, high in self.hu_windows):
-            raise ValueError(f"coarse config hu_windows={windows!r}: expected one or more "
+        windows = shown([list(w) for w in self.hu_windows])  # one line, cut
+        if not self.hu_windows or any(not low < high for low, high in self.hu_windows):
+            raise ValueError(f"coarse config hu_windows={windows}: expected one or more "
                              "(low, high) windows with low < high")
+        if len(self.hu_windows) > 16:
+            raise ValueError(f"coarse config hu_windows has {len(self.hu_windows)} windows: "
+                             "expected 1 to 16")
         if self.model.in_channels != len(self.hu_windows):
-            raise ValueError(f"coarse config hu_windows={windows!r} gives "
+            raise ValueError(f"coarse config hu_windows={windows} gives "
                              f"{len(self.hu_windows)} input channel(s) but model.in_channels="
                              f"{self.model.in_channels}; set model.in_channels="
                              f"{len(self.hu_windows)}")
@@ -101,6 +112,16 @@ class CoarseConfig:
                              "positive sizes (z, y, x)")
         if self.cpu_threads < 0:
             raise ValueError(f"coarse config cpu_threads={self.cpu_threads}: expected ≥ 0")
+        # Ranges a run can use (issue 23): HU windows within what CT encodes, a grid whose
+        # volume a machine could hold, at most 16 windows (input channels).
+        check_ranges("coarse config ", [
+            ("hu_windows", tuple(v for w in self.hu_windows for v in w), HU_MIN, HU_MAX),
+            ("grid_zyx", self.grid_zyx, 1, 4096), ("cpu_threads", self.cpu_threads, 0, 1024),
+        ])
+        if math.prod(self.grid_zyx) > MAX_GRID_VOXELS:
+            raise ValueError(f"coarse config grid_zyx={list(self.grid_zyx)!r}: "
+                             f"{math.prod(self.grid_zyx):,} voxels, more than "
+                             f"{MAX_GRID_VOXELS:,} (128 × 1024 × 1024) per resampled volume")
         factor = self.model.downsampling
         patch = self.train.patch_size
         if patch is not None and (patch % factor or patch > min(self.grid_zyx[1:])):

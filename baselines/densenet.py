@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ichbench.config import check_ranges, shown
+
 
 @dataclass(frozen=True)
 class DenseNetConfig:
@@ -64,13 +66,22 @@ class DenseNetConfig:
 
     def __post_init__(self) -> None:
         if len(self.decoder_channels) != len(self.block_layers):
-            raise ValueError(f"decoder_channels {self.decoder_channels} needs one entry per "
+            raise ValueError(f"decoder_channels {shown(self.decoder_channels)} needs one entry per "
                              f"dense block ({len(self.block_layers)})")
         if self.output_prior is not None and not 0 < self.output_prior < 1:
             raise ValueError(f"output_prior {self.output_prior}: expected a probability in "
                              "(0, 1) or None")
         if not 0 < self.compression <= 1:
             raise ValueError(f"compression {self.compression}: expected a value in (0, 1]")
+        if not 1 <= len(self.block_layers) <= 8:  # 2 ** 8 = 256: the grid's divisor
+            raise ValueError(f"model.block_layers has {len(self.block_layers)} blocks: "
+                             "expected 1 to 8")
+        check_ranges("model.", [  # sizes a machine could hold (issue 23)
+            ("in_channels", self.in_channels, 1, 16), ("growth_rate", self.growth_rate, 1, 1024),
+            ("bn_size", self.bn_size, 1, 64), ("block_layers", self.block_layers, 1, 128),
+            ("init_features", self.init_features, 1, 4096),
+            ("decoder_channels", self.decoder_channels, 1, 4096),
+        ])
 
     @property
     def downsampling(self) -> int:

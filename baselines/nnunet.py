@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import shutil
 import sys
@@ -50,6 +51,7 @@ from ichbench.baselines.nnunet_raw import (
     convert_dataset,
     write_splits,
 )
+from ichbench.config import check_choice, check_ranges
 from ichbench.nifti import Geometry, read_geometry, write_volume
 from ichbench.stages import Stage, run_inline, shards
 
@@ -57,6 +59,15 @@ if TYPE_CHECKING:
     from ichbench.methods import RunContext
 
 TRAINER_NAME = "IchbenchTrainer"
+
+#: ``optimizer`` choices (the trainer's ``OPTIMIZERS``; kept here so that the config is
+#: checked without importing torch).
+OPTIMIZERS = ("sgd", "adam")
+#: Largest epoch or iteration count a config may ask for.
+MAX_STEPS = 1_000_000
+#: Largest patch edge and patch volume (voxels): 256³ is beyond what any GPU trains.
+MAX_PATCH_EDGE = 1024
+MAX_PATCH_VOXELS = 256**3
 
 PATCH_NOTE = (
     "paper: nnU-Net 3d_fullres with a 128x128x128 patch. On 5 mm slices a head has 20-70 "
@@ -156,6 +167,34 @@ class NnunetConfig:
         if not 0 < self.tile_step_size <= 1:
             raise ValueError(f"nnU-Net config tile_step_size={self.tile_step_size}: expected "
                              "a value in (0, 1]")
+        # Ranges a run can use (issue 23: optimizer='rm -rf /', features_per_stage=[],
+        # oversample_foreground_percent=2 and a 100000³ patch were accepted).
+        check_choice("nnU-Net config ", "optimizer", self.optimizer, OPTIMIZERS)
+        check_ranges("nnU-Net config ", [
+            ("num_epochs", self.num_epochs, 1, MAX_STEPS),
+            ("num_iterations_per_epoch", self.num_iterations_per_epoch, 1, MAX_STEPS),
+            ("num_val_iterations_per_epoch", self.num_val_iterations_per_epoch, 1, MAX_STEPS),
+            ("initial_lr", self.initial_lr, 1e-12, 10.0),
+            ("oversample_foreground_percent", self.oversample_foreground_percent, 0.0, 1.0),
+            ("patch_size_zyx", self.patch_size_zyx, 1, MAX_PATCH_EDGE),
+            ("features_per_stage", self.features_per_stage, 1, 4096),
+            ("max_stages", self.max_stages, 1, 12),
+            ("batch_size", self.batch_size, 1, 4096),
+            ("tile_batch", self.tile_batch, 1, 1024),
+            ("num_processes", self.num_processes, 0, 1024),
+        ])
+        edges = [e for e in self.patch_size_zyx if e is not None]
+        if math.prod(edges) > MAX_PATCH_VOXELS:
+            raise ValueError(f"nnU-Net config patch_size_zyx={list(self.patch_size_zyx)}: "
+                             f"{math.prod(edges):,} voxels per patch, more than "
+                             f"{MAX_PATCH_VOXELS:,} (256³) that any GPU could train on")
+        if self.features_per_stage is not None and not 1 <= len(self.features_per_stage) <= 12:
+            raise ValueError(f"nnU-Net config features_per_stage has "
+                             f"{len(self.features_per_stage)} entries: expected 1 to 12 (one "
+                             "per network stage) or null (nnU-Net's plan)")
+        if len(self.patch_note) > 2000:
+            raise ValueError(f"nnU-Net config patch_note has {len(self.patch_note):,} "
+                             "characters: expected at most 2,000")
 
 
 #: The presets, the one place where nnU-Net values are chosen (``fine``, and the cascade's

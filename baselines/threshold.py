@@ -30,6 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from ichbench.atomic import write_json
+from ichbench.config import check_ranges, shown
 from ichbench.nifti import read_volume
 from ichbench.stages import Stage, run_inline
 
@@ -57,6 +58,10 @@ class ThresholdParams:
     min_component_ml: float
 
 
+#: HU a CT can hold (16-bit data); thresholds outside are typing errors.
+HU_MIN, HU_MAX = -32768.0, 32767.0
+
+
 @dataclass(frozen=True)
 class ThresholdConfig:
     """The search grid and fixed parts of the floor (lists are the grid's axes)."""
@@ -77,8 +82,20 @@ class ThresholdConfig:
             raise ValueError("threshold config: no grid point has hu_low < hu_high")
         bad = sorted(set(self.keep) - {"largest", "all"})
         if bad:
-            raise ValueError(f"threshold config keep={list(self.keep)}: {bad} not in "
-                             "['largest', 'all']")
+            raise ValueError(f"threshold config keep={shown(list(self.keep))}: "
+                             f"{shown(bad)} not in ['largest', 'all']")
+        # Ranges a run can use (issue 23: hu_high=inf was accepted); at most 50 values per
+        # grid axis, so that the search stays a grid search.
+        check_ranges("threshold config ", [
+            ("hu_low", self.hu_low, HU_MIN, HU_MAX), ("hu_high", self.hu_high, HU_MIN, HU_MAX),
+            ("bone_hu", self.bone_hu, HU_MIN, HU_MAX),
+            ("smooth_sigma_vox", self.smooth_sigma_vox, 0.0, 100.0),
+            ("min_component_ml", self.min_component_ml, 0.0, 10_000.0),
+        ])
+        for name in ("hu_low", "hu_high", "smooth_sigma_vox", "keep", "min_component_ml"):
+            if len(getattr(self, name)) > 50:
+                raise ValueError(f"threshold config {name} has {len(getattr(self, name))} "
+                                 "values: expected at most 50 per grid axis")
 
     def grid(self) -> list[ThresholdParams]:
         """Every valid combination, in a fixed order (ties go to the first).

@@ -41,6 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ichbench.atomic import atomic_path, write_json, write_text
+from ichbench.config import check_ranges
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dc", "seconds")
 
@@ -89,9 +90,9 @@ class AugmentSettings:
             if not 0 <= value <= 1:
                 raise ValueError(f"augment.{name}={value!r}: expected a probability in [0, 1]")
         low, high = self.gamma_range
-        if not 0 < low <= high:
+        if not 0 < low <= high <= 10:
             raise ValueError(f"augment.gamma_range={list(self.gamma_range)!r}: expected "
-                             "(low, high) with 0 < low <= high")
+                             "(low, high) with 0 < low <= high <= 10")
 
 
 def sample_augment(rng: np.random.Generator, settings: AugmentSettings) -> AugmentParams:
@@ -306,6 +307,15 @@ class TrainSettings:
         for ok, name, expected, found in checks:
             if not ok:
                 raise ValueError(f"train.{name}={found!r}: expected {expected}")
+        check_ranges("train.", [  # upper bounds no run can reach (issue 23)
+            ("epochs", self.epochs, 1, 1_000_000), ("patience", self.patience, 1, 1_000_000),
+            ("batch_size", self.batch_size, 1, 4096), ("lr", self.lr, 0, 10.0),
+            ("pos_weight", self.pos_weight, 0, 1e6),
+            ("predict_batch_size", self.predict_batch_size, 1, 4096),
+            ("samples_per_epoch", self.samples_per_epoch, 1, 100_000_000),
+            ("dice_weight", self.dice_weight, 0, 1000.0),
+            ("patch_size", self.patch_size, 1, 4096),
+        ])
 
 
 def epoch_lr(settings: TrainSettings, epoch: int) -> float:

@@ -11,7 +11,12 @@ overrides, using the field annotations as the only source of types. Three rules:
 * an unknown key at any depth is refused, and the error lists the valid keys at that depth;
 * the instance is built once, after every override is applied, so the dataclasses'
   ``__post_init__`` checks see the final values (changing ``block_layers`` and
-  ``decoder_channels`` together is not refused half-way).
+  ``decoder_channels`` together is not refused half-way);
+* nonsense is refused at this boundary (issue 23): a float must be finite, an int must fit
+  in 32 bits (no field counts beyond that), a JSON value may nest at most
+  :data:`MAX_JSON_DEPTH` levels, and every message is one line with the user's text cut
+  to :data:`SHOWN_CHARS` characters. Each dataclass checks its own fields' ranges and
+  choices in ``__post_init__``, with :func:`check_ranges` and :func:`check_choice`.
 
 Nothing here knows about methods; the run harness calls :func:`apply_overrides` and
 :func:`to_dict` / :func:`from_dict`, methods receive the typed instance.
@@ -23,6 +28,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -30,9 +36,85 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+#: Deepest JSON a ``--set`` value or a config.json may hold (configs nest 3 levels).
+MAX_JSON_DEPTH = 32
+#: Largest magnitude of an int setting (no count, size or budget comes near it).
+MAX_INT = 2**31 - 1
+#: Characters of a key or value quoted back in an error message.
+SHOWN_CHARS = 60
+
 
 class ConfigError(ValueError):
     """A configuration that cannot be built; the message is one line naming key and fix."""
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``value`` for an error message: its ``repr`` (JSON form), one line, cut to ``limit``.
+
+    Never fails: a value too deep to print is named as such.
+
+    Examples
+    --------
+    >>> shown("x" * 100, limit=8)
+    "'xxxxxx…"
+    """
+    try:
+        text = repr(_plain(value))
+    except RecursionError:
+        return "(a value nested too deeply to show)"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:max(limit - 1, 0)] + "…"
+
+
+def _cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """User text (a key, a ``--set`` value) as given, cut to ``limit`` characters."""
+    text = " ".join(text.split()) if "\n" in text or "\r" in text else text
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    """Nesting depth of lists and dicts in ``value``, counted up to ``limit + 1``."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        nested = [v for item in level if isinstance(item, list | tuple | dict)
+                  for v in (item.values() if isinstance(item, dict) else item)]
+        if not any(isinstance(item, list | tuple | dict) for item in level):
+            break
+        depth, level = depth + 1, nested
+    return depth
+
+
+def check_ranges(owner: str, checks: Sequence[tuple[str, Any, float, float]]) -> None:
+    """Refuse a setting outside its closed range; one line naming the first that is.
+
+    Parameters
+    ----------
+    owner
+        Prefix of the key in the message (``"train."``, ``"nnU-Net config "``).
+    checks
+        ``(name, value, low, high)``: ``value`` is a number, a sequence of numbers (each is
+        checked) or None (not checked: "unset" is each field's own business).
+
+    Raises
+    ------
+    ValueError
+        ``<owner><name>=<value>: expected a value in [low, high]``; :func:`from_dict` turns
+        it into a ConfigError.
+    """
+    for name, value, low, high in checks:
+        values = value if isinstance(value, list | tuple) else (value,)
+        for item in values:
+            if item is not None and not low <= item <= high:
+                raise ValueError(f"{owner}{name}={shown(value)}: expected "
+                                 f"{'values' if values is value else 'a value'} in "
+                                 f"[{low:g}, {high:g}]")
+
+
+def check_choice(owner: str, name: str, value: str, choices: Sequence[str]) -> None:
+    """Refuse a string setting that is not one of ``choices`` (one line, value cut)."""
+    if value not in choices:
+        raise ValueError(f"{owner}{name}={shown(value)}: expected one of "
+                         f"{', '.join(choices)}")
 
 
 # ----------------------------------------------------------------------------- JSON form
@@ -85,9 +167,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "config") -
                           f"{type(data).__name__}")
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(names))
+    unknown = sorted(str(k) for k in set(data) - set(names))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: "
+        listed = ", ".join(_cut(k) for k in unknown[:5]) + (", …" if len(unknown) > 5 else "")
+        raise ConfigError(f"{where}: unknown key(s) {listed}; valid keys: "
                           f"{', '.join(names)}")
     missing = [n for n in names if n not in data]
     if missing:
@@ -142,7 +225,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
                 return coerce(value, arm, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}={_plain(value)!r}: expected {_type_name(tp)}")
+        raise ConfigError(f"{where}={shown(value)}: expected {_type_name(tp)}")
     if tp is Any:
         return value
     if tp is bool:
@@ -150,10 +233,19 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_INT:
+                raise ConfigError(f"{where}={shown(value)}: expected an int of at most "
+                                  f"{MAX_INT:,} in magnitude")
             return value
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float range
+                number = math.inf
+            if not math.isfinite(number):
+                raise ConfigError(f"{where}={shown(value)}: expected a finite number")
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -163,13 +255,13 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             if len(args) == 2 and args[1] is Ellipsis:
                 return tuple(coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
             if len(value) != len(args):
-                raise ConfigError(f"{where}={_plain(value)!r}: expected {len(args)} values "
+                raise ConfigError(f"{where}={shown(value)}: expected {len(args)} values "
                                   f"({_type_name(tp)})")
             return tuple(coerce(v, a, f"{where}[{i}]")
                          for i, (v, a) in enumerate(zip(value, args, strict=True)))
     else:  # pragma: no cover - a config field of a type this module does not handle
         raise TypeError(f"{where}: unsupported config field type {tp!r}")
-    raise ConfigError(f"{where}={_plain(value)!r}: expected {_type_name(tp)}")
+    raise ConfigError(f"{where}={shown(value)}: expected {_type_name(tp)}")
 
 
 # ----------------------------------------------------------------------------- --set
@@ -185,7 +277,7 @@ def parse_text(text: str, tp: Any, key: str) -> Any:
     is variable-length); ``null``/``none`` gives None where allowed; a nested config takes
     a JSON object.
     """
-    where = f"--set {key}={text}"
+    where = f"--set {_cut(key)}={_cut(text)}"
     stripped = text.strip()
     arms = _union_args(tp)
     if arms is not None:
@@ -201,7 +293,7 @@ def parse_text(text: str, tp: Any, key: str) -> Any:
         raise ConfigError(f"{where}: cannot read as {_type_name(tp)}")
     try:
         if _is_config_class(tp):
-            raw = json.loads(stripped)
+            raw = _json_value(stripped)
             if not isinstance(raw, dict):
                 raise ValueError("expected a JSON object like {\"epochs\": 2}")
             return raw
@@ -219,7 +311,7 @@ def parse_text(text: str, tp: Any, key: str) -> Any:
             return text
         if typing.get_origin(tp) is tuple:
             if stripped.startswith("["):
-                return coerce(json.loads(stripped), tp, where)
+                return coerce(_json_value(stripped), tp, where)
             args = typing.get_args(tp)
             items = [t.strip() for t in stripped.split(",") if t.strip()]
             kinds = ([args[0]] * len(items) if len(args) == 2 and args[1] is Ellipsis
@@ -231,8 +323,26 @@ def parse_text(text: str, tp: Any, key: str) -> Any:
     except ConfigError as exc:
         raise ConfigError(f"{where}: cannot read as {_type_name(tp)} ({exc})") from None
     except (ValueError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read as {_type_name(tp)} ({exc})") from None
+        raise ConfigError(f"{where}: cannot read as {_type_name(tp)} "
+                          f"({_cut(str(exc), 120)})") from None
     raise TypeError(f"{key}: unsupported config field type {tp!r}")  # pragma: no cover
+
+
+def _json_value(text: str) -> Any:
+    """A ``--set`` value's JSON, nested at most :data:`MAX_JSON_DEPTH` levels.
+
+    Raises
+    ------
+    ValueError
+        Malformed or too deeply nested JSON (Python's parser would recurse out of stack).
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 def _tree(config: Any) -> dict[str, Any]:
@@ -282,15 +392,16 @@ def apply_overrides(config: T, overrides: Sequence[str], *, what: str = "this me
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set train.epochs=10")
+            raise ConfigError(f"--set {shown(item)}: expected key=value, e.g. --set "
+                              "train.epochs=10")
         node, node_cls, path = tree, cls, key.split(".")
         for depth, part in enumerate(path):
             hints = _hints(node_cls)
             if part not in hints:
                 here = ".".join(path[:depth])
                 known = valid_keys(node_cls, f"{here}." if here else "")
-                raise ConfigError(f"--set {key}: not a setting of {what}"
-                                  f"{_suggest(cls, key)}; valid keys"
+                raise ConfigError(f"--set {_cut(key)}: not a setting of {what}"
+                                  f"{_suggest(cls, key[:200])}; valid keys"
                                   f"{' under ' + here if here else ''}: {', '.join(known)}")
             tp = hints[part]
             if depth == len(path) - 1:
@@ -302,8 +413,8 @@ def apply_overrides(config: T, overrides: Sequence[str], *, what: str = "this me
             elif _is_config_class(tp):
                 node, node_cls = node[part], tp
             else:
-                raise ConfigError(f"--set {key}: {'.'.join(path[:depth + 1])} is a single "
-                                  "value, not a group of settings")
+                raise ConfigError(f"--set {_cut(key)}: {_cut('.'.join(path[:depth + 1]))} is "
+                                  "a single value, not a group of settings")
     try:
         return from_dict(cls, tree, where="config")
     except ConfigError as exc:

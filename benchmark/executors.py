@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ichbench.jsonfile import shorten
 from ichbench.rundir import RunError, run_guarded
 from ichbench.stages import Stage, blocked_by, is_done, read_state, ready, run_stage
 
@@ -56,8 +57,8 @@ def failure_lines(failed: Sequence[Stage]) -> list[str]:
     lines = []
     for stage in failed:
         record = read_state(stage)
-        where = record.get("log") or stage.log_path
-        lines.append(f"stage {stage.key} failed: {record.get('error') or 'see its log'} "
+        where = shorten(record.get("log") or stage.log_path)
+        lines.append(f"stage {stage.key} failed: {shorten(record.get('error') or 'see its log')} "
                      f"(log: {where})")
     return lines
 

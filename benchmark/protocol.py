@@ -21,7 +21,6 @@ dataset fingerprint, and :meth:`Protocol.check` refuses a dataset that changed s
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 from ichbench.atomic import write_json
 from ichbench.dataset import Dataset
+from ichbench.jsonfile import RecordError, read_json, shorten
 
 PROTOCOL_VERSION = 1
 
@@ -200,7 +200,7 @@ def load_protocol(path: str | os.PathLike[str], *, dataset: Dataset | None = Non
     """
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_json(path)
         protocol = Protocol(
             train=tuple(raw["train"]), validation=tuple(raw["validation"]),
             test=tuple(raw["test"]), unlabeled=tuple(raw["unlabeled"]),
@@ -208,9 +208,11 @@ def load_protocol(path: str | os.PathLike[str], *, dataset: Dataset | None = Non
             fingerprint=str(raw["fingerprint"]))
     except FileNotFoundError:
         raise ProtocolError(f"{path}: no such file; a run folder holds protocol.json") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ProtocolError(f"{path}: not a valid protocol.json ({type(exc).__name__}: {exc})"
-                            ) from None
+    except RecordError as exc:  # not a regular file, not UTF-8, not JSON, too deep
+        raise ProtocolError(f"{exc}; the run folder is damaged") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"{path}: not a valid protocol.json ({type(exc).__name__}: "
+                            f"{shorten(exc, 120)})") from None
     if dataset is not None:
         protocol.check(dataset)
     return protocol

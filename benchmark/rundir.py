@@ -9,7 +9,6 @@ can run in this process, in a local worker process or in a Slurm job alike.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Any, TextIO
 from ichbench import __version__
 from ichbench.atomic import write_json
 from ichbench.config import ConfigError, apply_overrides, config_hash, from_dict, to_dict
+from ichbench.jsonfile import RecordError, read_json, shorten
 from ichbench.methods import DEFAULT_PRESET, DEVICES, PRESETS
 
 #: Seed of the protocol's hold-out and fold shuffles (fixed: every run sees the same folds).
@@ -219,18 +219,84 @@ class OpenRun:
         return str(self.record["method"])
 
 
-def read_record(run_dir: Path) -> dict[str, Any]:
-    """``run_dir/config.json`` as a dict, or a one-line :class:`RunError`."""
-    path = Path(run_dir) / "config.json"
+#: What a run record's entries must be (config.json, and all.json of ``--method all``):
+#: checked when the record is read, so that a damaged or hand-edited file is one line.
+_RECORD_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "method": ("a method name", lambda v: isinstance(v, str)),
+    "preset": ("a preset name", lambda v: isinstance(v, str)),
+    "data": ("a dataset folder", lambda v: isinstance(v, str) and v != ""),
+    "seed": ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "folds": ("a list of fold numbers", lambda v: isinstance(v, list) and all(
+        isinstance(k, int) and not isinstance(k, bool) for k in v)),
+    "config": ("an object of settings", lambda v: isinstance(v, dict)),
+}
+_OPTIONAL_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "device": ("a device name", lambda v: isinstance(v, str)),
+    "shared": ("an object of folder paths", lambda v: isinstance(v, dict) and all(
+        isinstance(x, str) for x in (*v, *v.values()))),
+}
+
+
+def read_json_record(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``path``, or a one-line :class:`RunError` (see ichbench.jsonfile).
+
+    ``what`` says which file was expected, for the message of a missing one.
+    """
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = read_json(path)
     except FileNotFoundError:
-        raise RunError(f"{run_dir}: no config.json there; give a run folder made by "
-                       "'ichbench run'") from None
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}: not valid JSON ({exc}); the run folder is damaged") from None
-    if not isinstance(record, dict) or "method" not in record:
+        raise RunError(f"{path.parent}: no {path.name} there; give {what}") from None
+    except RecordError as exc:
+        raise RunError(f"{exc}; the run folder is damaged") from None
+    if not isinstance(record, dict):
+        raise RunError(f"{path}: holds a JSON {type(record).__name__}, not an object; the run "
+                       "folder is damaged")
+    return record
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """``run_dir/config.json`` as a dict, or a one-line :class:`RunError`.
+
+    Refused: a file that is not a regular UTF-8 JSON object of reasonable size and depth,
+    and a record whose ``method``, ``preset``, ``data``, ``seed``, ``folds``, ``config``
+    (and, when present, ``device`` and ``shared``) are missing or of the wrong kind.
+    """
+    path = Path(run_dir) / "config.json"
+    record = read_json_record(path, "a run folder made by 'ichbench run'")
+    if "method" not in record:
         raise RunError(f"{path}: not an ichbench run record (no 'method')")
+    for key, (kind, valid) in _RECORD_FIELDS.items():
+        if key not in record or not valid(record[key]):
+            found = "missing" if key not in record else f"{shorten(repr(record[key]), 60)}"
+            raise RunError(f"{path}: '{key}' should be {kind}, found {found}; the run folder "
+                           "is damaged (restore config.json or start a new run)")
+    for key, (kind, valid) in _OPTIONAL_FIELDS.items():
+        if record.get(key) is not None and not valid(record[key]):
+            raise RunError(f"{path}: '{key}' should be {kind}, found "
+                           f"{shorten(repr(record[key]), 60)}; the run folder is damaged")
+    return record
+
+
+def read_all_record(parent: Path) -> dict[str, Any]:
+    """``parent/all.json`` of ``--method all``, checked, or a one-line :class:`RunError`."""
+    path = Path(parent) / "all.json"
+    record = read_json_record(path, "the folder made by 'ichbench run --method all'")
+    checks: dict[str, tuple[str, Callable[[Any], bool]]] = {
+        "methods": ("a list of method names", lambda v: isinstance(v, list) and all(
+            isinstance(m, str) for m in v)),
+        "runs": ("an object of run folders", lambda v: isinstance(v, dict) and all(
+            isinstance(d, str) or d is None for d in v.values())),
+        "preset": _RECORD_FIELDS["preset"], "seed": _RECORD_FIELDS["seed"],
+    }
+    for key, (kind, valid) in checks.items():
+        if key not in record or not valid(record[key]):
+            found = "missing" if key not in record else f"{shorten(repr(record[key]), 60)}"
+            raise RunError(f"{path}: '{key}' should be {kind}, found {found}; the folder is "
+                           "damaged")
+    for key in ("data", "folds"):
+        if record.get(key) is not None and not _RECORD_FIELDS[key][1](record[key]):
+            raise RunError(f"{path}: '{key}' should be {_RECORD_FIELDS[key][0]} or null, "
+                           f"found {shorten(repr(record[key]), 60)}; the folder is damaged")
     return record
 
 

@@ -31,7 +31,6 @@ seed, so runs with different seeds or methods are compared on the same cases.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,8 @@ from ichbench.rundir import (
     load_method,
     open_data,
     open_run,
+    read_all_record,
+    resolve_config,
     resolve_device,
     stdout_echo,
 )
@@ -243,7 +244,8 @@ def run_method(method: str | None = None, *, data: Path | None = None,
     else:
         if method is None:
             raise RunError("--method is required (or --resume RUN_DIR)")
-        load_method(method)
+        # --set is checked before the data is opened (or the synthetic set generated)
+        resolve_config(load_method(method), preset or DEFAULT_PRESET, overrides)
         dataset = open_data(data, echo)
         run = create_run(method, dataset=dataset, preset=preset, overrides=overrides,
                          seed=seed, folds=folds, device=device_name, out=out, echo=echo)
@@ -291,11 +293,7 @@ def run_all(*, data: Path | None = None, preset: str | None = None, device: str 
     _executor(execution)
     if resume is not None:
         parent = Path(resume)
-        try:
-            record = json.loads((parent / "all.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunError(f"--resume {parent}: no all.json there; give the folder made by "
-                           "'ichbench run --method all'") from None
+        record = read_all_record(parent)
         runs_by_name: dict[str, str | None] = record["runs"]
         preset, seed = record["preset"], record["seed"]
         data = Path(record["data"]) if record.get("data") else None

@@ -25,7 +25,6 @@ is not done and needs a failed stage is shown as *blocked* (see :data:`STATES`).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import socket
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ichbench.atomic import write_json
+from ichbench.jsonfile import RecordError, read_json, read_text, shorten
 
 #: States a stage can be in, with what each means (``ichbench run --status`` prints them).
 STATES: dict[str, str] = {
@@ -93,14 +93,30 @@ class Stage:
 
 
 def read_state(stage: Stage) -> dict[str, Any]:
-    """The stage's state record; ``{"state": "queued"}`` without a state file."""
+    """The stage's state record; ``{"state": "queued"}`` without a state file.
+
+    A state file that cannot be used (not a regular file, not UTF-8, not JSON, deeply
+    nested, not an object, a ``state`` that is not one of :data:`STATES`, or a ``stages``
+    file where the folder should be) reads as ``failed`` with a one-line reason, so that
+    ``--status`` shows it and ``--resume`` runs the stage again; it never blocks (a FIFO)
+    or raises.
+    """
     try:
-        record = json.loads(stage.state_path.read_text(encoding="utf-8"))
+        record = read_json(stage.state_path, max_bytes=1 << 20)
     except FileNotFoundError:
         return {"state": "queued"}
-    except (json.JSONDecodeError, OSError) as exc:
-        return {"state": "failed", "error": f"unreadable state file ({exc})"}
-    return record if isinstance(record, dict) else {"state": "failed"}
+    except (RecordError, OSError) as exc:  # OSError: e.g. ``stages`` is a file
+        reason = exc if isinstance(exc, RecordError) else f"{stage.state_path}: {exc.strerror}"
+        return {"state": "failed", "error": f"unreadable state file ({shorten(reason)})"}
+    if not isinstance(record, dict):
+        return {"state": "failed", "error": f"unreadable state file ({stage.state_path}: "
+                                            "not a JSON object)"}
+    if not isinstance(record.get("state"), str) or record["state"] not in STATES:
+        return {**record, "state": "failed",
+                "error": f"unreadable state file ({stage.state_path}: state "
+                         f"{shorten(repr(record.get('state')), 60)} is not one of "
+                         f"{', '.join(STATES)})"}
+    return record
 
 
 def is_done(stage: Stage) -> bool:
@@ -235,8 +251,10 @@ def status_rows(stages: Sequence[Stage],
     rows = []
     for s in stages:
         record = read_state(s)
-        state = record.get("state", "queued")
-        job = record.get("job_id") or _submitted_job(s)
+        state = record["state"]
+        job = record.get("job_id")
+        job = (shorten(job, 40) if isinstance(job, (str, int)) and not isinstance(job, bool)
+               and str(job).strip() else None) or _submitted_job(s)
         if job_states is not None and job:
             scheduler = job_states.get(str(job))
             if state in ("running", "queued") and scheduler is None:
@@ -248,9 +266,11 @@ def status_rows(stages: Sequence[Stage],
                 state = "running"
             elif state == "running" and scheduler in ("PENDING", "REQUEUED"):
                 state = "queued"  # requeued after a time-out or preemption
+        log, error = record.get("log"), record.get("error")
         rows.append({"key": s.key, "home": str(s.home), "fold": s.fold, "state": state,
-                     "job_id": job, "log": record.get("log") or str(s.log_path),
-                     "error": record.get("error")})
+                     "job_id": job,
+                     "log": shorten(log) if isinstance(log, str) and log else str(s.log_path),
+                     "error": None if error is None else shorten(error)})
     by_ident = {s.ident: row for s, row in zip(stages, rows, strict=True)}
     for s, row in zip(stages, rows, strict=True):  # in graph order: needs come first
         if row["state"] in ("done", "running"):
@@ -263,8 +283,10 @@ def status_rows(stages: Sequence[Stage],
 
 
 def _submitted_job(stage: Stage) -> str | None:
+    """The Slurm job id recorded at submission, or None (also for an unusable file)."""
     path = Path(stage.home) / "stages" / f"{stage.key}.job"
     try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except FileNotFoundError:
+        text = read_text(path, max_bytes=256).strip()
+    except (RecordError, OSError):  # missing, a FIFO, ``stages`` a file, not UTF-8 ...
         return None
+    return text if text.isprintable() and text else None

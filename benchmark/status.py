@@ -8,12 +8,12 @@ vanished without finishing its stage.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ichbench.rundir import open_run
+from ichbench.jsonfile import shorten
+from ichbench.rundir import open_run, read_all_record
 from ichbench.stages import status_rows
 
 
@@ -26,8 +26,8 @@ def run_status(run_dir: Path) -> list[dict[str, Any]]:
     from ichbench.worker import run_graph
 
     run_dir = Path(run_dir)
-    if (run_dir / "all.json").is_file():
-        record = json.loads((run_dir / "all.json").read_text(encoding="utf-8"))
+    if (run_dir / "all.json").exists():
+        record = read_all_record(run_dir)
         dirs = [Path(p) for p in record["runs"].values() if p]
     else:
         dirs = [run_dir]
@@ -58,10 +58,10 @@ def format_status(rows: Sequence[dict[str, Any]]) -> str:
         job = f"job {row['job_id']}" if row.get("job_id") else ""
         where = Path(row["home"]).name
         lines.append(f"{row['state']:<8} {where + '/' + row['key']:<40} {job}")
-        if row["state"] == "failed":
-            lines.append(f"         error: {row.get('error') or 'unknown'}")
-            lines.append(f"         log:   {row['log']}")
+        if row["state"] == "failed":  # one line each, cut (an error may be any length)
+            lines.append(f"         error: {shorten(row.get('error') or 'unknown')}")
+            lines.append(f"         log:   {shorten(row['log'])}")
         elif row["state"] == "blocked":
-            lines.append(f"         {row['error']}")
+            lines.append(f"         {shorten(row['error'])}")
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
     return "\n".join([*lines, f"{len(rows)} stages: {summary}"])

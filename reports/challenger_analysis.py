@@ -16,6 +16,7 @@ bleeds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +221,30 @@ def challenger_figures(analysis: Analysis) -> dict[str, Figure]:
     return figures
 
 
+#: A task name: one safe path component (it names the folder ``OUT/tasks/<name>/``).
+TASK_NAME = re.compile(r"\w[\w.+-]{0,99}")
+
+
+def check_task_name(name: str) -> None:
+    """Refuse a task name that is not one safe folder name.
+
+    The name becomes ``OUT/tasks/<name>/``, so ``../../x``, an absolute path, a NUL or a
+    separator would write outside ``--out`` (issue 23). Allowed: up to 100 letters, digits
+    and ``_``, then ``.``, ``+`` and ``-`` after the first character.
+
+    Raises
+    ------
+    ReportInputError
+        Naming the task (cut to 40 characters) and what a name may hold.
+    """
+    if not TASK_NAME.fullmatch(name):
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        raise ReportInputError(f"--task name {shown!r}: a task name becomes a folder under "
+                               "--out/tasks/, so it must be 1-100 letters, digits, '_', and "
+                               "'.', '+' or '-' after the first (no '/', '..' or spaces), "
+                               "e.g. small_lesions")
+
+
 def parse_tasks(specs: Sequence[str]) -> dict[str, list[tuple[str | None, str]]]:
     """``NAME=PATH`` or ``NAME:TEAM=PATH`` options grouped by task, in first-seen order.
 
@@ -233,8 +258,9 @@ def parse_tasks(specs: Sequence[str]) -> dict[str, list[tuple[str | None, str]]]
     Raises
     ------
     ReportInputError
-        For an option without ``=``, an empty name, team or path, or a task mixing inputs
-        with and without a team name.
+        For an option without ``=``, an empty name, team or path, a name that is not one
+        safe folder name (:func:`check_task_name`), or a task mixing inputs with and without
+        a team name.
 
     Examples
     --------
@@ -246,12 +272,14 @@ def parse_tasks(specs: Sequence[str]) -> dict[str, list[tuple[str | None, str]]]
         head, sep, path = spec.partition("=")
         name, colon, team = head.partition(":")
         if not sep or not name.strip() or not path.strip() or (colon and not team.strip()):
-            raise ReportInputError(f"--task {spec!r}: expected NAME=PATH or NAME:TEAM=PATH (a "
+            shown = spec if len(spec) <= 60 else spec[:60] + "…"
+            raise ReportInputError(f"--task {shown!r}: expected NAME=PATH or NAME:TEAM=PATH (a "
                                    "score folder, run folder or CSV), e.g. --task "
                                    "small:team_a=team_a/small")
         tasks.setdefault(name.strip(), []).append((team.strip() if colon else None,
                                                    path.strip()))
     for name, inputs in tasks.items():
+        check_task_name(name)
         if len({team is None for team, _ in inputs}) > 1:
             raise ReportInputError(f"task {name!r}: give a TEAM (NAME:TEAM=PATH) for every "
                                    "input of the task or for none")
@@ -287,6 +315,8 @@ def build_task_leaderboards(tasks: Mapping[str, Sequence[tuple[str | None, str]]
     if len(tasks) < 2:
         raise ReportInputError(f"--task given for {len(tasks)} task(s); a consensus needs "
                                "two or more task names")
+    for name in tasks:
+        check_task_name(name)
     out = Path(out_dir)
     analyses = {}
     for name, inputs in tasks.items():

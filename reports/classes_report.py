@@ -23,10 +23,14 @@ import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
+
+# matplotlib is imported by the figure alone: the tables need none (a scoring-only install
+# writes them with `leaderboard --no-figures`).
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from ichbench.reports.inputs import RANKED_METRICS, TeamResults, parse_float
 from ichbench.reports.ranking import instance_ranking
@@ -117,6 +121,8 @@ def subtype_figure(rows: Sequence[dict[str, Any]], *, title: str = "") -> Figure
     """Lesion recall per truth subtype (groups) and team (bars), detected/lesions on top."""
     teams = list(dict.fromkeys(r["team"] for r in rows))
     classes = list(dict.fromkeys(r["class"] for r in rows))
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(9.0, 4.2), layout="constrained")
     ax = fig.add_subplot()
     width = 0.8 / max(len(teams), 1)

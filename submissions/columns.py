@@ -122,6 +122,11 @@ VALID_RANGE: dict[str, tuple[float, float]] = {
     "dc": (0.0, 1.0), "nsd": (0.0, 1.0), "hd": (0.0, math.inf), "hd95": (0.0, math.inf),
     "rvd": (0.0, math.inf), "gt_volume_ml": (0.0, math.inf),
     "pred_volume_ml": (0.0, math.inf),
+    # Lesion-wise columns (issue 23: `--ranking lesionwise` ranked lesion_f1 = inf first):
+    # fractions in [0, 1]; counts, volumes and distances non-negative.
+    **{name: ((0.0, 1.0) if name in ("lesion_f1", "lesionwise_dc", "expansion_sized_error")
+              or name.startswith("recall_") else (0.0, math.inf))
+       for name in LESION_COLUMNS},
 }
 
 

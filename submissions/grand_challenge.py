@@ -45,7 +45,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -153,13 +153,16 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
     Raises
     ------
     EvaluationError
-        When the submission cannot be evaluated at all (no predictions.json, no ground
-        truth or none of it readable, no job matching any truth case, or with
-        ``require_all_cases`` a missing case); the message is one sentence.
+        When the submission cannot be evaluated at all (no predictions.json or one that
+        is not a regular file, not JSON or nested too deeply, no ground truth or none of
+        it readable, no job matching any truth case, or with ``require_all_cases`` a
+        missing case), or ``output_dir`` cannot be written (checked before any scoring);
+        the message is one sentence.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if jobs is None:
         jobs = max_workers()
+    _check_writable(output_dir)
     try:
         truth = truth_cases(ground_truth)
     except ScoreError as exc:
@@ -192,12 +195,13 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
             raise EvaluationError(f"Expected {len(truth)} predictions, found "
                                   f"{len(truth) - len(absent)}: no output for {shown}.")
 
+    truth_inodes = _inodes(truth.values())
     with tempfile.TemporaryDirectory(prefix="ichbench-gc-") as tmp:
         staging, scores = Path(tmp) / "predictions", Path(tmp) / "scores"
         staging.mkdir()
         for case, job in list(chosen.items()):
             if job.output is not None:
-                chosen[case] = _stage(job, staging, truth[case])
+                chosen[case] = _stage(job, staging, truth[case], truth_inodes)
         from ichbench.submissions.score import score_folder
 
         result = score_folder(staging, truth, scores, tolerance_mm=tolerance_mm, jobs=jobs,
@@ -209,10 +213,48 @@ def evaluate(input_dir: str | os.PathLike[str] = DEFAULT_INPUT,
             "be fixed, the submission is not at fault.")
     rows = [_row(score, chosen.get(score.case)) for score in result.cases]
     metrics = _metrics(rows, result.cases, result.summary, chosen, unmatched)
-    output_dir.mkdir(parents=True, exist_ok=True)
     metrics_json = output_dir / "metrics.json"
-    write_json_strict(metrics_json, metrics)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_json_strict(metrics_json, metrics)
+    except OSError as exc:
+        raise EvaluationError(f"{metrics_json} cannot be written ({exc.strerror or exc}); "
+                              "the evaluation's output folder must be writable.") from None
     return Evaluation(metrics=metrics, metrics_json=metrics_json)
+
+
+def _check_writable(output_dir: Path) -> None:
+    """Refuse an output folder that cannot take metrics.json, before any scoring.
+
+    Creating the folder and a probe file in it is the only check that answers for every
+    cause (a file in the way, permissions, a read-only mount, no space for a directory
+    entry); found only after scoring, the evaluation's work would be lost.
+
+    Raises
+    ------
+    EvaluationError
+        Naming the folder and the operating system's reason.
+    """
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".ichbench-probe-"):
+            pass
+    except OSError as exc:
+        raise EvaluationError(f"The output folder {output_dir} cannot be written "
+                              f"({exc.strerror or exc}); mount a writable folder there (or "
+                              "pass --output).") from None
+
+
+def _inodes(paths: Iterable[Path]) -> set[tuple[int, int]]:
+    """(device, inode) of each existing truth file, links followed, as ``score`` checks."""
+    found = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return found
 
 
 def _one_job(jobs: list[Job]) -> Job:
@@ -224,8 +266,13 @@ def _one_job(jobs: list[Job]) -> Job:
                "neither is scored")
 
 
-def _stage(job: Job, staging: Path, truth_path: Path) -> Job:
-    """Copy the job's output (no link followed, size bounded) to ``<case><suffix>``."""
+def _stage(job: Job, staging: Path, truth_path: Path,
+           truth_inodes: set[tuple[int, int]]) -> Job:
+    """Copy the job's output (no link followed, size bounded) to ``<case><suffix>``.
+
+    A file that is one of the truth files (a hard link) is ``outside_folder``, as in
+    ``score``: the copy would lose that identity and score the truth against itself.
+    """
     assert job.output is not None and job.case is not None
     name = job.output.name
     suffix = name[len(image_case_id(name) or ""):]
@@ -239,7 +286,12 @@ def _stage(job: Job, staging: Path, truth_path: Path) -> Job:
         return replace(job, output=None, status=Status.UNREADABLE,
                        message=f"{name} cannot be opened ({exc.strerror})")
     with os.fdopen(fd, "rb") as source:
-        size = os.fstat(source.fileno()).st_size
+        st = os.fstat(source.fileno())
+        if (st.st_dev, st.st_ino) in truth_inodes:
+            return replace(job, output=None, status=Status.OUTSIDE_FOLDER,
+                           message=f"{name} is a truth file itself (a hard link); submit "
+                                   "your own prediction")
+        size = st.st_size
         if size > truth_bytes:
             return replace(job, output=None, status=Status.UNREADABLE,
                            message=f"{name} has {size:,} bytes, more than any mask on the "
@@ -257,11 +309,15 @@ def _unstaged(text: str, job: Job | None) -> str:
     if job is None or job.output is None or not job.staged:
         return text
     original = job.output.name
-    return re.sub(rf"(?<!truth ){re.escape(job.staged)}", lambda _: original, text)
+    # not after "truth " nor inside a path or a longer name: ".../ground_truth/131.mha"
+    return re.sub(rf"(?<!truth )(?<![\w/\\.-]){re.escape(job.staged)}", lambda _: original,
+                  text)
 
 
 def _row(score: CaseScore, job: Job | None) -> dict[str, Any]:
-    status, message = score.status, _unstaged(score.message, job)
+    status, message = score.status, score.message
+    if status is not Status.TRUTH_UNREADABLE:  # that message is about the truth file
+        message = _unstaged(message, job)
     if job is not None and job.status is not None and status is Status.MISSING:
         status, message = job.status, job.message
     elif job is None and status is Status.MISSING:
@@ -301,16 +357,41 @@ def _metrics(rows: list[dict[str, Any]], scores: tuple[CaseScore, ...],
 
 
 def strict_json(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by None (JSON ``null``)."""
+    r"""``value`` as PostgreSQL's jsonb stores it: finite numbers, clean strings.
+
+    Every non-finite float becomes None (JSON ``null``); in every string (keys too) a NUL
+    becomes the text ``\x00`` and a lone surrogate (from a non-UTF-8 file name or a
+    ``\ud800`` escape in predictions.json) its ``\udXXX`` escape, since jsonb refuses both
+    and grand-challenge would then lose the whole result.
+    """
+    if isinstance(value, str):
+        return clean_text(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
+        return {strict_json(k): strict_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [strict_json(v) for v in value]
     if hasattr(value, "item"):  # NumPy scalars
         return strict_json(value.item())
     return value
+
+
+def clean_text(text: str) -> str:
+    r"""``text`` without NUL or lone surrogates, each written as its escape sequence.
+
+    Examples
+    --------
+    >>> clean_text("9\x00\ud800.mha")
+    '9\\x00\\ud800.mha'
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def write_json_strict(path: Path, obj: Any) -> None:

@@ -28,6 +28,9 @@ from ichbench.submissions.status import Status
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _SAFE_PK = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _MAX_PREDICTIONS_BYTES = 64 << 20
+#: An output socket's ``relative_path``: relative, printable, no NUL or lone surrogate (the
+#: operating system refuses those, and one job must never stop the evaluation).
+_SAFE_RELATIVE = re.compile(r"(?!/)[^\x00-\x1f\x7f\ud800-\udfff]{1,1000}")
 
 
 class EvaluationError(ValueError):
@@ -75,16 +78,29 @@ def read_predictions(input_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Raises
     ------
     EvaluationError
-        If it is missing, too large, not JSON, or not a list of objects with ``pk``,
+        If it is missing, not a regular file (a FIFO is never waited on), too large, not
+        JSON or nested too deeply for the parser, or not a list of objects with ``pk``,
         ``inputs`` and ``outputs``.
     """
     path = Path(input_dir) / "predictions.json"
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(_MAX_PREDICTIONS_BYTES + 1)
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise EvaluationError(f"Cannot read {path} ({exc.strerror}); the evaluation needs "
                               "the predictions.json that grand-challenge provides.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise EvaluationError(f"{path} is not a regular file (a folder, FIFO or device); the "
+                              "evaluation needs the predictions.json that grand-challenge "
+                              "provides.")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            raw = handle.read(_MAX_PREDICTIONS_BYTES + 1)
+        except OSError as exc:
+            raise EvaluationError(f"Cannot read {path} ({exc.strerror}); the evaluation "
+                                  "needs the predictions.json that grand-challenge "
+                                  "provides.") from None
     if len(raw) > _MAX_PREDICTIONS_BYTES:
         raise EvaluationError(f"{path} is larger than {_MAX_PREDICTIONS_BYTES >> 20} MiB; "
                               "it is not a predictions.json from grand-challenge.")
@@ -92,6 +108,9 @@ def read_predictions(input_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
         jobs = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvaluationError(f"{path} is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise EvaluationError(f"{path} is nested too deeply to be a predictions.json from "
+                              "grand-challenge (a list of job objects).") from None
     if not isinstance(jobs, list):
         raise EvaluationError(f"{path} holds a {type(jobs).__name__}, not the list of "
                               "algorithm jobs grand-challenge writes.")
@@ -165,11 +184,11 @@ def match_job(job: Mapping[str, Any], input_dir: Path, *, input_interface: str |
         return Job(pk, case, name, None, Status.MISSING,
                    f"the algorithm job for {name} produced no output image")
     relative = str(outputs[0]["interface"].get("relative_path", ""))
-    parts = Path(relative).parts
-    if not relative or Path(relative).is_absolute() or ".." in parts:
+    if not _SAFE_RELATIVE.fullmatch(relative) or ".." in Path(relative).parts:
+        shown = relative if len(relative) <= 60 else relative[:60] + "…"
         return Job(pk, case, name, None, Status.UNREADABLE,
-                   f"output path {relative!r} of job {pk} is not a relative path; nothing "
-                   "was read")
+                   f"output path {shown!r} of job {pk} is not a relative path of up to "
+                   "1,000 printable characters; nothing was read")
     output_name = str(outputs[0]["image"].get("name", ""))
     return _pick_output(pk, case, name, input_dir, f"{pk}/output/{relative.strip('/')}",
                         output_name)

@@ -46,7 +46,8 @@ class Tree:
 
 
 def build_input_tree(submission_dir: str | os.PathLike[str], input_dir: str | os.PathLike[str],
-                     *, seed: int = 0) -> Tree:
+                     *, seed: int = 0, truth_dir: str | os.PathLike[str] | None = None
+                     ) -> Tree:
     """Lay out ``submission_dir``'s masks as grand-challenge's evaluation input.
 
     Each ``<case>`` mask becomes one succeeded job whose input image is named
@@ -56,6 +57,11 @@ def build_input_tree(submission_dir: str | os.PathLike[str], input_dir: str | os
     suffix), so the evaluation reports them as the container would. Links are skipped.
     Jobs are listed in a shuffled order (grand-challenge gives no order); ``pk`` values
     are fixed per case and ``seed``, so a rerun builds the same tree.
+
+    With ``truth_dir``, a mask that is one of its truth files (a hard link) is hard-linked
+    into the tree rather than converted, so that the evaluation finds it is the truth and
+    reports ``outside_folder`` as ``score`` does (a copy would score the truth against
+    itself); where no link can be made (another file system) it is skipped with a note.
 
     Raises
     ------
@@ -73,13 +79,20 @@ def build_input_tree(submission_dir: str | os.PathLike[str], input_dir: str | os
         raise FileExistsError(f"{input_dir} already exists and is not empty; choose a new "
                               "--out folder")
     input_dir.mkdir(parents=True, exist_ok=True)
+    truth_inodes = set()
+    for truth in sorted(Path(truth_dir).iterdir()) if truth_dir is not None else ():
+        try:
+            st = os.stat(truth)
+        except OSError:
+            continue
+        truth_inodes.add((st.st_dev, st.st_ino))
     jobs: list[dict[str, Any]] = []
     notes: list[str] = []
     for entry in sorted(submission_dir.iterdir()):
         case = case_id(entry.name)
-        mode = os.lstat(entry).st_mode
-        if case is None or not stat.S_ISREG(mode):
-            what = "a link" if stat.S_ISLNK(mode) else "not a mask file"
+        st = os.lstat(entry)
+        if case is None or not stat.S_ISREG(st.st_mode):
+            what = "a link" if stat.S_ISLNK(st.st_mode) else "not a mask file"
             notes.append(f"skipped {entry.name}: {what}")
             continue
         pk = str(uuid.uuid5(_NAMESPACE, f"{seed}/{entry.name}"))
@@ -88,7 +101,17 @@ def build_input_tree(submission_dir: str | os.PathLike[str], input_dir: str | os
         folder = input_dir / pk / "output" / "images" / OUTPUT_SLUG
         folder.mkdir(parents=True)
         target = folder / f"{image_pk}.mha"
-        if suffix == ".mha":
+        if (st.st_dev, st.st_ino) in truth_inodes:
+            target = folder / f"{image_pk}{suffix}"
+            try:
+                os.link(entry, target)
+            except OSError as exc:
+                shutil.rmtree(input_dir / pk)
+                notes.append(f"skipped {entry.name}: a truth file itself (a hard link) that "
+                             f"cannot be linked into the tree ({exc.strerror})")
+                continue
+            notes.append(f"kept {entry.name} as a hard link: it is a truth file itself")
+        elif suffix == ".mha":
             shutil.copyfile(entry, target)
         else:
             try:

@@ -122,3 +122,73 @@ def test_dockerfile_installs_the_scoring_requirements_only_and_runs_evaluate_unp
     assert "requirements/score.txt" in copied and "submissions" in copied
     for source in copied:
         assert f"!{source}" in ignored, f"{source} is copied but excluded from the context"
+
+
+def _light_cli(args, cwd):
+    """Run ``ichbench ARGS`` in a child that sees only the scoring-only install."""
+    allowed = _allowed_distributions()
+    hidden = sorted({module for module, dists in metadata.packages_distributions().items()
+                     if module != "ichbench" and module not in sys.stdlib_module_names
+                     and not {_canonical(d) for d in dists} & allowed})
+    code = textwrap.dedent("""
+        import json, sys
+        hidden = set(json.loads(sys.argv[1]))
+
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in hidden:
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, NotInstalled())
+        from ichbench.cli import main
+        sys.argv = ["ichbench", *sys.argv[2:]]
+        main()
+        """)
+    return subprocess.run([sys.executable, "-c", code, json.dumps(hidden), *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_score_requirements_include_zlib_ng():
+    # issue 23: without it the evaluation container inflated .nii.gz 3-10x slower
+    assert any(_canonical(_name(r)) == "zlib-ng" for r in score_requirements())
+
+
+def test_commands_that_need_the_full_install_say_so_before_writing(tmp_path):
+    # issue 23: leaderboard (figures on) wrote its tables, then a matplotlib traceback;
+    # report likewise; run --method threshold ended in a torch traceback
+    from ichbench.nifti import Geometry, write_volume
+
+    geometry = Geometry((8, 8, 4), (1.0, 1.0, 5.0), (0.0, 0.0, 0.0),
+                        (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    mask = np.zeros(geometry.shape, np.uint8)
+    mask[1:3, 2:5, 2:6] = 1
+    for folder in ("truth", "sub"):
+        write_volume(mask, geometry, tmp_path / folder / "001.nii.gz")
+    scored = _light_cli(["score", "sub", "--truth", "truth", "--out", "scores", "-q", "-j",
+                         "1"], tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    attempts = {
+        ("leaderboard", "scores", "--out", "lb"): "needs matplotlib",
+        ("leaderboard", "--task", "a:x=scores", "--task", "b:x=scores", "--out", "lbt"):
+            "needs matplotlib",
+        ("report", "scores", "--out", "report.pdf"): "needs matplotlib",
+        ("run", "--method", "threshold", "--data", "truth", "--out", "runs"):
+            "needs torch and matplotlib",
+        ("run", "--method", "threshold", "--no-report", "--out", "runs"): "needs torch,",
+        ("run", "--method", "cascade", "--out", "runs"): "needs torch and matplotlib and "
+                                                         "nnunetv2",
+        ("data", "show", "truth", "--out", "show.png"): "needs matplotlib",
+    }
+    for args, words in attempts.items():
+        done = _light_cli(args, tmp_path)
+        assert done.returncode == 1, (args, done.stderr)
+        assert "Traceback" not in done.stderr, (args, done.stderr)
+        lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        assert len(lines) == 1 and words in lines[0], (args, lines)
+        assert "requirements/score.txt" in lines[0] and "pip install torch==" in lines[0]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    tables = _light_cli(["leaderboard", "scores", "--out", "lb", "--no-figures"], tmp_path)
+    assert tables.returncode == 0, tables.stderr
+    assert (tmp_path / "lb" / "leaderboard.json").is_file()

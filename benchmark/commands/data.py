@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ichbench.commands.needs import require_full_install
+
 _DIR = click.Path(file_okay=False, dir_okay=True, path_type=Path)
 
 
@@ -93,6 +95,7 @@ def check(root: Path, quiet: bool) -> None:
               help="Comma-separated case ids [default: 4 labelled cases across the splits].")
 def show(root: Path, out_file: Path, case_ids: str | None) -> None:
     """Draw a few cases: brain window (W80/L40) with the label outline, skull base, bone."""
+    require_full_install("data show", "matplotlib")
     from ichbench.atomic import atomic_path
     from ichbench.datafigure import show_cases
     from ichbench.dataset import DatasetError

@@ -92,7 +92,7 @@ def dry_run(submission_dir: Path, truth_dir: Path, out_dir: Path, **options: Any
 
     def work() -> None:
         try:
-            tree = build_input_tree(submission_dir, out_dir / "input")
+            tree = build_input_tree(submission_dir, out_dir / "input", truth_dir=truth_dir)
         except (FileExistsError, NotADirectoryError) as exc:
             raise click.ClickException(str(exc)) from None
         for note in tree.notes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ichbench.commands.needs import require_full_install
+
 
 @click.command("leaderboard")
 @click.argument("inputs", nargs=-1, type=click.Path(exists=True))
@@ -42,13 +44,16 @@ def leaderboard(inputs: tuple[str, ...], out_dir: str, ranking: str, tasks: tupl
     written too. With --task, every task is ranked into OUT/tasks/NAME/ and their consensus
     into OUT/consensus.csv.
     """
+    if bool(inputs) == bool(tasks):
+        raise click.UsageError("give either INPUTS or --task NAME[:TEAM]=PATH options, not both "
+                               "(and not neither)")
+    if not no_figures:  # before any table is written: no half-written folder
+        require_full_install("leaderboard", "matplotlib",
+                             hint="or pass --no-figures for the tables alone")
     from ichbench.reports.inputs import ReportInputError
     from ichbench.reports.leaderboard import build_leaderboard, leaderboard_columns
     from ichbench.reports.tables import markdown_text
 
-    if bool(inputs) == bool(tasks):
-        raise click.UsageError("give either INPUTS or --task NAME[:TEAM]=PATH options, not both "
-                               "(and not neither)")
     if tasks:
         from ichbench.reports.challenger_analysis import build_task_leaderboards, parse_tasks
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ichbench.commands.needs import require_full_install
+
 
 @click.command("report")
 @click.argument("source", type=click.Path(exists=True, file_okay=False))
@@ -13,6 +15,7 @@ import click
               help="Folder of CT images named like the cases, for the overlay page.")
 def report(source: str, out: str | None, images: str | None) -> None:
     """Write a multi-page PDF report of SOURCE, a run folder or a leaderboard folder."""
+    require_full_install("report", "matplotlib")
     from pathlib import Path
 
     from ichbench.reports.inputs import ReportInputError

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ichbench.commands.needs import require_full_install
 from ichbench.executors import EXECUTORS
 from ichbench.methods import DEVICES, METHOD_CHOICES, PRESETS
 
@@ -110,6 +111,10 @@ def run(method: str | None, data: Path | None, preset: str | None, device: str,
         if method is None and resume is None:
             raise click.UsageError("give --method NAME (or --resume RUN_DIR, or --status "
                                    "RUN_DIR)")
+        # Training needs torch (every method: the device is resolved through it), the
+        # report matplotlib, the fine stage nnU-Net; say so before a run folder is made.
+        require_full_install("run", "torch", *(["matplotlib"] if report else []),
+                             *(["nnunetv2"] if method in ("fine", "cascade", "all") else []))
         execution = Execution(
             executor=executor, workers=workers, devices=devices, wait=wait,
             slurm=SlurmOptions(partition=partition, time_min=time_min, gpus=gpus, cpus=cpus,

@@ -143,3 +143,62 @@ def test_tree_and_metrics_are_readable_by_other_users(folders):
                                                                 for p in files)
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+# --- issue 23: attacks on the container's entry point, as a real process -----------------
+
+
+def _tree(folders):
+    truth, sub, out = folders
+    result = CliRunner().invoke(cli, ["grand-challenge", "dry-run", str(sub), "--truth",
+                                      str(truth), "--out", str(out), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    return truth, out / "input"
+
+
+def _evaluate(truth, input_dir, output):
+    return _run_cli("grand-challenge", "evaluate", "--input", input_dir, "--ground-truth",
+                    truth, "--output", output, "-j", "1")
+
+
+def test_nul_in_one_jobs_relative_path_is_that_jobs_status(folders):
+    truth, input_dir = _tree(folders)
+    jobs = json.loads((input_dir / "predictions.json").read_text())
+    jobs.append({"pk": "evil", "status": "Succeeded",
+                 "inputs": [{"image": {"name": "131.mha"},
+                             "interface": {"slug": "ct", "relative_path": "images/ct"}}],
+                 "outputs": [{"image": {"name": "x.mha"},
+                              "interface": {"slug": "ich-segmentation",
+                                            "relative_path": "images/a\u0000b\ud800"}}]})
+    (input_dir / "predictions.json").write_text(json.dumps(jobs))
+    output = folders[2] / "container-output"
+    done = _evaluate(truth, input_dir, output)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    rows = {r["case"]: r for r in json.loads((output / "metrics.json").read_text())["cases"]}
+    assert rows["131"]["status"] == "unreadable" and rows["200"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("attack", ["fifo", "deep", "unwritable"])
+def test_hostile_predictions_json_or_output_is_one_line_exit_1(folders, attack):
+    import os
+
+    truth, input_dir = _tree(folders)
+    output = folders[2] / "container-output"
+    if attack == "fifo":
+        (input_dir / "predictions.json").unlink()
+        os.mkfifo(input_dir / "predictions.json")
+        expected = "is not a regular file"
+    elif attack == "deep":
+        (input_dir / "predictions.json").write_text("[" * 200_000 + "]" * 200_000)
+        expected = "nested too deeply"
+    else:
+        output.write_text("a file where the output folder should be")
+        output = output / "sub"
+        expected = "cannot be written"
+    done = _evaluate(truth, input_dir, output)  # a hang fails by the 120 s timeout
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+    assert not list(folders[2].glob("container-output*/**/metrics.json"))

@@ -95,3 +95,53 @@ def test_coarse_smoke_run_end_to_end_then_resume_is_a_no_op(tiny_root, tmp_path)
     assert "epoch 1/2" not in again.output
     # 5 fold stages, 2 prediction stages (validation, test), score; --no-report: no report
     assert "8 of 8 stages already done, skipped" in again.output
+
+
+# --- issue 23: --set values no run can use, refused at the boundary -----------------------
+DEEP_JSON = "[" * 50_000 + "]" * 50_000
+
+
+@pytest.mark.parametrize(("method", "item", "message"), [
+    ("threshold", "hu_high=inf", "config.hu_high[0]=inf: expected a finite number"),
+    ("threshold", "hu_high=nan", "expected a finite number"),
+    ("threshold", "hu_low=-1e9", "hu_low=[-1000000000.0]: expected values in [-32768, 32767]"),
+    ("threshold", "keep=all,rm -rf /", "not in ['largest', 'all']"),
+    ("threshold", "smooth_sigma_vox=[]", "the grid axis is empty"),
+    ("fine", "optimizer=rm -rf /", "optimizer='rm -rf /': expected one of sgd, adam"),
+    ("fine", "features_per_stage=[]", "features_per_stage has 0 entries"),
+    ("fine", "oversample_foreground_percent=2", "oversample_foreground_percent=2.0: expected "
+                                                "a value in [0, 1]"),
+    ("fine", "patch_size_zyx=100000,100000,100000", "patch_size_zyx=[100000, 100000, "
+                                                     "100000]: expected values in [1, 1024]"),
+    ("fine", "patch_size_zyx=1000,1000,1000", "more than 16,777,216 (256³)"),
+    ("fine", "num_epochs=1000000000000000000000000000000", "expected an int of at most"),
+    ("fine", "num_epochs=10^30", "cannot read as int"),
+    ("fine", "num_epochs=2000000", "num_epochs=2000000: expected a value in [1, 1e+06]"),
+    ("fine", "initial_lr=1e400", "expected a finite number"),
+    ("cascade", "fine.optimizer=rm -rf /", "expected one of sgd, adam"),
+    ("cascade", "coarse.hu_windows=[[0, 1e9], [0, 100]]", "expected values in [-32768, 32767]"),
+    ("cascade", "coarse.grid_zyx=4096,4096,4096", "more than 134,217,728"),
+    ("coarse", "train.lr=inf", "expected a finite number"),
+    ("coarse", "model.growth_rate=100000", "model.growth_rate=100000: expected a value in"),
+    ("coarse", "augment.gamma_range=0.5,1e9", "0 < low <= high <= 10"),
+    ("coarse", f"hu_windows={DEEP_JSON}", "JSON nested deeper than 32 levels"),
+    ("coarse", "hu_windows=" + "[" * 40 + "]" * 40, "JSON nested deeper than 32 levels"),
+    ("coarse", f"train={DEEP_JSON}", "JSON nested deeper than 32 levels"),
+    ("coarse", "k" * 200_000 + "=1", "not a setting of coarse"),
+    ("coarse", "train.epochs=" + "9" * 200_000, "cannot read as int"),
+    ("threshold", "keep=" + "x" * 200_000, "not in ['largest', 'all']"),
+    ("coarse", "model.decoder_channels=" + ",".join(["8"] * 100_000), "needs one entry per"),
+    ("coarse", "hu_windows=" + str([[0, 1]] * 50_000), "50000 windows: expected 1 to 16"),
+    ("coarse", "hu_windows=[]", "expected one or more (low, high) windows"),
+])
+def test_set_values_no_run_can_use_are_one_line_errors(tiny_root, tmp_path, method, item,
+                                                       message):
+    out = tmp_path / "runs"
+    result = _run("--method", method, "--data", tiny_root, "--out", out, "--set", item)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output[:500]
+    assert message in lines[0], lines[0]
+    assert len(lines[0]) < 700  # long input cut
+    assert not out.exists()  # refused before a run folder (or the data) was made

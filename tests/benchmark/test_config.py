@@ -110,3 +110,61 @@ def test_valid_keys_are_the_dotted_leaves():
 def test_config_hash_ignores_key_order_and_sees_values():
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+# --- issue 23: nonsense refused at the boundary, messages one line and cut ----------------
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("lr=inf", r"config\.lr=inf: expected a finite number"),
+    ("lr=-inf", r"config\.lr=-inf: expected a finite number"),
+    ("lr=nan", r"config\.lr=nan: expected a finite number"),
+    ("hu_window=0,inf", r"config\.hu_window\[1\]=inf: expected a finite number"),
+    ("inner.epochs=4294967296", "expected an int of at most 2,147,483,647 in magnitude"),
+    ("blocks=" + "[" * 50_000 + "]" * 50_000, "JSON nested deeper than 32 levels"),
+    ("inner=" + "[" * 50_000 + "]" * 50_000, "JSON nested deeper than 32 levels"),
+    ("inner=" + '{"epochs": ' * 40 + "1" + "}" * 40, "JSON nested deeper than 32 levels"),
+    ("x" * 200_000 + "=1", r"--set x{59}…: not a setting of demo"),
+    ("name.x" + "y" * 200_000 + "=1", "name is a single value"),
+    ("inner.epochs=" + "7" * 200_000, r"--set inner\.epochs=7{59}…: cannot read as int"),
+    ("=" * 200_000, "expected key=value"),
+])
+def test_nonsense_is_refused_in_one_short_line(item, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        apply_overrides(BASE, [item], what="demo")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 600
+
+
+def test_a_config_json_with_infinity_or_a_huge_key_is_refused_in_one_short_line():
+    data = to_dict(BASE)
+    data["lr"] = float("inf")
+    with pytest.raises(ConfigError, match=r"config\.lr=inf: expected a finite number"):
+        from_dict(Outer, data)
+    data = to_dict(BASE)
+    data["k" * 200_000] = 1
+    with pytest.raises(ConfigError, match="unknown key") as info:
+        from_dict(Outer, data)
+    assert len(str(info.value)) < 400
+    data = to_dict(BASE)
+    nested: list = []
+    for _ in range(5000):
+        nested = [nested]
+    data["lr"] = nested
+    with pytest.raises(ConfigError, match="nested too deeply to show"):
+        from_dict(Outer, data)
+
+
+def test_every_preset_is_inside_the_ranges_its_config_checks():
+    from ichbench.baselines import cascade, coarse, nnunet, threshold
+
+    for presets in (coarse.PRESETS, nnunet.PRESETS, cascade.PRESETS):
+        for preset in presets.values():  # a round trip rebuilds and rechecks it
+            assert from_dict(type(preset), json.loads(json.dumps(to_dict(preset)))) == preset
+    assert threshold.ThresholdConfig() == from_dict(threshold.ThresholdConfig,
+                                                    to_dict(threshold.ThresholdConfig()))
+
+
+def test_nnunet_optimizer_choices_are_the_trainers():
+    from ichbench.baselines import nnunet, nnunet_trainers
+
+    assert nnunet.OPTIMIZERS == nnunet_trainers.OPTIMIZERS

@@ -171,3 +171,31 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(challenger_analysis)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", ".", "/ABS", "a/b", "a\\b", "a\x00b",
+                                  "a b", "x" * 101, "y" * 200_000])
+def test_cli_task_name_that_is_not_one_folder_name_is_refused_before_writing(
+        tmp_path, team_folders, name):
+    # issue 23: --task ../../x wrote a leaderboard into a sibling of --out
+    out = tmp_path / "deep" / "er" / "out"
+    if name == "/ABS":
+        name = str(tmp_path / "abs")
+    args = ["leaderboard", "--out", str(out), "--bootstrap", "0", "--no-figures"]
+    for task in (name, "ok"):
+        args += [f"--task={task}:{team}={folder}"
+                 for team, folder in zip("ab", team_folders[:2], strict=True)]
+    before = sorted(tmp_path.rglob("*"))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.output.strip().count("\n") == 0
+    assert "task name" in result.output and "must be 1-100 letters" in result.output
+    assert len(result.output) < 400
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_task_names_are_checked_by_the_library_too(tmp_path, team_folders):
+    tasks = {"../x": [(None, str(team_folders[0]))], "ok": [(None, str(team_folders[0]))]}
+    with pytest.raises(ReportInputError, match=r"task name '\.\./x'"):
+        build_task_leaderboards(tasks, tmp_path / "out", n_bootstrap=0, figures=False)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "out").exists()

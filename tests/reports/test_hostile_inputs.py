@@ -99,3 +99,32 @@ def test_damaged_leaderboard_folder_is_a_one_line_report_error(tmp_path, team_fo
         (out / "leaderboard.json").write_text('{"inputs": [{}]}', encoding="utf-8")
     with pytest.raises(ReportInputError, match=r"lb: not a leaderboard folder .* build it"):
         load_leaderboard_dir(out)
+
+
+@pytest.mark.parametrize(("column", "value"), [("lesion_f1", "inf"), ("lesionwise_dc", "3"),
+                                               ("lesionwise_hd95", "-50"),
+                                               ("recall_lt1ml", "1.5")])
+def test_impossible_lesionwise_values_are_refused_not_ranked_first(tmp_path, team_folders,
+                                                                   column, value):
+    # issue 23: lesion_f1 = inf, lesionwise_dc = 3, lesionwise_hd95 = -50 beat a perfect team
+    import pandas as pd
+
+    folders = []
+    for i, cheat in enumerate((False, True)):
+        folder = tmp_path / f"team{i}"
+        shutil.copytree(team_folders[i], folder)
+        cases = pd.read_csv(folder / "cases.csv", keep_default_na=False)
+        cases["lesionwise_dc"], cases["lesionwise_hd95"], cases["lesion_f1"] = 1.0, 0.0, 1.0
+        cases["recall_lt1ml"] = 1.0
+        if cheat:
+            cases[column] = cases[column].astype(str)
+            cases.loc[0, column] = value
+        cases.to_csv(folder / "cases.csv", index=False)
+        folders.append(str(folder))
+    out = tmp_path / "lb"
+    result = CliRunner().invoke(cli, ["leaderboard", *folders, "--ranking", "lesionwise",
+                                      "--out", str(out), "--no-figures"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.output.strip().count("\n") == 0
+    assert f"cases.csv:2: {column} = {float(value):g} is outside" in result.output
+    assert not (out / "leaderboard.csv").exists()

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,3 +285,157 @@ def test_dry_run_copies_unreadable_and_mha_files_unchanged(tmp_path):
     assert any("notes.txt" in note for note in tree.notes)
     with pytest.raises(FileExistsError):
         build_input_tree(folder, tmp_path / "in")
+
+
+# --- issue 23: hostile predictions.json, outputs and names --------------------------------
+
+
+@pytest.mark.parametrize("relative", ["images/se\x00g", "images/\ud800seg", "images/\nseg",
+                                      "x" * 5000])
+def test_a_hostile_relative_path_is_one_job_status_not_a_crash(truth_dir, tmp_path, relative):
+    inp = tmp_path / "input"
+    add_job(inp, "a1", "001.mha", outputs=[socket("seg", relative, "u.mha")])
+    add_job(inp, "a2", "002.mha", [("u.mha", blob(2, 9, 4, 12, 4, 12))])
+    result = gc.evaluate(inp, truth_dir, tmp_path / "out", jobs=1)
+    rows = {row["case"]: row for row in strict_load(result.metrics_json)["cases"]}
+    assert rows["001"]["status"] == "unreadable", rows["001"]
+    assert "relative path" in rows["001"]["message"] and len(rows["001"]["message"]) < 300
+    assert rows["002"]["status"] == "ok"
+
+
+def test_deeply_nested_predictions_json_is_one_sentence(truth_dir, tmp_path):
+    inp = tmp_path / "input"
+    inp.mkdir()
+    (inp / "predictions.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(gc.EvaluationError, match="nested too deeply") as info:
+        gc.evaluate(inp, truth_dir, tmp_path / "out")
+    assert "\n" not in str(info.value)
+
+
+def test_predictions_json_as_a_fifo_is_refused_without_hanging(truth_dir, tmp_path):
+    import threading
+
+    inp = tmp_path / "input"
+    inp.mkdir()
+    os.mkfifo(inp / "predictions.json")
+    raised = []
+
+    def run():
+        try:
+            gc.evaluate(inp, truth_dir, tmp_path / "out")
+        except gc.EvaluationError as exc:
+            raised.append(str(exc))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():  # unblock the reader, then fail
+        with open(inp / "predictions.json", "w") as fifo:
+            fifo.write("[]")
+        worker.join(30)
+        pytest.fail("reading a FIFO predictions.json blocked")
+    assert raised and "not a regular file" in raised[0]
+
+
+@pytest.mark.parametrize("kind", ["file", "read-only", "proc"])
+def test_unwritable_output_is_found_before_any_scoring(truth_dir, tmp_path, monkeypatch, kind):
+    inp = tmp_path / "input"
+    add_job(inp, "a1", "001.mha", [("u.mha", blob())])
+    out = tmp_path / "out"
+    if kind == "file":
+        out.write_text("a file")
+        output = out / "sub"
+    elif kind == "proc":
+        output = Path("/proc/ichbench-no-such-folder")  # refused even to root
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        out.mkdir(mode=0o500)
+        output = out
+    from ichbench.submissions import score as score_module
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored before the output folder was checked")
+
+    monkeypatch.setattr(score_module, "score_folder", no_scoring)
+    with pytest.raises(gc.EvaluationError, match="cannot be written") as info:
+        gc.evaluate(inp, truth_dir, output, jobs=1)
+    assert "\n" not in str(info.value) and str(output) in str(info.value)
+
+
+def test_a_hard_link_to_the_truth_is_outside_folder_as_in_score(truth_dir, tmp_path):
+    inp = tmp_path / "input"
+    add_job(inp, "a1", "001.mha")
+    add_job(inp, "a2", "002.mha", [("u.mha", blob(2, 9, 4, 12, 4, 12))])
+    truth_mha = tmp_path / "truth_mha"
+    truth_mha.mkdir()
+    metaimage.write_volume(blob(), GEOMETRY, truth_mha / "001.mha")
+    write(truth_mha, "002.nii.gz", blob(2, 9, 4, 12, 4, 12))
+    os.link(truth_mha / "001.mha", inp / "a1" / "output" / "images" / "seg" / "u.mha")
+    result = gc.evaluate(inp, truth_mha, tmp_path / "out", jobs=1)
+    rows = {row["case"]: row for row in strict_load(result.metrics_json)["cases"]}
+    assert rows["001"]["status"] == "outside_folder", rows["001"]
+    assert "truth file itself" in rows["001"]["message"] and rows["001"]["dc"] == 0.0
+    assert rows["002"]["status"] == "ok"
+
+
+def test_dry_run_keeps_a_hard_link_to_the_truth_outside_folder(truth_dir, tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    os.link(truth_dir / "001.nii.gz", sub / "001.nii.gz")
+    write(sub, "002.nii.gz", blob(2, 9, 4, 12, 4, 12))
+    tree = build_input_tree(sub, tmp_path / "dry" / "input", truth_dir=truth_dir)
+    result = gc.evaluate(tree.input_dir, truth_dir, tmp_path / "dry" / "output", jobs=1)
+    rows = {row["case"]: row for row in result.metrics["cases"]}
+    assert rows["001"]["status"] == "outside_folder", rows["001"]
+    assert rows["002"]["status"] == "ok"
+
+
+def test_nul_and_lone_surrogates_never_reach_metrics_json(truth_dir, tmp_path):
+    inp = tmp_path / "input"
+    add_job(inp, "a1", "001.mha", [("u.mha", blob())])
+    add_job(inp, "b1", "9\x00\ud800.mha", [("u.mha", blob())])   # unmatched, hostile name
+    add_job(inp, "b2", "002.mha", status="Fail\x00ed\udcff")      # failed, hostile status
+    raw = (inp / "predictions.json").read_text()
+    assert "\\u0000" in raw and "\\ud800" in raw
+    result = gc.evaluate(inp, truth_dir, tmp_path / "out", jobs=1)
+    metrics = strict_load(result.metrics_json)
+
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield key
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+
+    for text in strings(metrics):  # what PostgreSQL's jsonb accepts
+        assert "\x00" not in text
+        text.encode("utf-8")  # raises on a lone surrogate
+    assert "9\\x00\\ud800.mha" in [j["input"] for j in metrics["unmatched_jobs"]]
+    assert metrics["unmatched_jobs"][0]["input"].startswith("9")
+    assert {r["case"]: r for r in metrics["cases"]}["002"]["status"] == "missing"
+
+
+def test_unreadable_mha_truth_is_named_as_the_truth_file(tmp_path):
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    (truth / "001.mha").write_bytes(b"ObjectType = Image\nNDims = 3\nbroken")
+    write(truth, "002.nii.gz", blob(2, 9, 4, 12, 4, 12))
+    inp = tmp_path / "input"
+    add_job(inp, "a1", "001.mha", [("3f2a-uuid.mha", blob())])
+    add_job(inp, "a2", "002.mha", [("u.mha", blob(2, 9, 4, 12, 4, 12))])
+    result = gc.evaluate(inp, truth, tmp_path / "out", jobs=1)
+    rows = {row["case"]: row for row in result.metrics["cases"]}
+    assert rows["001"]["status"] == "truth_unreadable", rows["001"]
+    assert "3f2a-uuid.mha" not in rows["001"]["message"], rows["001"]["message"]
+    assert "001.mha" in rows["001"]["message"]
+
+
+def test_predictions_json_as_a_folder_is_one_sentence(truth_dir, tmp_path):
+    (tmp_path / "input" / "predictions.json").mkdir(parents=True)
+    with pytest.raises(gc.EvaluationError, match="not a regular file"):
+        gc.evaluate(tmp_path / "input", truth_dir, tmp_path / "out")
