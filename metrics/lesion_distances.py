@@ -184,6 +184,8 @@ class LargeSurface:
         upper_mm *= 1.0 + _ROUNDING
         below, open_ = _settle(lower_mm, upper_mm, areas_mm2, needed_mm2 - below_mm2)
         below_mm2 += float(np.sum(areas_mm2[below]))
+        if 2 * int(np.count_nonzero(open_)) > self.n_points:
+            return self._full_percentile(target, percent)  # the bounds settled too little
         # exact distances where the bounds leave it open
         distances_mm = nearest_distances_mm(points[open_], target.corners,
                                             spacing_mm=self.spacing_mm)
@@ -197,10 +199,12 @@ class LargeSurface:
                 or wanted - before <= _SHARE_MARGIN):
             # on a near-tie (or past the last candidate) the order of summation could
             # decide: let the full sort decide, as the full computation would
-            return directed_percentile_mm(
-                directed_distances(self.surface, target, spacing_mm=self.spacing_mm),
-                percent)
+            return self._full_percentile(target, percent)
         return float(distances_mm[order[at]])
+
+    def _full_percentile(self, target: Surface, percent: float) -> float:
+        return directed_percentile_mm(
+            directed_distances(self.surface, target, spacing_mm=self.spacing_mm), percent)
 
 
 def _bound_percentile_mm(values_mm: np.ndarray, areas_mm2: np.ndarray, top_mm: float,
