@@ -245,7 +245,7 @@ def _component_surfaces(labels: np.ndarray, wanted: np.ndarray,
         # corner c touches voxels c - 1 and c along each axis; one component owns them all
         voxel = surface.corners - np.asarray(step)
         inside = np.flatnonzero(np.all((voxel >= 0) & (voxel < shape), axis=1))
-        np.maximum.at(owner, inside, labels[tuple(voxel[inside].T)])
+        owner[inside] = np.maximum(owner[inside], labels[tuple(voxel[inside].T)])
     order = np.argsort(owner, kind="stable")
     starts = np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=wanted.size))))
     return _ComponentSurfaces(surface.corners[order], surface.areas_mm2[order], starts)
