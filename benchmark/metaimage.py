@@ -4,10 +4,12 @@ grand-challenge.org hands algorithm outputs to an evaluation as ``.mha`` files, 
 submission may hold MetaImage masks next to NIfTI ones. This reader is ichbench's own
 (NumPy and zlib, no ITK), so that every byte it reads is one it decided to read:
 
-- The text header is parsed strictly and completely before any voxel is read: it must
-  end with ``ElementDataFile = LOCAL`` within the first :data:`MAX_HEADER_BYTES`; any
-  other data file (a ``.raw`` name, a list, a pattern) is refused, so a header can never
-  make ichbench open another file.
+- The text header is parsed completely before any voxel is read: it must end with
+  ``ElementDataFile = LOCAL`` within the first :data:`MAX_HEADER_BYTES`; any other data
+  file (a ``.raw`` name, a list, a pattern) is refused, so a header can never make
+  ichbench open another file. The keys that describe the image are parsed strictly;
+  the metadata lines ITK copies into the header from the image it read (NIfTI fields,
+  DICOM tags) are skipped, as MetaIO skips them.
 - The voxel count is checked against ``max_voxels``, and the data length against the
   file size: uncompressed data must be exactly ``voxels × bytes per voxel`` long.
 - Compressed data (``CompressedData = True``, a zlib stream) is inflated in bounded
@@ -37,9 +39,11 @@ from ichbench.nifti import MAX_VOXELS, Geometry, NiftiError, OpenedVolume, Volum
 
 METAIMAGE_SUFFIX = ".mha"
 
-#: Longest text header accepted (bytes). SimpleITK writes about 300; a file with no
-#: ``ElementDataFile`` line within this many bytes is not a MetaImage.
-MAX_HEADER_BYTES = 1 << 16
+#: Longest text header accepted (bytes). SimpleITK writes about 300 bytes of its own, plus
+#: one line per metadata entry it copies from the image it read (about 1.5 KB from a
+#: NIfTI, a few KB from a DICOM series); a file with no ``ElementDataFile`` line within
+#: this many bytes is not a MetaImage.
+MAX_HEADER_BYTES = 1 << 20
 
 #: MetaIO element types → NumPy type codes (byte order added from the header). MetaIO
 #: stores MET_LONG/MET_ULONG in 4 bytes and MET_LONG_LONG/MET_ULONG_LONG in 8.
@@ -52,6 +56,13 @@ ELEMENT_TYPES = {
 _ALIASES = {"Origin": "Offset", "Position": "Offset", "Rotation": "TransformMatrix",
             "Orientation": "TransformMatrix", "ElementByteOrderMSB": "BinaryDataByteOrderMSB"}
 _TRUE, _FALSE = ("true", "t", "1"), ("false", "f", "0")
+
+#: The header keys this reader reads (after :data:`_ALIASES`); every other key is
+#: metadata, skipped (see :func:`_parse_fields`).
+_USED_KEYS = frozenset({
+    "ObjectType", "NDims", "DimSize", "ElementType", "ElementNumberOfChannels",
+    "BinaryData", "BinaryDataByteOrderMSB", "CompressedData", "CompressedDataSize",
+    "HeaderSize", "ElementSpacing", "ElementSize", "Offset", "TransformMatrix", "ElementDataFile"})
 
 
 class MetaImageError(NiftiError):
@@ -137,7 +148,17 @@ def read_header(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -
 
 
 def _parse_fields(path: Path, head: bytes) -> tuple[dict[str, str], int]:
-    """``Key = Value`` lines up to and including ``ElementDataFile``; data offset."""
+    """``Key = Value`` lines up to and including ``ElementDataFile``; data offset.
+
+    Only the keys this reader uses (:data:`_USED_KEYS` and their aliases) are kept, and
+    only they must be ASCII, given once and agree with their aliases. Every other line is
+    metadata that ITK writes and MetaIO reads but ignores for the image: ITK copies the
+    input's metadata dictionary into the header (a NIfTI's ``dim[0] = 3``, ``srow_x =
+    ...``, a DICOM series' ``0008|0060 = CT``), with keys of any punctuation and values
+    that may hold ``=`` or non-ASCII text. Such a line needs only a non-empty key free of
+    control characters and an ``=``; what follows is skipped unparsed, so it can neither
+    change the image nor cost more than its bytes.
+    """
     fields: dict[str, str] = {}
     seen: set[str] = set()
     position = 0
@@ -150,20 +171,24 @@ def _parse_fields(path: Path, head: bytes) -> tuple[dict[str, str], int]:
                 "save the mask with a MetaImage writer (e.g. SimpleITK)")
         raw = head[position:end].rstrip(b"\r")
         position = end + 1
-        try:
-            line = raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise MetaImageError(f"{path}: the header holds non-text bytes before "
-                                 "'ElementDataFile'; not a MetaImage (.mha) file, save the "
-                                 "mask with a MetaImage writer") from None
-        if not line.strip():
+        if not raw.strip():
             continue
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not key.replace("_", "").isalnum():
-            raise MetaImageError(f"{path}: header line {line[:60]!r} is not 'Key = Value'; "
+        raw_key, sep, raw_value = raw.partition(b"=")
+        raw_key = raw_key.strip()
+        if not sep or not raw_key or any(byte < 0x20 or byte == 0x7F for byte in raw_key):
+            shown = raw[:60].decode("ascii", "backslashreplace")
+            raise MetaImageError(f"{path}: header line {shown!r} is not 'Key = Value'; "
                                  "not a MetaImage (.mha) file")
-        name, key = key, _ALIASES.get(key, key)
+        name = raw_key.decode("latin-1")
+        key = _ALIASES.get(name, name)
+        if key not in _USED_KEYS:
+            continue  # metadata, e.g. copied from the NIfTI or DICOM the image was read from
+        try:
+            value = raw_value.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise MetaImageError(f"{path}: the header's {name} holds non-text bytes; not a "
+                                 "MetaImage (.mha) file, save the mask with a MetaImage "
+                                 "writer") from None
         if name in seen or (key in fields and fields[key].split() != value.split()):
             raise MetaImageError(f"{path}: the header gives {key} twice; keep one")
         seen.add(name)  # an alias pair that agrees (ElementByteOrderMSB too) is fine
@@ -217,10 +242,12 @@ def _check_fields(path: Path, fields: dict[str, str], data_offset: int,
     msb = _bool(path, "BinaryDataByteOrderMSB", fields.get("BinaryDataByteOrderMSB", "False"))
     compressed = _bool(path, "CompressedData", fields.get("CompressedData", "False"))
 
-    spacing = _floats(path, "ElementSpacing", fields, ndims, default=1.0)
+    # MetaIO takes the spacing from ElementSize where ElementSpacing is absent.
+    spacing_key = "ElementSpacing" if "ElementSpacing" in fields else "ElementSize"
+    spacing = _floats(path, spacing_key, fields, ndims, default=1.0)
     if min(spacing[:3]) <= 0:
         raise MetaImageError(f"{path}: spacing {spacing[:3]} mm is not positive; fix the "
-                             "header's ElementSpacing")
+                             f"header's {spacing_key}")
     origin = _floats(path, "Offset", fields, ndims, default=0.0)
     identity = np.eye(ndims).ravel().tolist()
     matrix = np.asarray(_floats(path, "TransformMatrix", fields, ndims * ndims,

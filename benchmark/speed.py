@@ -11,7 +11,11 @@ of three families (:data:`FAMILIES`), one after the other:
   most of the head;
 - ``lesion``: the same without the far false positive;
 - ``large+specks``: a large hematoma (50-150 mL), under-segmented, and 20-60
-  false-positive specks scattered across the head.
+  false-positive specks scattered across the head;
+- ``ragged``: what users submit: a ragged 75-90 mL hematoma on a head-sized case
+  (28-70 slices), predicted shifted by one to three voxels in-plane and dilated by zero
+  to two voxels, plus two far specks, so that the two surfaces nowhere coincide (the
+  smooth families above are under-segmented copies whose surfaces often do).
 
 For each family it prints:
 
@@ -22,9 +26,13 @@ For each family it prints:
    :func:`ichbench.submissions.score_folder` (``jobs=--jobs``) against a plain script
    (SimpleITK read of each pair + ``surface-distance``), their ratio, and the share of
    ichbench's scoring time spent reading NIfTI (``ichbench.nifti.read_volume`` of the
-   pairs, timed separately).
+   pairs, timed separately);
+3. whole process against whole process (start-up, imports and decoding included):
+   ``ichbench score --jobs 1`` as a command against the plain script run as
+   ``python -c``, interleaved ``--process-repeat`` times, fastest of each, and their
+   ratio: what a user waits for either way.
 
-and at the end one line per family: both ratios and the decoding share. This is a
+and at the end one line per family: the three ratios and the decoding share. This is a
 measurement, not a test: timings depend on the machine. ``surface-distance`` is
 a test extra (``pip install -e '.[test]'``).
 """
@@ -132,8 +140,57 @@ def make_large_with_specks(rng: np.random.Generator, case_id: str, *, size: int,
     return Pair(case_id, gt, pred)
 
 
+def make_ragged(rng: np.random.Generator, case_id: str, *, size: int, slices: int) -> Pair:
+    """A ragged 75-90 mL hematoma, predicted shifted and dilated, with two far specks.
+
+    The truth is an ellipsoid whose border is roughened by smooth noise (a few mm), its
+    largest connected part kept, its volume set to 75-90 mL at head size (scaled down
+    with the image for a smoke run), on ``min(28, slices)``-``slices`` slices. The
+    prediction is the truth shifted by one to three voxels along both in-plane axes,
+    dilated in-plane by zero to two voxels, plus two one-voxel specks in the other
+    hemisphere: no surface point of one lies on the other.
+    """
+    from scipy import ndimage
+
+    slices = int(rng.integers(min(28, slices), slices + 1))
+    shape = np.array((slices, size, size))
+    spacing = np.array(SPACING_ZYX_MM)
+    scale = min(1.0, size / 512) * min(1.0, slices / 28)
+    volume_mm3 = rng.uniform(75_000.0, 90_000.0) * scale ** 3
+    ratio = rng.uniform(0.8, 1.25, 3)
+    radius_mm = (volume_mm3 * 3 / (4 * np.pi) / np.prod(ratio)) ** (1 / 3)
+    radii_vox = np.maximum(radius_mm * ratio * 1.25 / spacing, 1.0)
+    center = np.array([slices / 2, rng.uniform(0.4, 0.6) * size, rng.uniform(0.3, 0.4) * size])
+    low = np.maximum(np.floor(center - radii_vox).astype(int), 0)
+    high = np.minimum(np.ceil(center + radii_vox).astype(int) + 1, shape)
+    grid = np.ogrid[tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))]
+    radial = np.sqrt(sum(((g - c) / r) ** 2
+                         for g, c, r in zip(grid, center, radii_vox, strict=True)))
+    noise = ndimage.gaussian_filter(rng.standard_normal(radial.shape), (0.6, 6.0, 6.0))
+    field = radial + 0.35 * noise / max(float(noise.std()), 1e-9)
+    voxel_mm3 = float(np.prod(spacing))
+    keep = min(field.size, max(1, round(1.03 * volume_mm3 / voxel_mm3)))  # crumbs dropped
+    threshold = np.partition(field.ravel(), keep - 1)[keep - 1]
+    gt = np.zeros(shape, np.uint8)
+    box = tuple(slice(lo, hi) for lo, hi in zip(low, high, strict=True))
+    labels, _ = ndimage.label(field <= threshold, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    gt[box] = labels == int(sizes.argmax())  # one hematoma: the noise's crumbs dropped
+    shift = rng.integers(1, 4, 2) * rng.choice((-1, 1), 2)
+    pred = np.roll(gt, tuple(int(v) for v in shift), axis=(1, 2))
+    dilation = int(rng.integers(0, 3))
+    if dilation:
+        pred = ndimage.binary_dilation(pred, np.ones((1, 3, 3), bool),
+                                       iterations=dilation).astype(np.uint8)
+    for _ in range(2):
+        pred[int(rng.integers(0, slices)), int(rng.uniform(0.2, 0.8) * size),
+             int(rng.uniform(0.7, 0.85) * size)] = 1
+    return Pair(case_id, gt, pred)
+
+
 #: Case families timed by ``python -m ichbench.speed``, in order.
-FAMILIES = ("lesion+far-fp", "lesion", "large+specks")
+FAMILIES = ("lesion+far-fp", "lesion", "large+specks", "ragged")
 
 
 def make_family(rng: np.random.Generator, family: str, case_id: str, *, size: int,
@@ -141,6 +198,8 @@ def make_family(rng: np.random.Generator, family: str, case_id: str, *, size: in
     """One pair of a family of :data:`FAMILIES`."""
     if family == "large+specks":
         return make_large_with_specks(rng, case_id, size=size, slices=slices)
+    if family == "ragged":
+        return make_ragged(rng, case_id, size=size, slices=slices)
     return make_pair(rng, case_id, size=size, slices=slices,
                      far_false_positive=family == "lesion+far-fp")
 
@@ -209,6 +268,58 @@ def _plain_script(surface_distance: Any, pred_dir: Path, truth_dir: Path,
                            sitk.GetArrayFromImage(pred) != 0, spacing_zyx, tolerance_mm)
 
 
+#: The plain script as a user would run it, for the whole-process comparison:
+#: ``python -c PLAIN_SCRIPT PRED_DIR TRUTH_DIR TOLERANCE CASE...``.
+PLAIN_SCRIPT = """
+import sys, warnings
+import numpy as np
+import SimpleITK as sitk
+warnings.simplefilter("ignore", DeprecationWarning)
+import surface_distance
+pred_dir, truth_dir, tolerance = sys.argv[1], sys.argv[2], float(sys.argv[3])
+for case in sys.argv[4:]:
+    truth = sitk.ReadImage(f"{truth_dir}/{case}.nii.gz")
+    pred = sitk.ReadImage(f"{pred_dir}/{case}.nii.gz")
+    spacing = tuple(reversed(truth.GetSpacing()))
+    gt, pr = sitk.GetArrayFromImage(truth) != 0, sitk.GetArrayFromImage(pred) != 0
+    d = surface_distance.compute_surface_distances(gt, pr, spacing)
+    print(case, surface_distance.compute_dice_coefficient(gt, pr),
+          surface_distance.compute_surface_dice_at_tolerance(d, tolerance),
+          surface_distance.compute_robust_hausdorff(d, 100),
+          surface_distance.compute_robust_hausdorff(d, 95))
+"""
+
+
+def compare_processes(pred_dir: Path, truth_dir: Path, case_ids: Sequence[str], *,
+                      tolerance_mm: float, repeat: int, out: Callable[[str], None]) -> float:
+    """Time ``ichbench score --jobs 1`` and the plain script as whole processes.
+
+    Start-up, imports and decoding count on both sides (what a user waits for). The two
+    run alternately ``repeat`` times; the fastest run of each counts. Returns the ratio
+    plain / ichbench.
+    """
+    import subprocess
+
+    score = [sys.executable, "-c", "from ichbench.cli import main; main()", "score",
+             str(pred_dir), "--truth", str(truth_dir), "--tolerance-mm", str(tolerance_mm),
+             "--jobs", "1", "--out"]
+    plain = [sys.executable, "-c", PLAIN_SCRIPT, str(pred_dir), str(truth_dir),
+             str(tolerance_mm), *case_ids]
+    ours, theirs = [], []
+    for k in range(repeat):
+        out_dir = truth_dir.parent / f"process-scores-{k}"
+        ours.append(_time(lambda o=out_dir: subprocess.run(
+            [*score, str(o)], check=True, capture_output=True))[0])
+        theirs.append(_time(lambda: subprocess.run(plain, check=True,
+                                                   capture_output=True))[0])
+    ratio = min(theirs) / min(ours)
+    out(f"process: ichbench score --jobs 1 {min(ours):.2f} s, plain script "
+        f"{min(theirs):.2f} s (fastest of {repeat}, interleaved; each pair's ratio "
+        + ", ".join(f"{t / o:.2f}" for o, t in zip(ours, theirs, strict=True))
+        + f"), ratio {ratio:.1f}")
+    return ratio
+
+
 def write_folders(pairs: Sequence[Pair], root: Path) -> tuple[Path, Path]:
     """Write the pairs as ``root/truth`` and ``root/pred`` folders of ``<case>.nii.gz``."""
     from ichbench.nifti import Geometry, write_volume
@@ -227,12 +338,13 @@ def write_folders(pairs: Sequence[Pair], root: Path) -> tuple[Path, Path]:
 
 
 def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
-                   tolerance_mm: float, out: Callable[[str], None],
-                   ) -> tuple[float, float] | None:
+                   tolerance_mm: float, out: Callable[[str], None], process_repeat: int = 0,
+                   ) -> tuple[float, float, float | None] | None:
     """Write the pairs as NIfTI, time score_folder against the plain script; print both.
 
-    Returns the ratio plain / ichbench and the share of ichbench's time spent reading
-    NIfTI, or None when ``ichbench.submissions`` is missing.
+    Returns the ratio plain / ichbench, the share of ichbench's time spent reading
+    NIfTI and (``process_repeat`` > 0) the whole-process ratio of
+    :func:`compare_processes`, or None when ``ichbench.submissions`` is missing.
     """
     from ichbench.nifti import read_volume
 
@@ -255,6 +367,9 @@ def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
                                                  case_ids, tolerance_mm))
         read_s, _ = _time(lambda: [read_volume(folder / f"{c}.nii.gz")
                                    for c in case_ids for folder in (truth_dir, pred_dir)])
+        process = (compare_processes(pred_dir, truth_dir, case_ids, tolerance_mm=tolerance_mm,
+                                     repeat=process_repeat, out=out)
+                   if process_repeat else None)
     n = len(pairs)
     ratio = plain_s / ours_s
     out(f"folder: {n} cases, score_folder(jobs={jobs}) {ours_s:.2f} s "
@@ -265,7 +380,7 @@ def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
         f"{read_s:.2f} s, {share:.0%} of score_folder's time"
         + (" (jobs > 1: share of wall time)" if jobs > 1 else ""))
     out(f"folder: statuses {_nonzero(result.status_counts)}")
-    return ratio, share
+    return ratio, share, process
 
 
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
@@ -291,6 +406,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="leave out the family with a far false positive")
     parser.add_argument("--skip-folder", action="store_true",
                         help="only the per-case comparison (no NIfTI writing)")
+    parser.add_argument("--process-repeat", type=int, default=3,
+                        help="whole-process runs of each side, interleaved (default 3; 0 "
+                             "skips the whole-process comparison)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser
 
@@ -298,9 +416,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; return the exit code (2 for unusable arguments or no extra)."""
     args = _parser().parse_args(argv)
-    if args.cases < 1 or args.slices < 1 or args.size < 8 or args.jobs < 1:
-        print("speed: --cases, --slices and --jobs must be ≥ 1 and --size ≥ 8",
-              file=sys.stderr)
+    if (args.cases < 1 or args.slices < 1 or args.size < 8 or args.jobs < 1
+            or args.process_repeat < 0):
+        print("speed: --cases, --slices and --jobs must be ≥ 1, --size ≥ 8 and "
+              "--process-repeat ≥ 0", file=sys.stderr)
         return 2
     try:
         import surface_distance
@@ -328,17 +447,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = None
         if not args.skip_folder:
             folder = compare_folder(pairs, surface_distance, jobs=args.jobs,
-                                    tolerance_mm=args.tolerance_mm, out=out)
+                                    tolerance_mm=args.tolerance_mm, out=out,
+                                    process_repeat=args.process_repeat)
             if folder is not None:
                 out(f"folder: score_folder {folder[0]:.1f}× faster than the plain script")
         table.append((family, ratio, folder))
     out("")
     out(f"{'family':<14} {'vs surface-distance':>20} {'vs plain script':>16} "
-        f"{'decoding share':>15}")
+        f"{'decoding share':>15} {'whole process':>14}")
     for family, ratio, folder in table:
         plain = f"{folder[0]:.1f}×" if folder else "-"
         share = f"{folder[1]:.0%}" if folder else "-"
-        out(f"{family:<14} {ratio:>19.1f}× {plain:>16} {share:>15}")
+        process = f"{folder[2]:.1f}×" if folder and folder[2] is not None else "-"
+        out(f"{family:<14} {ratio:>19.1f}× {plain:>16} {share:>15} {process:>14}")
     return 0
 
 

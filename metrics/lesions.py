@@ -67,12 +67,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ichbench.metrics.surface import (
-    directed_distances,
-    extract_surface,
-    occupied_boxes,
-    robust_hausdorff_mm,
-)
+from ichbench.metrics.lesion_distances import LargeSurface, lesion_hd95_mm
+from ichbench.metrics.surface import Surface, extract_surface, occupied_boxes
 
 CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 """26-connectivity: face, edge and corner neighbours are one lesion."""
@@ -216,19 +212,51 @@ def _binary(array: np.ndarray) -> np.ndarray:
     return array if array.dtype == np.bool_ else array != 0
 
 
-def _lesion_hd95(gt_block: np.ndarray, pred_block: np.ndarray,
-                 spacing: tuple[float, float, float]) -> float:
-    """HD95 between a truth lesion and its matched prediction, both cropped to one box."""
-    gt_surface = extract_surface(gt_block, spacing_mm=spacing)
-    pred_surface = extract_surface(pred_block, spacing_mm=spacing)
-    return robust_hausdorff_mm(directed_distances(gt_surface, pred_surface, spacing_mm=spacing),
-                               directed_distances(pred_surface, gt_surface, spacing_mm=spacing),
-                               percent=95.0)
+@dataclass(frozen=True)
+class _ComponentSurfaces:
+    """Surface points of chosen components of one labelled block, grouped by component.
+
+    Two 26-connected components never share a voxel corner's 2×2×2 neighbourhood (that
+    would connect them), so the surface of a union of components is the union of their
+    surfaces, point for point and area for area: each component's points are extracted
+    once per block, whatever the number of lesions that share it.
+    """
+
+    corners: np.ndarray
+    areas_mm2: np.ndarray
+    starts: np.ndarray
+
+    def surface(self, labels: Sequence[int] | np.ndarray) -> Surface:
+        """The surface of the union of the components ``labels`` (a view for one)."""
+        parts = [slice(int(self.starts[j]), int(self.starts[j + 1])) for j in labels]
+        if len(parts) == 1:
+            return Surface(self.corners[parts[0]], self.areas_mm2[parts[0]], 0)
+        return Surface(np.concatenate([self.corners[part] for part in parts]),
+                       np.concatenate([self.areas_mm2[part] for part in parts]), 0)
+
+
+def _component_surfaces(labels: np.ndarray, wanted: np.ndarray,
+                        spacing: tuple[float, float, float]) -> _ComponentSurfaces:
+    """Extract the surface of the ``wanted`` components (a bool per label) of a block."""
+    surface = extract_surface(wanted[labels], spacing_mm=spacing)
+    owner = np.zeros(surface.n_points, np.int64)
+    shape = np.asarray(labels.shape)
+    for step in itertools.product((0, 1), repeat=3):
+        # corner c touches voxels c - 1 and c along each axis; one component owns them all
+        voxel = surface.corners - np.asarray(step)
+        inside = np.flatnonzero(np.all((voxel >= 0) & (voxel < shape), axis=1))
+        owner[inside] = np.maximum(owner[inside], labels[tuple(voxel[inside].T)])
+    order = np.argsort(owner, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=wanted.size))))
+    return _ComponentSurfaces(surface.corners[order], surface.areas_mm2[order], starts)
 
 
 def _overlaps(g_lab: np.ndarray, p_lab: np.ndarray, both: np.ndarray, n_p: int
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Overlapping (truth label, predicted label) pairs, shape (2, k), and their voxels."""
+    """Overlapping (truth, predicted) label pairs, shape (2, k), and their voxels.
+
+    Sorted by truth label, then predicted label (the codes' order).
+    """
     codes = g_lab[both].astype(np.int64) * (n_p + 1) + p_lab[both]
     if codes.size == 0:
         return np.zeros((2, 0), np.int64), np.zeros(0, np.int64)
@@ -239,11 +267,6 @@ def _overlaps(g_lab: np.ndarray, p_lab: np.ndarray, both: np.ndarray, n_p: int
     else:
         found, overlap = np.unique(codes, return_counts=True)
     return np.stack([found // (n_p + 1), found % (n_p + 1)]), overlap
-
-
-def _union_box(boxes: Sequence[tuple[slice, ...]]) -> tuple[slice, ...]:
-    return tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes))
-                 for a in range(3))
 
 
 def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
@@ -298,9 +321,8 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
     voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0
     min_voxels = min_lesion_ml / voxel_ml
     lesions: list[Lesion] = []
-    fp_voxels: list[int] = []
-    n_pred = n_components = 0
-    deferred: list[tuple[int, Callable[[], float]]] = []  # HD95 of detected lesions
+    fp_count = fp_voxels = n_pred = n_components = 0
+    deferred: Callable[[], None] | None = None  # a lone lesion's HD95 (see case_hd95_mm)
     for box in occupied_boxes(gt_mask | pred_mask):
         g_lab, n_g = ndimage.label(gt_mask[box], structure=CONNECTIVITY)
         p_lab, n_p = ndimage.label(pred_mask[box], structure=CONNECTIVITY)
@@ -316,43 +338,81 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         matched_pred[pairs[1]] = True
         n_pred += int(p_keep.sum())
         n_components += n_g + n_p
-        fp_voxels += [int(p_size[j]) for j in np.flatnonzero(p_keep & ~matched_pred)]
-        g_boxes = ndimage.find_objects(g_lab)
-        p_boxes = ndimage.find_objects(p_lab)
+        unmatched = p_keep & ~matched_pred
+        fp_count += int(unmatched.sum())
+        fp_voxels += int(p_size[unmatched].sum())
         origin = [s.start for s in box]
-        for i in np.flatnonzero(g_keep):
-            partners = pairs[1, pairs[0] == i]
-            g_box = g_boxes[i - 1]
+        first = np.searchsorted(pairs[0], np.arange(n_g + 2))  # pairs of lesion i: first[i]:
+        work: list[tuple[int, int, np.ndarray]] = []  # index in lesions, label, partners
+        for i, g_box in enumerate(ndimage.find_objects(g_lab), start=1):
+            if not g_keep[i]:
+                continue
             where = tuple((int(o + s.start), int(o + s.stop))
                           for o, s in zip(origin, g_box, strict=True))
+            partners = pairs[1, first[i]:first[i + 1]]
             if partners.size == 0:
                 lesions.append(Lesion(int(g_size[i]), float(g_size[i] * voxel_ml), False, 0.0,
                                       hd95_penalty_mm, where))
                 continue
-            inter = int(overlap[pairs[0] == i].sum())
-            pred_voxels = int(p_size[partners].sum())
-            dc = 2.0 * inter / (g_size[i] + pred_voxels)
-            crop = _union_box([g_box, *(p_boxes[j - 1] for j in partners)])
-            deferred.append((len(lesions), functools.partial(
-                _lesion_hd95, g_lab[crop] == i, np.isin(p_lab[crop], partners), spacing)))
+            inter = int(overlap[first[i]:first[i + 1]].sum())
+            dc = 2.0 * inter / (g_size[i] + int(p_size[partners].sum()))
+            work.append((len(lesions), i, partners))
             lesions.append(Lesion(int(g_size[i]), float(g_size[i] * voxel_ml), True, float(dc),
                                   math.nan, where))
+        if not work:
+            continue
+        task = functools.partial(_score_hd95, lesions, work, g_lab, p_lab, matched_pred,
+                                 spacing)
+        if case_hd95_mm is not None and len(lesions) == 1 and deferred is None:
+            deferred = task  # perhaps the case pair: wait until every box is seen
+        else:
+            task()
     # one truth lesion matched by every predicted component, nothing ignored: the lesion
     # pair is the case pair, so its HD95 is the case's
-    reuse = (case_hd95_mm is not None and len(lesions) == 1 and not fp_voxels
-             and n_components == len(lesions) + n_pred)
-    for index, compute in deferred:
-        hd95 = float(case_hd95_mm) if reuse else compute()  # type: ignore[arg-type]
-        lesions[index] = dataclasses.replace(lesions[index], hd95_mm=hd95)
+    if (case_hd95_mm is not None and len(lesions) == 1 and not fp_count
+            and n_components == len(lesions) + n_pred):
+        lesions[0] = dataclasses.replace(lesions[0], hd95_mm=float(case_hd95_mm))
+    elif deferred is not None:
+        deferred()
     lesions.sort(key=lambda lesion: -lesion.voxels)
-    return _summarise(lesions, fp_voxels, n_pred, voxel_ml, bin_edges_ml, hd95_penalty_mm)
+    return _summarise(lesions, fp_count, fp_voxels, n_pred, voxel_ml, bin_edges_ml,
+                      hd95_penalty_mm)
 
 
-def _summarise(lesions: list[Lesion], fp_voxels: list[int], n_pred: int, voxel_ml: float,
+def _score_hd95(lesions: list[Lesion], work: list[tuple[int, int, np.ndarray]],
+                g_lab: np.ndarray,
+                p_lab: np.ndarray, matched_pred: np.ndarray,
+                spacing: tuple[float, float, float]) -> None:
+    """Fill in the HD95 of the detected lesions of one block (``work``), in place.
+
+    Each lesion is compared with the union of its predicted partners (BraTS 2023), by
+    :func:`ichbench.metrics.lesion_distances.lesion_hd95_mm`: the surfaces are extracted
+    once per block and component, and the distances cost the lesion's own surface plus
+    a few passes over its partners', never a volume per lesion.
+    """
+    detected = np.zeros(int(g_lab.max()) + 1, bool)
+    detected[[label for _, label, _ in work]] = True
+    truth = _component_surfaces(g_lab, detected, spacing)
+    predicted = _component_surfaces(p_lab, matched_pred, spacing)
+    # lesions that share their partners one after another: one prepared surface at a time
+    work = sorted(work, key=lambda item: tuple(item[2]))
+    key: tuple[int, ...] = ()
+    prepared: LargeSurface | None = None
+    for index, label, partners in work:
+        lesion, matched = truth.surface([label]), predicted.surface(partners)
+        if tuple(partners) != key:
+            key, prepared = tuple(partners), None
+        if (prepared is None and matched.n_points >= LargeSurface.MIN_POINTS
+                and 4 * lesion.n_points <= matched.n_points):
+            prepared = LargeSurface(matched, spacing_mm=spacing)
+        hd95 = lesion_hd95_mm(lesion, matched, spacing_mm=spacing, prepared=prepared)
+        lesions[index] = dataclasses.replace(lesions[index], hd95_mm=hd95)
+
+
+def _summarise(lesions: list[Lesion], fp: int, fp_voxels: int, n_pred: int, voxel_ml: float,
                bin_edges_ml: Sequence[float], hd95_penalty_mm: float) -> LesionMetrics:
     tp = sum(lesion.detected for lesion in lesions)
     fn = len(lesions) - tp
-    fp = len(fp_voxels)
     scored = len(lesions) + fp
     if scored == 0:  # both empty: a perfect answer
         f1, dc, hd95 = 1.0, 1.0, 0.0
@@ -369,5 +429,5 @@ def _summarise(lesions: list[Lesion], fp_voxels: list[int], n_pred: int, voxel_m
                               sum(lesion.detected for lesion in inside)))
     return LesionMetrics(
         gt_lesions=len(lesions), pred_lesions=n_pred, lesion_tp=tp, lesion_fp=fp,
-        lesion_fn=fn, lesion_f1=f1, fp_volume_ml=sum(fp_voxels) * voxel_ml,
+        lesion_fn=fn, lesion_f1=f1, fp_volume_ml=fp_voxels * voxel_ml,
         lesionwise_dc=dc, lesionwise_hd95=hd95, bins=tuple(bins), lesions=tuple(lesions))

@@ -43,6 +43,9 @@ _MAX_LOOKUPS = 1 << 22
 _MAX_TREE_WORK = 20_000_000
 """Above this (far points inside the target's box × target points), those use an EDT."""
 
+_MAX_FAR_CHUNK = 1 << 18
+"""Points per k-d tree query (about 25 MiB of temporary arrays)."""
+
 _TREE_BOUND_REACHES = 3.0
 """The k-d tree's first, bounded query looks this many lattice reaches far."""
 
@@ -105,6 +108,23 @@ def _sorted_offsets(spacing_mm: tuple[float, float, float]) -> tuple[np.ndarray,
     return offsets, lengths
 
 
+def _flat_index(points: np.ndarray, low: np.ndarray, shape: tuple[int, ...],
+                cell: np.ndarray | None = None) -> np.ndarray:
+    """Row-major flat index of ``(points - low) // cell`` in an array of ``shape``.
+
+    Computed column by column, so that a million points cost 8 MB of temporaries, not
+    the 24 MB of ``points - low`` (a speckle mask has a surface point per voxel).
+    """
+    flat = np.zeros(points.shape[0], np.int64)
+    for axis in range(3):
+        column = points[:, axis] - low[axis]
+        if cell is not None:
+            column //= cell[axis]
+        flat *= shape[axis]
+        flat += column
+    return flat
+
+
 def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
                          spacing_mm: tuple[float, float, float]) -> np.ndarray:
     """Return, for each source corner, the distance in mm to the nearest target corner.
@@ -112,7 +132,7 @@ def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
     Parameters
     ----------
     source, target : numpy.ndarray
-        Shapes (n, 3) and (m, 3), int64 corner indices (unique rows); ``m >= 1``.
+        Shapes (n, 3) and (m, 3), integer corner indices (unique rows); ``m >= 1``.
     spacing_mm : tuple of 3 floats
         Voxel spacing in mm per array axis.
 
@@ -127,19 +147,19 @@ def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
     low = np.minimum(source.min(axis=0), target.min(axis=0)) - reach
     extent = np.maximum(source.max(axis=0), target.max(axis=0)) + reach + 1 - low
     grid = np.zeros(tuple(int(n) for n in extent), bool)  # zero pages cost nothing
-    grid[tuple((target - low).T)] = True
     flat_grid = grid.reshape(-1)
+    flat_grid[_flat_index(target, low, grid.shape)] = True
+    source_flat = _flat_index(source, low, grid.shape)
     strides = np.array([extent[1] * extent[2], extent[2], 1], np.int64)
-    source_flat = (source - low) @ strides
     offsets_flat = offsets @ strides
 
     # cells of the size of the reach: a point none of whose 27 neighbouring cells holds a
     # target point is out of reach of every offset and goes straight to the tree
     cell = np.maximum(reach, 1)
     occupied = np.zeros(tuple(int(n) for n in extent // cell + 1), bool)
-    occupied[tuple(((target - low) // cell).T)] = True
+    occupied.reshape(-1)[_flat_index(target, low, occupied.shape, cell)] = True
     near = ndimage.binary_dilation(occupied, structure=np.ones((3, 3, 3), bool))
-    in_reach = near[tuple(((source - low) // cell).T)]
+    in_reach = near.reshape(-1)[_flat_index(source, low, near.shape, cell)]
 
     distances_mm = np.full(source.shape[0], np.inf)
     pending = np.flatnonzero(in_reach)
@@ -156,50 +176,69 @@ def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
             distances_mm[block[found]] = lengths[start + first[found]]
             unresolved.append(block[~found])
         pending = np.concatenate(unresolved)
+    del source_flat, flat_grid, grid  # the far stage needs none of them
     pending = np.concatenate((pending, np.flatnonzero(~in_reach)))
+    del in_reach
     if pending.size:
-        distances_mm[pending] = _far_distances_mm(source[pending], target, spacing)
+        _far_distances_mm(source, pending, target, spacing, distances_mm)
     return distances_mm
 
 
-def _far_distances_mm(source: np.ndarray, target: np.ndarray,
-                      spacing: np.ndarray) -> np.ndarray:
-    """Exact distances for points beyond the offsets' reach: k-d tree, EDT if need be.
+def _chunks(indices: np.ndarray) -> list[np.ndarray]:
+    """``indices`` in pieces of at most :data:`_MAX_FAR_CHUNK`."""
+    return np.array_split(indices, -(-indices.size // _MAX_FAR_CHUNK)) if indices.size else []
 
-    Every point first gets a k-d tree query bounded at :data:`_TREE_BOUND_REACHES` reaches
-    of the lattice stage. A bounded query stays cheap even where an unbounded one
-    degrades (a point that the target surrounds at similar distances, e.g. a lesion
-    inside a huge prediction): it prunes everything beyond the bound. This answers the
-    common far points in milliseconds: an under-segmented large hematoma (truth points a
-    few millimetres outside the prediction) and false-positive specks. The rare points
-    with nothing inside the bound get an unbounded query when they are few, else a
-    Euclidean distance transform over the target's bounding box (what
-    ``surface-distance`` does over the box of both masks for every case).
+
+def _query_mm(tree: cKDTree, source: np.ndarray, which: np.ndarray, target: np.ndarray,
+              spacing: np.ndarray, out: np.ndarray, **bound: float) -> None:
+    """Exact distances of ``source[which]`` to their k-d tree nearest target, into ``out``.
+
+    Queried in pieces, so that the float copies of the points cost a bounded amount of
+    memory whatever their number; a point's answer does not depend on the pieces.
+    Points with nothing within ``distance_upper_bound`` keep ``inf``.
     """
-    distances_mm = np.full(source.shape[0], np.inf)
+    for piece in _chunks(which):
+        found_mm, nearest = tree.query(source[piece] * spacing, k=1, **bound)
+        hit = np.isfinite(found_mm)
+        out[piece[hit]] = lattice_distance_mm(source[piece[hit]] - target[nearest[hit]],
+                                              spacing)
+
+
+def _far_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
+                      spacing: np.ndarray, out: np.ndarray) -> None:
+    """Exact distances of ``source[which]`` (beyond the offsets' reach) into ``out``.
+
+    ``out[which]`` must be ``inf`` on entry. Every point first gets a k-d tree query
+    bounded at :data:`_TREE_BOUND_REACHES` reaches of the lattice stage. A bounded query
+    stays cheap even where an unbounded one degrades (a point that the target surrounds
+    at similar distances, e.g. a lesion inside a huge prediction): it prunes everything
+    beyond the bound. This answers the common far points in milliseconds: an
+    under-segmented large hematoma (truth points a few millimetres outside the
+    prediction) and false-positive specks. The rare points with nothing inside the bound
+    get an unbounded query when they are few, else a Euclidean distance transform over
+    the target's bounding box (what ``surface-distance`` does over the box of both masks
+    for every case). Points are handled in pieces of :data:`_MAX_FAR_CHUNK` (a speckle
+    prediction has millions).
+    """
+    distances_mm = out
     tree = cKDTree(target * spacing, leafsize=32, balanced_tree=False, compact_nodes=False)
     _, reach_mm = _reach_mm(tuple(float(s) for s in spacing))
-    bound_mm = _TREE_BOUND_REACHES * reach_mm
-    found_mm, nearest = tree.query(source * spacing, k=1, distance_upper_bound=bound_mm)
-    hit = np.isfinite(found_mm)
-    distances_mm[hit] = lattice_distance_mm(source[hit] - target[nearest[hit]], spacing)
-    rest = np.flatnonzero(~hit)
+    _query_mm(tree, source, which, target, spacing, distances_mm,
+              distance_upper_bound=_TREE_BOUND_REACHES * reach_mm)
+    rest = which[np.isinf(distances_mm[which])]
     if rest.size == 0:
-        return distances_mm
+        return
     if rest.size * target.shape[0] <= _MAX_TREE_WORK:
-        _, nearest = tree.query(source[rest] * spacing, k=1)
-        distances_mm[rest] = lattice_distance_mm(source[rest] - target[nearest], spacing)
-        return distances_mm
+        _query_mm(tree, source, rest, target, spacing, distances_mm)
+        return
     low, high = target.min(axis=0), target.max(axis=0) + 1
-    inside = np.all((source[rest] >= low) & (source[rest] < high), axis=1)
+    inside = np.concatenate([np.all((source[piece] >= low) & (source[piece] < high), axis=1)
+                             for piece in _chunks(rest)])
     if inside.any():
         background = np.ones(tuple(int(n) for n in high - low), bool)
         background[tuple((target - low).T)] = False
         distance_map_mm = ndimage.distance_transform_edt(background, sampling=spacing)
         distances_mm[rest[inside]] = distance_map_mm[tuple((source[rest[inside]] - low).T)]
-    outside = rest[~inside]
-    if outside.size:  # outside the box a k-d tree does not degrade
-        _, nearest = tree.query(source[outside] * spacing, k=1)
-        distances_mm[outside] = lattice_distance_mm(source[outside] - target[nearest],
-                                                    spacing)
-    return distances_mm
+        del distance_map_mm, background
+    # outside the box a k-d tree does not degrade
+    _query_mm(tree, source, rest[~inside], target, spacing, distances_mm)

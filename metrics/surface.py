@@ -41,7 +41,7 @@ class Surface:
     Attributes
     ----------
     corners : numpy.ndarray
-        Shape (n, 3), int64: corner indices of the surface points (axis order of the mask;
+        Shape (n, 3), int32: corner indices of the surface points (axis order of the mask;
         corner ``i`` lies between voxels ``i-1`` and ``i``).
     areas_mm2 : numpy.ndarray
         Shape (n,), float64: surfel area of each point in mm².
@@ -188,16 +188,29 @@ def extract_surface(mask: np.ndarray, *, spacing_mm: Spacing) -> Surface:
         :func:`occupied_boxes`, so its cost follows the objects, not the image.
     """
     table = surfel_area_table_mm2(tuple(float(s) for s in spacing_mm))
-    corners, areas_mm2 = [np.zeros((0, 3), np.int64)], [np.zeros(0)]
+    corners, areas_mm2 = [np.zeros((0, 3), np.int32)], [np.zeros(0)]
     voxels = 0
     for box in occupied_boxes(mask):
         block = mask[box]
         voxels += int(np.count_nonzero(block))
         codes = neighbour_codes(block)
-        local = np.nonzero((codes != 0) & (codes != 255))
-        origin = np.array([s.start for s in box], np.int64)
-        corners.append(np.stack(local, axis=1).astype(np.int64) + origin)
-        areas_mm2.append(table[codes[local]])
+        on_surface = (codes != 0) & (codes != 255)
+        areas_mm2.append(table[codes[on_surface]])
+        # one (n, 3) int32 array (an axis has fewer than 2**31 corners: at most 1e9
+        # voxels are read) filled axis by axis from the flat indices, instead of
+        # np.nonzero's three int64 index arrays and their stacked copies: a speckle
+        # mask has a surface point per voxel
+        flat = np.flatnonzero(on_surface)
+        block_corners = np.empty((flat.size, 3), np.int32)
+        n1, n2 = codes.shape[1], codes.shape[2]
+        block_corners[:, 0] = flat // (n1 * n2)
+        block_corners[:, 1] = flat // n2 % n1
+        block_corners[:, 2] = flat % n2
+        del flat
+        block_corners += np.array([s.start for s in box], np.int32)
+        corners.append(block_corners)
+    if len(corners) == 2:  # one box: no concatenated copy
+        return Surface(corners[1], areas_mm2[1], voxels)
     return Surface(np.concatenate(corners), np.concatenate(areas_mm2), voxels)
 
 
@@ -234,7 +247,8 @@ def directed_distances(source: Surface, target: Surface, *,
         distances_mm = nearest_distances_mm(source.corners, target.corners,
                                             spacing_mm=spacing_mm)
     order = np.lexsort((areas_mm2, distances_mm))
-    return DirectedDistances(distances_mm[order], areas_mm2[order])
+    distances_mm = distances_mm[order]  # the unsorted copy is freed before the next
+    return DirectedDistances(distances_mm, areas_mm2[order])
 
 
 def surface_dice_at_tolerance(gt_to_pred: DirectedDistances, pred_to_gt: DirectedDistances,

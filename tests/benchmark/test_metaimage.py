@@ -272,3 +272,87 @@ def test_data_check_refuses_a_case_in_two_formats(tmp_path):
     report = check_dataset(tmp_path)
     assert not report.usable
     assert "appears twice" in str(report)
+
+
+# SimpleITK's scalar pixel types; sitk.WriteImage writes each as its MET_ type.
+SITK_TYPES = ["sitkUInt8", "sitkInt8", "sitkUInt16", "sitkInt16", "sitkUInt32", "sitkInt32",
+              "sitkUInt64", "sitkInt64", "sitkFloat32", "sitkFloat64"]
+
+
+def _converted(tmp_path, pixel_type, compress, metadata):
+    """An .mha as ``sitk.WriteImage(sitk.ReadImage(source), out)`` writes it.
+
+    ``metadata``: ``"nifti"`` reads a NIfTI first (ITK copies its ~50 header fields into
+    the .mha: ``dim[0] = 3``, ``srow_x = ...``), ``"dicom"`` adds DICOM-style tags and
+    values holding ``=`` and UTF-8, ``"none"`` writes a fresh image.
+    """
+    image = sitk.GetImageFromArray(_mask())
+    image.SetSpacing(SKEWED.spacing_xyz_mm)
+    image.SetOrigin(SKEWED.origin_mm)
+    image.SetDirection(SKEWED.direction)
+    image = sitk.Cast(image, getattr(sitk, pixel_type))
+    if metadata == "nifti":
+        sitk.WriteImage(image, str(tmp_path / "source.nii.gz"))
+        image = sitk.ReadImage(str(tmp_path / "source.nii.gz"))
+    elif metadata == "dicom":
+        for key, value in {"0008|0060": "CT", "0010|0010": "Müller^Jörg",
+                           "0020|0032": "-90\\12.5\\33", "Series Description": "a = b [x]",
+                           "intent_name": "ICH=1"}.items():
+            image.SetMetaData(key, value)
+    path = tmp_path / "131.mha"
+    sitk.WriteImage(image, str(path), useCompression=compress)
+    return path
+
+
+@pytest.mark.parametrize("metadata", ["nifti", "dicom", "none"])
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("pixel_type", SITK_TYPES)
+def test_every_mha_simpleitk_writes_reads_as_itk_reads_it(tmp_path, pixel_type, compress,
+                                                          metadata):
+    path = _converted(tmp_path, pixel_type, compress, metadata)
+    header = path.read_bytes()[:path.read_bytes().index(b"ElementDataFile")]
+    if metadata == "nifti":
+        assert b"dim[0] = 3" in header and b"srow_x = " in header
+    ours, itk = read_volume(path), sitk.ReadImage(str(path))
+    np.testing.assert_array_equal(ours.array, sitk.GetArrayFromImage(itk))
+    assert ours.array.dtype == sitk.GetArrayViewFromImage(itk).dtype
+    assert ours.geometry.size_xyz == itk.GetSize()
+    np.testing.assert_allclose(ours.geometry.spacing_xyz_mm, itk.GetSpacing(), rtol=1e-12)
+    np.testing.assert_allclose(ours.geometry.origin_mm, itk.GetOrigin(), atol=1e-12)
+    np.testing.assert_allclose(ours.geometry.direction, itk.GetDirection(), atol=1e-12)
+    assert SKEWED.mismatch(ours.geometry) is None
+
+
+def test_metadata_lines_cannot_change_the_image(tmp_path):
+    # Keys ITK copies from other formats are skipped even when they look like geometry.
+    path = tmp_path / "x.mha"
+    path.write_bytes(_header(**{"dim[0]": "4", "pixdim[1]": "9", "ITK_InputFilterName":
+                                "NiftiImageIO", "Offset ": "1 2 3", "offset": "7 7 7",
+                                "origin": "8 8 8", "srow_x": "-9 0 0 1"}) + bytes(24))
+    assert read_geometry(path).origin_mm == (1.0, 2.0, 3.0)
+    assert read_geometry(path).spacing_xyz_mm == (1.0, 1.0, 1.0)
+    np.testing.assert_array_equal(read_volume(path).array.shape, (2, 3, 4))
+
+
+def test_element_size_gives_the_spacing_without_element_spacing_as_in_metaio(tmp_path):
+    path = _write(tmp_path, bytes(24), ElementSize="2 3 4")
+    assert read_geometry(path).spacing_xyz_mm == sitk.ReadImage(str(path)).GetSpacing()
+    path = _write(tmp_path, bytes(24), ElementSize="2 3 4", ElementSpacing="0.5 0.5 5")
+    assert read_geometry(path).spacing_xyz_mm == sitk.ReadImage(str(path)).GetSpacing()
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b"just a line without separator", "not 'Key = Value'"),
+    (b" = value without key", "not 'Key = Value'"),
+    (b"key\x01 = control byte in the key", "not 'Key = Value'"),
+    (b"DimSize = 4 3 \xd9\xa2", "non-text bytes"),  # an Arabic-Indic 2, which int() accepts
+    (b"ElementSpacing = 1 1 \xef\xbc\x95", "non-text bytes"),  # a full-width 5
+])
+def test_malformed_lines_and_non_ascii_image_keys_are_refused(tmp_path, line, message):
+    dim_size = b"" if line.startswith(b"DimSize") else b"DimSize = 4 3 2\n"
+    path = tmp_path / "131.mha"
+    path.write_bytes(_header(DimSize=None).replace(b"ElementDataFile", line + b"\n" + dim_size
+                                                   + b"ElementDataFile") + bytes(24))
+    with pytest.raises(MetaImageError, match=r"131\.mha") as info:
+        read_geometry(path)
+    assert message in str(info.value) and "\n" not in str(info.value)

@@ -11,7 +11,8 @@ from ichbench import speed
 
 def test_speed_prints_per_case_ratio_and_folder_comparison(capsys):
     pytest.importorskip("surface_distance")
-    assert speed.main(["--cases", "2", "--slices", "6", "--size", "48", "--jobs", "1"]) == 0
+    assert speed.main(["--cases", "2", "--slices", "6", "--size", "48", "--jobs", "1",
+                       "--process-repeat", "1"]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if re.match(r"\s+00[12] ", line)]
     assert [row[0] for row in rows] == ["001", "002"] * len(speed.FAMILIES)
@@ -23,8 +24,10 @@ def test_speed_prints_per_case_ratio_and_folder_comparison(capsys):
     assert re.search(r"score_folder\(jobs=1\) [\d.]+ s .* ratio [\d.]+", out)
     assert re.search(r"read_volume takes [\d.]+ s, \d+% of score_folder's time", out)
     assert "statuses {'ok': 2}" in out
-    for family in speed.FAMILIES:  # the closing table: both ratios and the decoding share
-        assert re.search(rf"^{re.escape(family)} +[\d.]+× +[\d.]+× +\d+%$", out, re.M)
+    assert re.search(r"process: ichbench score --jobs 1 [\d.]+ s, plain script [\d.]+ s", out)
+    for family in speed.FAMILIES:  # the closing table: three ratios and the decoding share
+        assert re.search(rf"^{re.escape(family)} +[\d.]+× +[\d.]+× +\d+% +[\d.]+×$", out,
+                         re.M)
 
 
 def test_large_with_specks_family_has_a_large_lesion_and_scattered_specks():
@@ -36,6 +39,20 @@ def test_large_with_specks_family_has_a_large_lesion_and_scattered_specks():
     assert 45 <= volume_ml <= 155
     _, n_objects = ndimage.label(pair.pred)
     assert n_objects >= 15  # the lesion and its specks (some may touch)
+
+
+def test_ragged_family_is_a_75_to_90_ml_hematoma_shifted_with_two_specks():
+    import numpy as np
+    from scipy import ndimage
+
+    pair = speed.make_ragged(np.random.default_rng(5), "001", size=512, slices=70)
+    assert 28 <= pair.gt.shape[0] <= 70 and pair.gt.shape[1:] == (512, 512)
+    volume_ml = pair.gt.sum() * float(np.prod(speed.SPACING_ZYX_MM)) / 1000
+    assert 75 <= volume_ml <= 90
+    assert ndimage.label(pair.gt, structure=np.ones((3, 3, 3)))[1] == 1  # one hematoma
+    gt, pred = pair.gt.astype(bool), pair.pred.astype(bool)
+    assert (gt & ~pred).any() and (pred & ~gt).any()  # shifted: neither contains the other
+    assert pred[:, :, 350:].sum() >= 1  # the far specks
 
 
 def test_make_pair_has_lesion_and_far_false_positive():

@@ -1,6 +1,7 @@
 """Lesion-wise evaluation: matching corners, 26-connectivity, empty table, bins, oracle."""
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -214,3 +215,64 @@ def test_volume_without_voxels_is_refused():
     empty = np.zeros((0, 4, 4), bool)
     with pytest.raises(ValueError, match="no voxels"):
         evaluate_lesions(empty, empty, spacing_mm=ISO)
+
+
+def _box_over_lesions(n_side, shape=(12, 160, 160)):
+    """n_side² small truth lesions on a grid, one predicted box over all of them."""
+    gt, pred = _mask(shape), _mask(shape)
+    for y in np.linspace(20, shape[1] - 24, n_side).astype(int):
+        for x in np.linspace(20, shape[2] - 24, n_side).astype(int):
+            gt[5:7, y:y + 3, x:x + 3] = True
+    pred[1:11, 10:shape[1] - 10, 10:shape[2] - 10] = True
+    return gt, pred
+
+
+@pytest.mark.parametrize("case", ["box", "box_and_own_specks", "speckle", "ragged"])
+def test_lesion_hd95_is_exactly_that_of_the_isolated_pair(case):
+    """Each lesion's HD95 equals evaluate_case on the lesion and the union of its partners
+    over the whole volume (BraTS 2023's definition), bit for bit, also where a partner is
+    large and shared (the prepared-surface route) or speckled."""
+    spacing = (5.0, 0.45, 0.45)
+    rng = np.random.default_rng(7)
+    if case.startswith("box"):
+        gt, pred = _box_over_lesions(4)
+        if case == "box_and_own_specks":  # every lesion with a partner set of its own:
+            # the box and a speck across an empty slice, both overlapping the lesion
+            gt = np.roll(gt, 5, axis=0)  # lesions at slices 10-11, the box ends at 10
+            gt = np.concatenate([gt, _mask((2, *gt.shape[1:]))])
+            pred = np.concatenate([pred, _mask((2, *pred.shape[1:]))])
+            gt[12] = gt[11]
+            pred[12] = gt[12]
+    elif case == "speckle":
+        gt, pred = _mask((8, 60, 60)), _mask((8, 60, 60))
+        gt[2:6, 10:50, 10:50] = True
+        pred[::2, ::2, ::2] = True
+    else:
+        gt = ndimage.binary_opening(ndimage.gaussian_filter(rng.random((10, 90, 90)), 2) > 0.52)
+        pred = np.roll(ndimage.binary_dilation(gt, iterations=2), 2, axis=2)
+    m = evaluate_lesions(gt, pred, spacing_mm=spacing)
+    g_lab, n_g = ndimage.label(gt, structure=CONNECTIVITY)
+    p_lab, _ = ndimage.label(pred, structure=CONNECTIVITY)
+    expected = []
+    for i in range(1, n_g + 1):
+        partners = np.unique(p_lab[(g_lab == i) & (p_lab > 0)])
+        if partners.size:
+            expected.append(evaluate_case(g_lab == i, np.isin(p_lab, partners),
+                                          spacing_mm=spacing).hd95)
+    got = [lesion.hd95_mm for lesion in m.lesions if lesion.detected]
+    assert sorted(got) == sorted(expected)  # exact, not approximate
+
+
+def test_lesion_memory_does_not_grow_with_the_lesions_a_prediction_covers():
+    """One predicted box over 4 or 64 lesions: the same peak memory (the lesions' work
+    is done on surfaces extracted once, nothing volume-sized is kept per lesion)."""
+    peaks = []
+    for n_side in (2, 8):
+        gt, pred = _box_over_lesions(n_side)
+        tracemalloc.start()
+        m = evaluate_lesions(gt, pred, spacing_mm=(5.0, 0.45, 0.45))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert m.lesion_tp == n_side ** 2
+    assert peaks[1] < 1.5 * peaks[0] + (1 << 20)
+    assert peaks[1] < 40 * gt.size  # bytes per voxel of the volume, well inside the bound

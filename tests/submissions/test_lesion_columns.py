@@ -3,11 +3,13 @@
 import csv
 import json
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 from submission_files import GEOMETRY, blob, write
 
+from ichbench.nifti import Geometry, read_geometry, write_volume
 from ichbench.submissions import score_folder
 from ichbench.submissions.lesions import LESION_COLUMNS, lesion_summary
 from ichbench.submissions.summary import CSV_COLUMNS, describe
@@ -62,3 +64,49 @@ def test_lesion_summary_leaves_unknown_rows_out_and_empty_runs_perfect():
     assert out["clinical"]["n_excluded"] == 1
     nothing = lesion_summary([unknown], [math.nan], [math.nan], describe)
     assert math.isnan(nothing["lesions"]["lesion_f1_pooled"])
+
+
+# large enough that the fixed 32 MiB of look-up buffers does not dominate the bound
+BIG = Geometry((256, 256, 16), (0.45, 0.45, 5.0), (0.0, 0.0, 0.0),
+               (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+
+
+def _attack(kind):
+    """Issue 23's attacks at test size: a box over 64 lesions, a one-voxel-per-2³ speckle."""
+    gt, pred = np.zeros(BIG.shape, np.uint8), np.zeros(BIG.shape, np.uint8)
+    if kind == "box":
+        for y in np.linspace(20, 232, 8).astype(int):
+            for x in np.linspace(20, 232, 8).astype(int):
+                gt[7:9, y:y + 3, x:x + 3] = 1
+        pred[2:14, 10:246, 10:246] = 1
+    else:
+        gt[4:12, 80:180, 80:180] = 1
+        pred[::2, ::2, ::2] = 1
+    return gt, pred
+
+
+@pytest.mark.parametrize("kind", ["box", "speckle"])
+def test_attacks_score_within_the_memory_bound_with_the_arrays_values(tmp_path, kind):
+    """Scored from files, in one process: the README's bound (64 B per truth voxel + 32
+    MiB beyond the process) holds for the metrics and lesions, and the row is what the
+    metrics give on the arrays."""
+    from ichbench.metrics import evaluate_case, evaluate_lesions
+
+    gt, pred = _attack(kind)
+    for folder, array in (("truth", gt), ("pred", pred)):
+        (tmp_path / folder).mkdir()
+        write_volume(array, BIG, tmp_path / folder / "001.nii.gz")
+    tracemalloc.start()
+    result = score_folder(tmp_path / "pred", tmp_path / "truth", tmp_path / "out", jobs=1,
+                          progress=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 64 * gt.size + (32 << 20)
+    row = result.cases[0]
+    spacing = read_geometry(tmp_path / "truth" / "001.nii.gz").spacing_zyx_mm  # float32
+    case = evaluate_case(gt, pred, spacing_mm=spacing)
+    lesions = evaluate_lesions(gt, pred, spacing_mm=spacing)
+    assert row.status.value == "ok" and row.hd95 == case.hd95 and row.nsd == case.nsd
+    assert row.lesion["lesion_tp"] == lesions.lesion_tp
+    assert row.lesion["lesion_fp"] == lesions.lesion_fp
+    assert row.lesion["lesionwise_hd95"] == lesions.lesionwise_hd95
