@@ -74,6 +74,12 @@ DEFAULT_OUTPUT = Path("/output")
 #: Environment variable grand-challenge sets to the number of workers it allows.
 MAX_WORKERS_ENV = "GRAND_CHALLENGE_MAX_WORKERS"
 
+#: summary.json's blocks for a label-map truth (BHSD / MBH-Seg subtypes) that metrics.json
+#: carries under ``aggregates``: per class (``classes``, when the predictions are label maps
+#: too) and per subtype of the truth (``subtypes``: detection and DC of any prediction), so
+#: a phase's leaderboard can rank e.g. ``aggregates.classes.IPH.dc.mean``.
+LABEL_MAP_BLOCKS = ("classes", "subtypes")
+
 #: Per-case columns of metrics.json, after ``case``, ``pk`` and ``status``.
 CASE_METRICS = ("dc", "nsd", "hd", "hd95", "rvd", "gt_volume_ml", "pred_volume_ml",
                 "gt_voxels", "pred_voxels", "tp_voxels")
@@ -342,6 +348,9 @@ def _metrics(rows: list[dict[str, Any]], scores: tuple[CaseScore, ...],
         aggregates[metric] = stats
     aggregates["status_counts"] = counts
     aggregates["n_cases"] = len(rows)
+    for block in LABEL_MAP_BLOCKS:  # label-map truth: per subtype, as in summary.json
+        if block in summary:
+            aggregates[block] = summary[block]
     unmatched_rows = [{"pk": j.pk, "input": j.input_name, "message": j.message or
                        "the input image's name matches no ground-truth case"}
                       for j in unmatched]

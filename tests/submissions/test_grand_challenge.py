@@ -439,3 +439,29 @@ def test_predictions_json_as_a_folder_is_one_sentence(truth_dir, tmp_path):
     (tmp_path / "input" / "predictions.json").mkdir(parents=True)
     with pytest.raises(gc.EvaluationError, match="not a regular file"):
         gc.evaluate(tmp_path / "input", truth_dir, tmp_path / "out")
+
+
+def test_label_map_truth_puts_per_class_and_subtype_blocks_in_metrics_json(tmp_path):
+    truth, sub = tmp_path / "truth", tmp_path / "sub"
+    truth.mkdir()
+    sub.mkdir()
+    # 001: an IPH (2) and an SDH (5); the submission finds the IPH as IPH and the SDH as EDH
+    gt = blob(3, 6, 8, 14, 10, 16) * 2
+    gt[blob(3, 6, 16, 20, 10, 16) > 0] = 5
+    write(truth, "001.nii.gz", gt)
+    pred = blob(3, 6, 8, 14, 10, 16) * 2
+    pred[blob(3, 6, 16, 20, 10, 16) > 0] = 1
+    write(sub, "001.nii.gz", pred)
+    write(truth, "002.nii.gz", blob(2, 9, 4, 12, 4, 12) * 2)
+    write(sub, "002.nii.gz", blob(2, 9, 4, 12, 4, 12) * 2)
+    tree = build_input_tree(sub, tmp_path / "gc" / "input")
+    result = gc.evaluate(tree.input_dir, truth, tmp_path / "gc" / "output", jobs=1)
+    reference = score_folder(sub, truth, tmp_path / "ref", jobs=1, progress=False)
+    aggregates = strict_load(result.metrics_json)["aggregates"]
+    per_class = aggregates["classes"]["per_class"]
+    assert set(per_class) == {"EDH", "IPH", "SDH"}
+    assert per_class["IPH"]["metrics"]["dc"]["mean"] == pytest.approx(1.0)
+    assert per_class["EDH"]["metrics"]["hd"]["mean"] is None  # inf: strict JSON
+    assert aggregates["subtypes"]["SDH"]["detected"] == 1  # found, as another subtype
+    assert json.loads(json.dumps(gc.strict_json(reference.summary["subtypes"]))) == \
+        aggregates["subtypes"]
