@@ -139,7 +139,8 @@ def _score_raters(pred_dir: Path, truth_dir: Path, out_dir: Path, *, tolerance_m
                f"{_fmt(summary['metrics']['dc']['mean'])}")
     for name, block in block_["classes"].items():
         means = "  ".join(f"{c} {_fmt(block['metrics'][c]['mean'])}"
-                          for c in ("dice_mean", "dice_max", "dice_match", "dice_soft", "ged"))
+                          for c in ("dice_mean", "dice_max", "dice_max_mean", "dice_match",
+                                    "dice_soft", "ged"))
         click.echo(f"{name}: {means}  inter-rater Dice {_fmt(block['interrater_dice_mean'])}")
     counts = ", ".join(f"{status} {n}" for status, n in summary["status_counts"].items() if n)
     click.echo(f"status: {counts}")
