@@ -36,9 +36,10 @@ NaN with one rater.
 Why TD and not DC for the toolkit's values: the 10⁻⁸ is not negligible there. An empty
 mask against a non-empty one scores 10⁻⁸/n instead of 0, and such tiny values decide the
 Hungarian assignment when K > M ≥ 2, hence which rater is left to its best prediction:
-with DC, Dice_match can differ from the toolkit's by tenths. Differences that remain:
-float64 instead of the toolkit's float32 (exact ties are broken as scipy breaks them on
-the float64 matrix), and the toolkit's ``--multiclass`` mode (one macro Dice over the
+with DC, Dice_match can differ from the toolkit's by tenths. TD is computed in float32 as
+the toolkit computes it, for the same reason: values float64 would tell apart (an
+empty-mask term of 10⁻⁹) are ties in float32, and scipy breaks ties by position. The
+toolkit's ``--multiclass`` mode (one macro Dice over the
 classes a rater marks, a one-hot GED) is not reproduced: the caller scores each class on
 its ``== c`` masks with the binary definitions above.
 """
@@ -115,10 +116,14 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 def toolkit_dice(a: np.ndarray, b: np.ndarray) -> float:
     """Return the toolkit's Dice (2|a ∩ b| + 10⁻⁸) / (|a| + |b| + 10⁻⁸) of two masks.
 
-    Both empty: 1; one empty: 10⁻⁸ over the other's voxel count (not 0).
+    Both empty: 1; one empty: 10⁻⁸ over the other's voxel count (not 0). Computed in
+    float32, as the toolkit does (its torch tensors): near-equal values that float64
+    would tell apart are ties there, and ties decide Dice_match's assignment.
     """
     n_a, n_b, both = _counts(a, b)
-    return (2.0 * both + TOOLKIT_DICE_EPSILON) / (n_a + n_b + TOOLKIT_DICE_EPSILON)
+    eps = np.float32(TOOLKIT_DICE_EPSILON)
+    numerator = np.float32(2.0) * np.float32(both) + eps
+    return float(numerator / (np.float32(n_a) + np.float32(n_b) + eps))
 
 
 def iou_distance(a: np.ndarray, b: np.ndarray) -> float:
