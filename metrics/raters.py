@@ -1,32 +1,47 @@
-"""Scoring against several raters: Dice_max, Dice_match, Dice_soft, GED, inter-rater Dice.
+"""Scoring against several raters as MBH-Seg25's evaluation toolkit does.
 
-MBH-Seg25 ships one mask per rater and scores a prediction against the set. With
-R_1 … R_K the rater masks and P_1 … P_M the predictions of one case (M = 1 for an
-ordinary submission), DC the Dice coefficient of :func:`ichbench.metrics.dice_coefficient`
-(the INSTANCE ε-smoothed Dice, exactly 0 when one mask is empty, 1 when both are):
+MBH-Seg25 ships one mask per rater and its toolkit (``evaluate_diverse_performance``
+over ``metrics_set``) scores a set of predictions against the set of raters, per case,
+then averages each value over the cases. With R_1 … R_K the rater masks and P_1 … P_M
+the predictions of one case (M = 1 for an ordinary submission), binary masks, and TD the
+toolkit's Dice (2|A ∩ B| + 10⁻⁸) / (|A| + |B| + 10⁻⁸) (:func:`toolkit_dice`: 1 when both
+masks are empty, 10⁻⁸/|B| when only A is), its binary definitions are:
 
-- **per-rater Dice** DC(P, R_k), and its mean over raters (``dice_mean``);
-- **Dice_max** = max_{i,k} DC(P_i, R_k): the rater the prediction agrees with best;
-- **Dice_match**: Hungarian matching of predictions to raters on the cost 1 − DC. When
-  M ≠ K the two sets are first repeated to a common size L = lcm(M, K) (each prediction
-  L/M times, each rater L/K times; the Hungarian-matched IoU of the stochastic
-  segmentation literature, e.g. Zbinden et al. 2023, with Dice instead of IoU), and
-  Dice_match is the mean DC over the L matched pairs. With one prediction every copy is
-  matched to a rater, so **Dice_match = the mean per-rater Dice** (not Dice_max): a single
-  mask is asked to agree with every rater. With M = K it is the best one-to-one pairing.
-- **Dice_soft** = 2 Σ p·s / (Σ p + Σ s), with s = (1/K) Σ_k R_k the raters' mean (the
-  share of raters marking a voxel) and p = (1/M) Σ_i P_i (the prediction itself when
-  M = 1); 1 when both sums are 0. A voxel only half the raters mark is worth half.
-- **GED** (generalized energy distance, squared, as Kohl et al. 2018 report it)
-  D² = 2 E[d(P, R)] − E[d(P, P′)] − E[d(R, R′)], with **d = 1 − IoU** (IoU of two empty
-  masks = 1, so d = 0), each expectation the mean over *all* ordered pairs of the two sets,
-  identical pairs included (d = 0 on the diagonal), as Kohl et al.'s code. With one
-  prediction E[d(P, P′)] = 0, so D² = 2·mean_k d(P, R_k) − mean_{k,l} d(R_k, R_l).
-- **inter-rater Dice**: DC(R_k, R_l) over the K(K−1)/2 pairs k < l (mean, min, max): the
-  human ceiling, to read beside the model's per-rater Dice.
+- the Dice matrix D[k, i] = TD(R_k, P_i) (raters as rows);
+- **Dice_max** = mean_i max_k D[k, i]: each prediction's best rater, averaged over the
+  predictions (M = 1: the best rater's Dice);
+- **Dice_max_reverse** = mean_k max_i D[k, i]: each rater's best prediction, averaged
+  over the raters (M = 1: the mean per-rater Dice);
+- **Dice_max_mean** = (Dice_max + Dice_max_reverse) / 2;
+- **Dice_match**: the Hungarian assignment (:func:`scipy.optimize.linear_sum_assignment`)
+  on the K × M cost 1 − D matches min(K, M) pairs; a matched rater counts its pair's
+  Dice, a rater left unmatched (K > M) its best prediction's, and Dice_match is the mean
+  over the K raters (predictions left unmatched when M > K count nothing). M = 1: the
+  mean per-rater Dice;
+- **Dice_soft**: for each threshold t in 0.1, 0.3, 0.5, 0.7, 0.9, TD of the voxels marked
+  by more than a share t of the raters and those marked by more than a share t of the
+  predictions; the mean of the five (a share equal to t does not count);
+- **GED** = 2 E[d(R, P)] − E[d(R, R′)] − E[d(P, P′)], each E the mean over *all* ordered
+  pairs of the sets, identical pairs included, with d(a, b) = 1 − |a ∩ b| / (|a ∪ b| +
+  10⁻⁸): the IoU of two empty masks is 0, so d(∅, ∅) = 1, an empty mask's distance to
+  itself included. Before that: 0 when every rater and every prediction is empty, 1 when
+  only one of the two sets is all empty.
 
-Every value is defined for empty masks through DC's and IoU's empty rules above; with a
-single rater the inter-rater values are NaN (no pair) and GED reduces to 2 d(P, R_1).
+Beside them, not from the toolkit and with ichbench's DC
+(:func:`ichbench.metrics.dice_coefficient`, the per-rater rows' Dice: ε = 10⁻⁵, exactly 0
+when one mask is empty): the per-rater Dice DC(R_k, P_1), their mean (``dice_mean``), and
+the **inter-rater Dice** DC(R_k, R_l) over the K(K−1)/2 pairs k < l (the human ceiling);
+NaN with one rater.
+
+Why TD and not DC for the toolkit's values: the 10⁻⁸ is not negligible there. An empty
+mask against a non-empty one scores 10⁻⁸/n instead of 0, and such tiny values decide the
+Hungarian assignment when K > M ≥ 2, hence which rater is left to its best prediction:
+with DC, Dice_match can differ from the toolkit's by 0.2 (a test: 1/3 against 5/9). TD
+is computed in float32, as the toolkit computes it, for the same reason: values float64
+would tell apart (an empty-mask term of 10⁻⁹) are ties in float32, and scipy breaks ties
+by position. The toolkit's ``--multiclass`` mode (one macro Dice over the classes a rater
+marks, a one-hot GED) is not reproduced: the caller scores each class on its ``== c``
+masks with the binary definitions above.
 """
 
 from __future__ import annotations
@@ -41,6 +56,16 @@ from scipy.optimize import linear_sum_assignment
 
 from ichbench.metrics.case import dice_coefficient
 
+#: Dice_soft's thresholds on the share of raters (of predictions) marking a voxel, in
+#: tenths: 0.1, 0.3, 0.5, 0.7, 0.9.
+SOFT_THRESHOLDS_TENTHS: tuple[int, ...] = (1, 3, 5, 7, 9)
+
+#: The toolkit's smoothing term in GED's IoU denominator (it makes IoU(∅, ∅) = 0).
+GED_IOU_EPSILON = 1e-8
+
+#: The toolkit's smoothing term of its Dice, in numerator and denominator.
+TOOLKIT_DICE_EPSILON = 1e-8
+
 
 @dataclass(frozen=True)
 class RaterMetrics:
@@ -49,11 +74,14 @@ class RaterMetrics:
     Attributes
     ----------
     dice_per_rater : tuple of float
-        DC(P, R_k) per rater (the first prediction's, when there are several).
-    dice_mean, dice_max, dice_match, dice_soft : float
-        As the module docstring.
+        DC(R_k, P) per rater, ichbench's Dice (the first prediction's, when there are
+        several).
+    dice_mean : float
+        Mean of ``dice_per_rater``.
+    dice_max, dice_max_reverse, dice_max_mean, dice_match, dice_soft : float
+        The toolkit's values (module docstring).
     ged : float
-        Squared generalized energy distance with d = 1 − IoU.
+        The toolkit's generalized energy distance (module docstring).
     interrater_dice : tuple of float
         DC(R_k, R_l) for k < l, in the order (1, 2), (1, 3), …, (2, 3), …
     """
@@ -61,6 +89,8 @@ class RaterMetrics:
     dice_per_rater: tuple[float, ...]
     dice_mean: float
     dice_max: float
+    dice_max_reverse: float
+    dice_max_mean: float
     dice_match: float
     dice_soft: float
     ged: float
@@ -83,11 +113,98 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return dice_coefficient(n_a, n_b, both)
 
 
-def iou_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Return the IoU distance d = 1 − |a ∩ b| / |a ∪ b|; 0 for two empty masks."""
+def toolkit_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Return the toolkit's Dice (2|a ∩ b| + 10⁻⁸) / (|a| + |b| + 10⁻⁸) of two masks.
+
+    Both empty: 1; one empty: 10⁻⁸ over the other's voxel count (not 0). Computed in
+    float32, as the toolkit does (its torch tensors): near-equal values that float64
+    would tell apart are ties there, and ties decide Dice_match's assignment.
+    """
     n_a, n_b, both = _counts(a, b)
-    union = n_a + n_b - both
-    return 0.0 if union == 0 else 1.0 - both / union
+    eps = np.float32(TOOLKIT_DICE_EPSILON)
+    numerator = np.float32(2.0) * np.float32(both) + eps
+    return float(numerator / (np.float32(n_a) + np.float32(n_b) + eps))
+
+
+def iou_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Return GED's distance d = 1 − |a ∩ b| / (|a ∪ b| + 10⁻⁸), the toolkit's.
+
+    Two empty masks are at distance 1 (their IoU is 0/10⁻⁸ = 0), as in the toolkit.
+    """
+    n_a, n_b, both = _counts(a, b)
+    return 1.0 - both / (n_a + n_b - both + GED_IOU_EPSILON)
+
+
+def dice_match(matrix: np.ndarray) -> float:
+    """Dice_match of a K × M rater-by-prediction Dice matrix (module docstring).
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        D[k, i] = TD(R_k, P_i), raters as rows.
+
+    Returns
+    -------
+    float
+        The mean over raters of the matched pair's Dice, or of the rater's best Dice when
+        the Hungarian assignment leaves it unmatched.
+    """
+    rows, cols = linear_sum_assignment(1.0 - matrix)
+    per_rater = matrix.max(axis=1)
+    per_rater[rows] = matrix[rows, cols]
+    return float(per_rater.mean())
+
+
+def _votes_above(masks: Sequence[np.ndarray], tenths: int) -> np.ndarray:
+    """Voxels marked by more than a share tenths/10 of the masks (exact integer test)."""
+    votes = np.add.reduce([m.astype(np.int64) for m in masks])
+    return 10 * votes > tenths * len(masks)
+
+
+def dice_soft(raters: Sequence[np.ndarray], predictions: Sequence[np.ndarray]) -> float:
+    """Dice_soft: the mean Dice over thresholds of the raters' and predictions' shares.
+
+    Parameters
+    ----------
+    raters, predictions : sequence of numpy.ndarray
+        Boolean masks of one grid.
+
+    Returns
+    -------
+    float
+        Mean over t in :data:`SOFT_THRESHOLDS_TENTHS` of :func:`toolkit_dice` of
+        {share of raters > t} and {share of predictions > t}.
+    """
+    return float(np.mean([toolkit_dice(_votes_above(raters, t), _votes_above(predictions, t))
+                          for t in SOFT_THRESHOLDS_TENTHS]))
+
+
+def generalized_energy_distance(raters: Sequence[np.ndarray],
+                                predictions: Sequence[np.ndarray]) -> float:
+    """The toolkit's GED of two sets of boolean masks (module docstring).
+
+    Parameters
+    ----------
+    raters, predictions : sequence of numpy.ndarray
+        Boolean masks of one grid.
+
+    Returns
+    -------
+    float
+        0 when every mask is empty, 1 when exactly one of the two sets is all empty,
+        else 2 E[d(R, P)] − E[d(R, R′)] − E[d(P, P′)] over all ordered pairs with
+        :func:`iou_distance`.
+    """
+    raters_empty = not any(r.any() for r in raters)
+    predictions_empty = not any(p.any() for p in predictions)
+    if raters_empty or predictions_empty:
+        return 0.0 if raters_empty and predictions_empty else 1.0
+
+    def mean_distance(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> float:
+        return float(np.mean([[iou_distance(x, y) for y in ys] for x in xs]))
+
+    return (2.0 * mean_distance(raters, predictions) - mean_distance(raters, raters)
+            - mean_distance(predictions, predictions))
 
 
 def _masks(arrays: Sequence[np.ndarray], what: str) -> list[np.ndarray]:
@@ -126,32 +243,23 @@ def multirater_metrics(raters: Sequence[np.ndarray], predictions: Sequence[np.nd
     >>> r1 = np.zeros((1, 1, 8), bool); r1[..., 0:4] = True
     >>> r2 = np.zeros((1, 1, 8), bool); r2[..., 2:6] = True
     >>> m = multirater_metrics([r1, r2], [r1])
-    >>> round(m.dice_max, 6), round(m.dice_match, 6), round(m.dice_soft, 6), round(m.ged, 6)
-    (1.0, 0.75, 0.75, 0.333333)
+    >>> [round(v, 6) for v in (m.dice_max, m.dice_max_reverse, m.dice_match, m.dice_soft,
+    ...                        m.ged)]
+    [1.0, 0.75, 0.75, 0.72, 0.333333]
     """
     rater_masks = _masks(raters, "raters")
     pred_masks = _masks(predictions, "predictions")
     if rater_masks[0].shape != pred_masks[0].shape:
         raise ValueError(f"multirater_metrics: predictions {pred_masks[0].shape} and raters "
                          f"{rater_masks[0].shape} differ in shape; pass masks of one grid")
-    k, m = len(rater_masks), len(pred_masks)
-    cross = np.array([[dice(p, r) for r in rater_masks] for p in pred_masks])
-    common = math.lcm(m, k)
-    cost = 1.0 - np.repeat(np.repeat(cross, common // m, axis=0), common // k, axis=1)
-    rows, cols = linear_sum_assignment(cost)
-    dice_match = float(np.mean(1.0 - cost[rows, cols]))
-
-    soft = np.mean([r.astype(np.float64) for r in rater_masks], axis=0)
-    prob = np.mean([p.astype(np.float64) for p in pred_masks], axis=0)
-    denominator = float(prob.sum() + soft.sum())
-    dice_soft = 1.0 if denominator == 0 else 2.0 * float((prob * soft).sum()) / denominator
-
-    d_pr = np.mean([[iou_distance(p, r) for r in rater_masks] for p in pred_masks])
-    d_pp = np.mean([[iou_distance(p, q) for q in pred_masks] for p in pred_masks])
-    d_rr = np.mean([[iou_distance(r, s) for s in rater_masks] for r in rater_masks])
+    matrix = np.array([[toolkit_dice(r, p) for p in pred_masks] for r in rater_masks])
+    per_rater = tuple(dice(r, pred_masks[0]) for r in rater_masks)
+    best_max = float(matrix.max(axis=0).mean())
+    best_reverse = float(matrix.max(axis=1).mean())
     interrater = tuple(dice(a, b) for a, b in itertools.combinations(rater_masks, 2))
     return RaterMetrics(
-        dice_per_rater=tuple(float(v) for v in cross[0]),
-        dice_mean=float(np.mean(cross[0])), dice_max=float(cross.max()),
-        dice_match=dice_match, dice_soft=dice_soft,
-        ged=float(2.0 * d_pr - d_pp - d_rr), interrater_dice=interrater)
+        dice_per_rater=per_rater, dice_mean=float(np.mean(per_rater)), dice_max=best_max,
+        dice_max_reverse=best_reverse, dice_max_mean=(best_max + best_reverse) / 2.0,
+        dice_match=dice_match(matrix), dice_soft=dice_soft(rater_masks, pred_masks),
+        ged=generalized_energy_distance(rater_masks, pred_masks),
+        interrater_dice=interrater)

@@ -91,8 +91,8 @@ def subtype_rows(teams: Sequence[TeamResults]) -> list[dict[str, Any]]:
 
 #: Columns of the leaderboard's raters_leaderboard.csv.
 RATER_BOARD_COLUMNS: tuple[str, ...] = (
-    "team", "class", "cases", "dice_mean", "dice_max", "dice_match", "dice_soft", "ged",
-    "interrater_dice_mean", "model_to_ceiling")
+    "team", "class", "cases", "dice_mean", "dice_max", "dice_max_reverse", "dice_max_mean",
+    "dice_match", "dice_soft", "ged", "interrater_dice_mean", "model_to_ceiling")
 
 
 def rater_rows(teams: Sequence[TeamResults]) -> list[dict[str, Any]]:
@@ -100,9 +100,10 @@ def rater_rows(teams: Sequence[TeamResults]) -> list[dict[str, Any]]:
     rows = []
     for team in teams:
         for name, block in team.summary.get("raters", {}).get("classes", {}).items():
-            metrics = block["metrics"]
+            metrics = block["metrics"]  # (a folder scored before Dice_max_mean: NaN)
             rows.append({"team": team.name, "class": name, "cases": block["cases"],
-                         **{c: metrics[c]["mean"] for c in RATER_BOARD_COLUMNS[3:9]},
+                         **{c: metrics.get(c, {}).get("mean", math.nan)
+                            for c in RATER_BOARD_COLUMNS[3:-1]},
                          "model_to_ceiling": block["model_to_ceiling"]})
     return rows
 

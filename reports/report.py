@@ -380,17 +380,19 @@ def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
     _lesion_pages(pages, content.lesions)
     _class_pages(pages, content.classes, content.subtypes)
     if content.raters:
-        columns = ["team", "class", "cases", "dice_mean", "dice_max", "dice_match",
-                   "dice_soft", "ged", "interrater_dice_mean", "model_to_ceiling"]
+        columns = ["team", "class", "cases", "dice_mean", "dice_max", "dice_max_mean",
+                   "dice_match", "dice_soft", "ged", "interrater_dice_mean",
+                   "model_to_ceiling"]
         header = ["team", "class", "cases", "Dice (mean over raters)", "Dice_max",
-                  "Dice_match", "Dice_soft", "GED", "inter-rater Dice", "model / ceiling"]
+                  "Dice_max_mean", "Dice_match", "Dice_soft", "GED", "inter-rater Dice",
+                  "model / ceiling"]
         body = [[str(r[c]) if c in ("team", "class") else str(int(r[c])) if c == "cases"
-                 else fmt(r[c], "dc") for c in columns] for r in content.raters]
+                 else fmt(r.get(c, math.nan), "dc") for c in columns] for r in content.raters]
         table_pages(pages, "Against several raters: the model and its ceiling", header,
-                    body, note="Means over cases. Dice_match with one prediction = the mean "
-                               "per-rater Dice; GED with d = 1 − IoU; inter-rater Dice: "
-                               "pairwise between raters, the human ceiling (README, Several "
-                               "raters).")
+                    body, note="Means over cases, MBH-Seg25's toolkit's definitions. One "
+                               "prediction: Dice_match = the mean per-rater Dice; GED with "
+                               "d = 1 − IoU, d(∅, ∅) = 1; inter-rater Dice: pairwise between "
+                               "raters, the human ceiling (README, Several raters).")
     for team in teams:
         if team.cases is not None:
             table_pages(pages, f"Per-case results: {team.name}", CASE_HEADER,

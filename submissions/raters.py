@@ -16,8 +16,9 @@ Written to the output folder:
   metric columns of cases.csv (``dc … tp_voxels``), each from
   :func:`ichbench.metrics.evaluate_case` of the prediction against that rater;
 - ``multirater.csv``: one row per case and class, ``n_raters, dice_mean, dice_max,
-  dice_match, dice_soft, ged, interrater_dice_mean/min/max``
-  (:mod:`ichbench.metrics.raters` defines them);
+  dice_max_reverse, dice_max_mean, dice_match, dice_soft, ged,
+  interrater_dice_mean/min/max`` (:mod:`ichbench.metrics.raters` defines them, as
+  MBH-Seg25's toolkit does);
 - ``summary.json``'s ``raters`` block: the statistics of every multirater column per
   class, and the model's mean per-rater Dice beside the inter-rater Dice (its ceiling).
 
@@ -66,9 +67,9 @@ _RATER_FILE = re.compile(r"^label_annot_(\d+)$")
 
 #: multirater.csv, in order.
 MULTIRATER_COLUMNS: tuple[str, ...] = (
-    "case", "class", "status", "n_raters", "dice_mean", "dice_max", "dice_match",
-    "dice_soft", "ged", "interrater_dice_mean", "interrater_dice_min",
-    "interrater_dice_max")
+    "case", "class", "status", "n_raters", "dice_mean", "dice_max", "dice_max_reverse",
+    "dice_max_mean", "dice_match", "dice_soft", "ged", "interrater_dice_mean",
+    "interrater_dice_min", "interrater_dice_max")
 
 #: raters.csv, in order.
 RATER_COLUMNS: tuple[str, ...] = ("case", "class", "rater", "status", *CLASS_METRICS)
@@ -179,7 +180,8 @@ def score_rater_case(task: CaseTask, *, raters: Mapping[str, Sequence[Path]],
         pairs = result.interrater_dice
         multirater.append({
             "label": value, "n_raters": len(masks), "dice_mean": result.dice_mean,
-            "dice_max": result.dice_max, "dice_match": result.dice_match,
+            "dice_max": result.dice_max, "dice_max_reverse": result.dice_max_reverse,
+            "dice_max_mean": result.dice_max_mean, "dice_match": result.dice_match,
             "dice_soft": result.dice_soft, "ged": result.ged,
             "interrater_dice_mean": result.interrater_mean,
             "interrater_dice_min": min(pairs) if pairs else float("nan"),

@@ -47,7 +47,8 @@ _DIR = click.Path(file_okay=False, dir_okay=True, path_type=Path)
 @click.option("--raters", is_flag=True,
               help="TRUTH holds MBH-Seg25's <case>/label_annot_<k>.nii.gz masks, one per "
                    "rater: write raters.csv (per rater), multirater.csv (Dice_max, "
-                   "Dice_match, Dice_soft, GED, inter-rater Dice) and summary.json.")
+                   "Dice_max_reverse, Dice_max_mean, Dice_match, Dice_soft, GED as "
+                   "MBH-Seg25's toolkit computes them; inter-rater Dice) and summary.json.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(pred_dir: Path, truth_dir: Path, out_dir: Path, tolerance_mm: float,
           jobs: int | None, lenient_geometry: bool, label_map_text: str | None,
@@ -139,7 +140,8 @@ def _score_raters(pred_dir: Path, truth_dir: Path, out_dir: Path, *, tolerance_m
                f"{_fmt(summary['metrics']['dc']['mean'])}")
     for name, block in block_["classes"].items():
         means = "  ".join(f"{c} {_fmt(block['metrics'][c]['mean'])}"
-                          for c in ("dice_mean", "dice_max", "dice_match", "dice_soft", "ged"))
+                          for c in ("dice_mean", "dice_max", "dice_max_mean", "dice_match",
+                                    "dice_soft", "ged"))
         click.echo(f"{name}: {means}  inter-rater Dice {_fmt(block['interrater_dice_mean'])}")
     counts = ", ".join(f"{status} {n}" for status, n in summary["status_counts"].items() if n)
     click.echo(f"status: {counts}")

@@ -53,14 +53,22 @@ def test_score_raters_hand_case(rater_folders):
     assert sorted(multi) == [("a", "ICH"), ("a", "IPH"), ("b", "ICH"), ("b", "IPH")]
     a = multi["a", "ICH"]
     # 4·6·8 = 192 voxels per mask, overlap of the raters 96: DC 0.5, IoU 1/3
+    # (MBH-Seg25's toolkit's definitions, ichbench.metrics.raters)
     assert float(a["dice_max"]) == pytest.approx(1.0)
-    assert float(a["dice_match"]) == pytest.approx(0.75, abs=1e-5)
+    assert float(a["dice_max_reverse"]) == pytest.approx(0.75)   # (1 + 0.5)/2
+    assert float(a["dice_max_mean"]) == pytest.approx(0.875)
+    assert float(a["dice_match"]) == pytest.approx(0.75)
     assert float(a["interrater_dice_mean"]) == pytest.approx(0.5, abs=1e-5)
-    # soft: 2·(96·1 + 96·0.5) / (192 + 192) = 0.75
-    assert float(a["dice_soft"]) == pytest.approx(0.75)
+    # soft: t = .1, .3 the raters' union (288 voxels) against P (192, all inside):
+    # 2·192/480 = 0.8; t = .5, .7, .9 their intersection (96): 2·96/288 = 2/3
+    assert float(a["dice_soft"]) == pytest.approx((2 * 0.8 + 3 * 2 / 3) / 5)
+    # d(R1,P) = 0, d(R2,P) = 1 - 96/288 = 2/3; E[d(R,R')] = (0 + 2/3 + 2/3 + 0)/4
     assert float(a["ged"]) == pytest.approx(2 * (2 / 3) / 2 - (4 / 3) / 4)
     b = multi["b", "ICH"]
-    assert (b["status"], float(b["dice_max"])) == ("missing", 0.0)
+    # an empty prediction: the toolkit's Dice 1e-8/192 against each rater, GED 1
+    assert b["status"] == "missing"
+    assert float(b["dice_max"]) == pytest.approx(0.0, abs=1e-9)
+    assert float(b["ged"]) == 1.0
     per_rater = [r for r in _rows(out / "raters.csv") if r["case"] == "a"
                  and r["class"] == "ICH"]
     assert [r["rater"] for r in per_rater] == ["1", "2"]
