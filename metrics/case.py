@@ -38,10 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ichbench.metrics.surface import (
-    directed_distances,
+    PairDistances,
     extract_surface,
     robust_hausdorff_mm,
+    sorted_directed,
     surface_dice_at_tolerance,
+    unsorted_distances_mm,
 )
 
 DICE_EPSILON = 1e-5
@@ -200,14 +202,32 @@ def evaluate_case(gt: np.ndarray, pred: np.ndarray, *,
     >>> evaluate_case(gt, pred, spacing_mm=(1.0, 1.0, 1.0)).hd
     2.0
     """
+    return evaluate_case_with_distances(gt, pred, spacing_mm=spacing_mm,
+                                        tolerance_mm=tolerance_mm,
+                                        hd_percentile=hd_percentile)[0]
+
+
+def evaluate_case_with_distances(gt: np.ndarray, pred: np.ndarray, *,
+                                 spacing_mm: tuple[float, float, float],
+                                 tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+                                 hd_percentile: float = DEFAULT_HD_PERCENTILE,
+                                 ) -> tuple[CaseMetrics, PairDistances]:
+    """:func:`evaluate_case`, also returning the surfaces and per-point distances.
+
+    The distances cost most of a case's time; :func:`ichbench.metrics.evaluate_lesions`
+    (``case_distances``) reuses them for a lone truth lesion whose prediction also has
+    far false-positive components, instead of measuring nearly the same surfaces again.
+    """
     spacing = _check_inputs(gt, pred, spacing_mm, tolerance_mm, hd_percentile)
     gt_mask, pred_mask = _binary(gt), _binary(pred)
     gt_surface = extract_surface(gt_mask, spacing_mm=spacing)
     pred_surface = extract_surface(pred_mask, spacing_mm=spacing)
     gt_voxels, pred_voxels = gt_surface.voxels, pred_surface.voxels
     tp_voxels = _overlap_voxels(gt_mask, pred_mask, gt_surface.corners, pred_surface.corners)
-    gt_to_pred = directed_distances(gt_surface, pred_surface, spacing_mm=spacing)
-    pred_to_gt = directed_distances(pred_surface, gt_surface, spacing_mm=spacing)
+    gt_to_pred_mm = unsorted_distances_mm(gt_surface, pred_surface, spacing_mm=spacing)
+    pred_to_gt_mm = unsorted_distances_mm(pred_surface, gt_surface, spacing_mm=spacing)
+    gt_to_pred = sorted_directed(gt_surface, gt_to_pred_mm)
+    pred_to_gt = sorted_directed(pred_surface, pred_to_gt_mm)
     voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0
     return CaseMetrics(
         dc=dice_coefficient(gt_voxels, pred_voxels, tp_voxels),
@@ -220,7 +240,7 @@ def evaluate_case(gt: np.ndarray, pred: np.ndarray, *,
         tp_voxels=tp_voxels,
         gt_volume_ml=gt_voxels * voxel_ml,
         pred_volume_ml=pred_voxels * voxel_ml,
-    )
+    ), PairDistances(gt_surface, pred_surface, gt_to_pred_mm, pred_to_gt_mm)
 
 
 def _overlap_voxels(gt_mask: np.ndarray, pred_mask: np.ndarray,

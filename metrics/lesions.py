@@ -68,7 +68,15 @@ import numpy as np
 from scipy import ndimage
 
 from ichbench.metrics.lesion_distances import LargeSurface, lesion_hd95_mm
-from ichbench.metrics.surface import Surface, extract_surface, occupied_boxes
+from ichbench.metrics.nearest import lattice_found_below_mm, nearest_distances_mm
+from ichbench.metrics.surface import (
+    PairDistances,
+    Surface,
+    extract_surface,
+    occupied_boxes,
+    robust_hausdorff_mm,
+    sorted_directed,
+)
 
 CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 """26-connectivity: face, edge and corner neighbours are one lesion."""
@@ -274,7 +282,8 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
                      bin_edges_ml: Sequence[float] = DEFAULT_BIN_EDGES_ML,
                      min_lesion_ml: float = DEFAULT_MIN_LESION_ML,
                      hd95_penalty_mm: float = DEFAULT_HD95_PENALTY_MM,
-                     case_hd95_mm: float | None = None) -> LesionMetrics:
+                     case_hd95_mm: float | None = None,
+                     case_distances: PairDistances | None = None) -> LesionMetrics:
     """Match the lesions of a prediction to those of the truth and score them.
 
     Parameters
@@ -295,6 +304,13 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         the case has exactly one truth lesion, every predicted component is matched to it
         and nothing was ignored, the lesion's HD95 is by definition the case's, and this
         value is used instead of computing the same distances again.
+    case_distances : PairDistances, optional
+        The case's surfaces and per-point distances
+        (:func:`ichbench.metrics.case.evaluate_case_with_distances`, same arrays and
+        spacing). When the truth is one lesion and the prediction adds unmatched
+        components (far specks), the lesion's pair is the case's pair less those
+        components: its distances are taken from the case's wherever they cannot differ
+        (:func:`_shared_hd95_mm`), the same values as measuring the pair again.
 
     Returns
     -------
@@ -323,6 +339,10 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
     lesions: list[Lesion] = []
     fp_count = fp_voxels = n_pred = n_components = 0
     deferred: Callable[[], None] | None = None  # a lone lesion's HD95 (see case_hd95_mm)
+    # the lone lesion's predicted labels, which one is its partner, and their origin (a
+    # partner of its own: with several, the old route orders their points by label)
+    lone: tuple[np.ndarray, np.ndarray, list[int]] | None = None
+    n_truth = 0
     for box in occupied_boxes(gt_mask | pred_mask):
         g_lab, n_g = ndimage.label(gt_mask[box], structure=CONNECTIVITY)
         p_lab, n_p = ndimage.label(pred_mask[box], structure=CONNECTIVITY)
@@ -338,6 +358,7 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         matched_pred[pairs[1]] = True
         n_pred += int(p_keep.sum())
         n_components += n_g + n_p
+        n_truth += n_g
         unmatched = p_keep & ~matched_pred
         fp_count += int(unmatched.sum())
         fp_voxels += int(p_size[unmatched].sum())
@@ -363,8 +384,10 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
             continue
         task = functools.partial(_score_hd95, lesions, work, g_lab, p_lab, matched_pred,
                                  spacing)
-        if case_hd95_mm is not None and len(lesions) == 1 and deferred is None:
+        reusable = case_hd95_mm is not None or case_distances is not None
+        if reusable and len(lesions) == 1 and deferred is None:
             deferred = task  # perhaps the case pair: wait until every box is seen
+            lone = (p_lab, matched_pred, origin) if work[0][2].size == 1 else None
         else:
             task()
     # one truth lesion matched by every predicted component, nothing ignored: the lesion
@@ -373,7 +396,14 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
             and n_components == len(lesions) + n_pred):
         lesions[0] = dataclasses.replace(lesions[0], hd95_mm=float(case_hd95_mm))
     elif deferred is not None:
-        deferred()
+        shared = None
+        if (case_distances is not None and lone is not None and n_truth == 1
+                and len(lesions) == 1 and lesions[0].detected):
+            shared = _shared_hd95_mm(case_distances, *lone, spacing)
+        if shared is None:
+            deferred()
+        else:
+            lesions[0] = dataclasses.replace(lesions[0], hd95_mm=shared)
     lesions.sort(key=lambda lesion: -lesion.voxels)
     return _summarise(lesions, fp_count, fp_voxels, n_pred, voxel_ml, bin_edges_ml,
                       hd95_penalty_mm)
@@ -407,6 +437,87 @@ def _score_hd95(lesions: list[Lesion], work: list[tuple[int, int, np.ndarray]],
             prepared = LargeSurface(matched, spacing_mm=spacing)
         hd95 = lesion_hd95_mm(lesion, matched, spacing_mm=spacing, prepared=prepared)
         lesions[index] = dataclasses.replace(lesions[index], hd95_mm=hd95)
+
+
+def _shared_hd95_mm(case: PairDistances, p_lab: np.ndarray, matched_pred: np.ndarray,
+                    origin: list[int], spacing: tuple[float, float, float]) -> float | None:
+    """HD95 of the case's only truth lesion against its partners, from the case's distances.
+
+    The truth is one lesion, so the lesion's surface is the case's truth surface; its
+    partners (``matched_pred`` of the labels ``p_lab`` of the box at ``origin``) are the
+    case's prediction less the unmatched components ("others"). Distances are then
+    reused point by point where :func:`ichbench.metrics.nearest.nearest_distances_mm`
+    would give the same value for the lesion's pair, and measured again elsewhere:
+
+    - partners → lesion: same target; a case distance below
+      :func:`~ichbench.metrics.nearest.lattice_found_below_mm` came from the offset
+      table and does not depend on the other source points;
+    - lesion → partners: the case measured against partners ∪ others; a distance below
+      that limit whose point has no other-component point within the limit (k-d tree,
+      with a margin for rounding) was a partner's, the first hit of the table.
+
+    The points measured again are exactly those the full measurement sends beyond the
+    table (plus a few within it), so its k-d tree/EDT stage sees the same points. The
+    HD95 is then :func:`~ichbench.metrics.surface.robust_hausdorff_mm` of the sorted
+    distances, which depends only on the (distance, area) multisets; with one partner
+    the points keep the order the measured route gives them. Returns None (the caller
+    measures the pair) when others hold more points than the partner (a speckle
+    prediction: a tree over them would cost more than it saves) or when
+    :func:`~ichbench.metrics.lesion_distances.lesion_hd95_mm` would take its bounded
+    route for surfaces this unequal.
+    """
+    gt, pred = case.gt, case.pred
+    # corner c touches voxels c - 1 and c along each axis, one component's (or none);
+    # padded by one voxel, those are c and c + 1: a partner's corner touches a partner
+    is_partner = np.pad(matched_pred[p_lab], 1).reshape(-1)
+    shape = np.asarray(p_lab.shape) + 2
+    local = pred.corners - np.asarray(origin, np.int32)
+    inside = np.flatnonzero(np.all((local >= 0) & (local < shape - 1), axis=1))
+    flat = ((local[inside, 0].astype(np.int64) * shape[1] + local[inside, 1]) * shape[2]
+            + local[inside, 2])
+    del local
+    touches = np.zeros(inside.size, bool)
+    for step in itertools.product((0, 1), repeat=3):
+        touches |= is_partner[flat + (step[0] * shape[1] + step[1]) * shape[2] + step[2]]
+    partner = np.zeros(pred.n_points, bool)
+    partner[inside[touches]] = True
+    del is_partner, flat, touches
+    n_partner = int(np.count_nonzero(partner))
+    if n_partner == 0 or pred.n_points - n_partner > n_partner:
+        return None
+    small, large = sorted((gt.n_points, n_partner))
+    if large >= LargeSurface.MIN_POINTS and 4 * small <= large:
+        return None  # lesion_hd95_mm would take its bounded route: let it
+    found_below = lattice_found_below_mm(spacing)
+    matched = Surface(pred.corners[partner], pred.areas_mm2[partner], 0)
+
+    to_lesion = case.pred_to_gt_mm[partner]
+    redo = np.flatnonzero(~(to_lesion < found_below))
+    if redo.size:
+        to_lesion[redo] = nearest_distances_mm(matched.corners[redo], gt.corners,
+                                               spacing_mm=spacing)
+
+    to_matched = case.gt_to_pred_mm.copy()
+    reusable = to_matched < found_below
+    others = pred.corners[~partner]
+    if others.size:  # only those within reach of the truth's box can be nearer
+        reach = np.ceil(found_below / np.asarray(spacing, np.float64)).astype(np.int64) + 1
+        low, high = gt.corners.min(axis=0) - reach, gt.corners.max(axis=0) + reach
+        others = others[np.all((others >= low) & (others <= high), axis=1)]
+    if others.size:
+        from scipy.spatial import cKDTree
+
+        step_mm = np.asarray(spacing, np.float64)
+        tree = cKDTree(others * step_mm)
+        near, _ = tree.query(gt.corners[reusable] * step_mm, k=1,
+                             distance_upper_bound=found_below * (1.0 + 1e-6))
+        reusable[np.flatnonzero(reusable)[np.isfinite(near)]] = False
+    redo = np.flatnonzero(~reusable)
+    if redo.size:
+        to_matched[redo] = nearest_distances_mm(gt.corners[redo], matched.corners,
+                                                spacing_mm=spacing)
+    return robust_hausdorff_mm(sorted_directed(gt, to_matched),
+                               sorted_directed(matched, to_lesion), percent=95.0)
 
 
 def _summarise(lesions: list[Lesion], fp: int, fp_voxels: int, n_pred: int, voxel_ml: float,

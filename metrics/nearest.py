@@ -108,6 +108,19 @@ def _sorted_offsets(spacing_mm: tuple[float, float, float]) -> tuple[np.ndarray,
     return offsets, lengths
 
 
+def lattice_found_below_mm(spacing_mm: tuple[float, float, float]) -> float:
+    """A distance below which :func:`nearest_distances_mm` answered from its offset table.
+
+    A result ``d`` below this value is the length of the first offset, in the table's
+    fixed order, that reaches a target point: it does not depend on the other source
+    points, nor on target points farther than ``d`` (removing them leaves the same first
+    hit). Results at or above it may come from the k-d tree or the EDT stage, whose
+    choice depends on the whole batch. Every offset of length up to the last kept one is
+    in the table (ties included), so a point the table missed is at least that far.
+    """
+    return float(_sorted_offsets(tuple(float(s) for s in spacing_mm))[1][-1])
+
+
 def _flat_index(points: np.ndarray, low: np.ndarray, shape: tuple[int, ...],
                 cell: np.ndarray | None = None) -> np.ndarray:
     """Row-major flat index of ``(points - low) // cell`` in an array of ``shape``.

@@ -80,6 +80,25 @@ class DirectedDistances:
     areas_mm2: np.ndarray
 
 
+@dataclass(frozen=True)
+class PairDistances:
+    """The case's two surfaces and each point's distance to the other surface.
+
+    Attributes
+    ----------
+    gt, pred : Surface
+        Surfaces of the truth and the prediction.
+    gt_to_pred_mm, pred_to_gt_mm : numpy.ndarray
+        Shape (gt.n_points,) and (pred.n_points,), float64, in the surfaces' point order
+        (unsorted): from :func:`unsorted_distances_mm`.
+    """
+
+    gt: Surface
+    pred: Surface
+    gt_to_pred_mm: np.ndarray
+    pred_to_gt_mm: np.ndarray
+
+
 def _runs(projection: np.ndarray) -> list[tuple[int, int]]:
     """Return the [start, stop) runs of non-zero entries of a 1D array."""
     occupied = np.flatnonzero(projection)
@@ -238,17 +257,33 @@ def directed_distances(source: Surface, target: Surface, *,
     offsets near the surface, a k-d tree beyond), in the arithmetic of
     ``distance_transform_edt``, so lattice distances (e.g. one slice, 5.0 mm) are exact.
     """
-    areas_mm2 = source.areas_mm2
+    return sorted_directed(source, unsorted_distances_mm(source, target, spacing_mm=spacing_mm))
+
+
+def unsorted_distances_mm(source: Surface, target: Surface, *,
+                          spacing_mm: Spacing) -> np.ndarray:
+    """The distances of :func:`directed_distances`, in ``source``'s point order.
+
+    Kept by :func:`ichbench.metrics.case.evaluate_case_with_distances` so that the
+    lesion-wise HD95 of a lesion whose pair is nearly the case's pair can reuse them
+    point by point instead of measuring the same surfaces again.
+    """
     if source.n_points == 0:
-        return DirectedDistances(np.zeros(0), np.zeros(0))
+        return np.zeros(0)
     if target.n_points == 0:
-        distances_mm = np.full(source.n_points, np.inf)
-    else:
-        distances_mm = nearest_distances_mm(source.corners, target.corners,
-                                            spacing_mm=spacing_mm)
-    order = np.lexsort((areas_mm2, distances_mm))
-    distances_mm = distances_mm[order]  # the unsorted copy is freed before the next
-    return DirectedDistances(distances_mm, areas_mm2[order])
+        return np.full(source.n_points, np.inf)
+    return nearest_distances_mm(source.corners, target.corners, spacing_mm=spacing_mm)
+
+
+def sorted_directed(source: Surface, distances_mm: np.ndarray) -> DirectedDistances:
+    """``distances_mm`` (one per point of ``source``) sorted by (distance, area).
+
+    The result depends only on the multiset of (distance, area) pairs, not on the
+    points' order, so any subset of a surface measured point by point sorts to what
+    :func:`directed_distances` gives for that subset.
+    """
+    order = np.lexsort((source.areas_mm2, distances_mm))
+    return DirectedDistances(distances_mm[order], source.areas_mm2[order])
 
 
 def surface_dice_at_tolerance(gt_to_pred: DirectedDistances, pred_to_gt: DirectedDistances,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.metrics import evaluate_case
+from ichbench.metrics.case import evaluate_case_with_distances
 from ichbench.nifti import Geometry, NiftiError, OpenedVolume, open_volume, reorient
 from ichbench.submissions.classes import (
     CLASS_METRICS,
@@ -159,12 +159,14 @@ def score_case(task: CaseTask, *, tolerance_mm: float, lenient_geometry: bool,
     if pred is None:
         pred = np.zeros(gt.shape, dtype=bool)
         pred_array = pred
-    metrics = evaluate_case(gt, pred, spacing_mm=truth_geometry.spacing_zyx_mm,
-                            tolerance_mm=tolerance_mm)
+    metrics, distances = evaluate_case_with_distances(
+        gt, pred, spacing_mm=truth_geometry.spacing_zyx_mm, tolerance_mm=tolerance_mm)
     # --- issue 13: lesion-wise and clinical-volume columns ---
     lesion = lesion_columns(gt, pred, spacing_mm=truth_geometry.spacing_zyx_mm,
                             gt_volume_ml=metrics.gt_volume_ml,
-                            pred_volume_ml=metrics.pred_volume_ml, case_hd95_mm=metrics.hd95)
+                            pred_volume_ml=metrics.pred_volume_ml, case_hd95_mm=metrics.hd95,
+                            case_distances=distances)
+    del distances
     if status is Status.OK:
         message = "; ".join(warnings)
     # --- issue 22: per-class rows and subtype strata of a label map ---

@@ -29,6 +29,7 @@ from ichbench.metrics import (
     expansion_sized,
     volume_agreement,
 )
+from ichbench.metrics.surface import PairDistances
 
 BIN_LABELS: tuple[str, ...] = tuple(bin_labels(DEFAULT_BIN_EDGES_ML))
 """Truth-lesion volume bins of cases.csv: lt1ml, 1to5ml, 5to30ml, ge30ml."""
@@ -49,8 +50,8 @@ LESION_SUMMARY_METRICS: tuple[str, ...] = ("lesion_f1", "lesionwise_dc", "lesion
 
 def lesion_columns(gt: np.ndarray, pred: np.ndarray, *,
                    spacing_mm: tuple[float, float, float], gt_volume_ml: float,
-                   pred_volume_ml: float, case_hd95_mm: float | None = None
-                   ) -> dict[str, float | int]:
+                   pred_volume_ml: float, case_hd95_mm: float | None = None,
+                   case_distances: PairDistances | None = None) -> dict[str, float | int]:
     """The :data:`LESION_COLUMNS` of one case.
 
     Parameters
@@ -63,6 +64,9 @@ def lesion_columns(gt: np.ndarray, pred: np.ndarray, *,
         The case's volumes (from :func:`ichbench.metrics.evaluate_case`).
     case_hd95_mm : float, optional
         The case's HD95, reused for a single lesion matched by every prediction.
+    case_distances : PairDistances, optional
+        The case's surfaces and distances, reused for a single lesion whose prediction
+        also has unmatched components (:func:`ichbench.metrics.evaluate_lesions`).
 
     Returns
     -------
@@ -70,7 +74,8 @@ def lesion_columns(gt: np.ndarray, pred: np.ndarray, *,
         Column name to value; counts are ints, ``expansion_sized_error`` is 0 or 1.
     """
     m = evaluate_lesions(gt, pred, spacing_mm=spacing_mm, bin_edges_ml=DEFAULT_BIN_EDGES_ML,
-                         hd95_penalty_mm=DEFAULT_HD95_PENALTY_MM, case_hd95_mm=case_hd95_mm)
+                         hd95_penalty_mm=DEFAULT_HD95_PENALTY_MM, case_hd95_mm=case_hd95_mm,
+                         case_distances=case_distances)
     row: dict[str, float | int] = {
         "gt_lesions": m.gt_lesions, "pred_lesions": m.pred_lesions, "lesion_tp": m.lesion_tp,
         "lesion_fp": m.lesion_fp, "lesion_fn": m.lesion_fn, "lesion_f1": m.lesion_f1,

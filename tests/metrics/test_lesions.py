@@ -276,3 +276,47 @@ def test_lesion_memory_does_not_grow_with_the_lesions_a_prediction_covers():
         assert m.lesion_tp == n_side ** 2
     assert peaks[1] < 1.5 * peaks[0] + (1 << 20)
     assert peaks[1] < 40 * gt.size  # bytes per voxel of the volume, well inside the bound
+
+
+def test_case_distances_are_shared_with_a_lone_lesion_and_far_specks(monkeypatch):
+    """A ragged lesion, its shifted and dilated prediction, and specks near and far:
+    reusing the case's distances gives the values of measuring the pair again, and the
+    shared route is taken (issue 23: the two far specks used to force a second pass)."""
+    import ichbench.metrics.lesions as lesions_module
+    from ichbench.metrics.case import evaluate_case_with_distances
+
+    taken = []
+    shared = lesions_module._shared_hd95_mm
+
+    def spy(*args):
+        value = shared(*args)
+        taken.append(value is not None)
+        return value
+
+    monkeypatch.setattr(lesions_module, "_shared_hd95_mm", spy)
+    rng = np.random.default_rng(7)
+    for k in range(24):
+        shape = (12, 64, 64)
+        gt = _mask(shape)
+        zz, yy, xx = np.ogrid[:12, :64, :64]
+        radii = rng.uniform(3, 9, 2)
+        gt[((zz - 6) / 3.5) ** 2 + ((yy - 32) / radii[0]) ** 2
+           + ((xx - 30) / radii[1]) ** 2 <= 1] = True
+        gt[2:10, 30:34, 30:40] |= rng.random((8, 4, 10)) < 0.5  # ragged, still one lesion
+        lab, _ = ndimage.label(gt, structure=CONNECTIVITY)
+        gt = lab == np.bincount(lab.ravel())[1:].argmax() + 1
+        pred = np.roll(gt, tuple(int(v) for v in rng.integers(-3, 4, 2)), axis=(1, 2))
+        if k % 2:
+            pred = ndimage.binary_dilation(pred, np.ones((1, 3, 3), bool))
+        pred[int(rng.integers(0, 12)), 60, 60] = True  # far speck
+        pred[int(rng.integers(0, 12)), 2, 62] = True
+        if k % 3 == 0:  # a speck within reach of the lesion
+            pred[6, 32, int(np.flatnonzero(gt[6, 32]).max()) + 3] = True
+        spacing = ((5.0, 0.45, 0.45), (1.0, 1.0, 1.0), (2.0, 0.7, 0.9))[k % 3]
+        metrics, distances = evaluate_case_with_distances(gt, pred, spacing_mm=spacing)
+        measured = evaluate_lesions(gt, pred, spacing_mm=spacing, case_hd95_mm=metrics.hd95)
+        reused = evaluate_lesions(gt, pred, spacing_mm=spacing, case_hd95_mm=metrics.hd95,
+                                  case_distances=distances)
+        assert reused == measured  # bit for bit
+        assert measured.lesion_fp >= 2
+    assert taken and all(taken)
