@@ -391,9 +391,10 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         else:
             task()
     # one truth lesion matched by every predicted component, nothing ignored: the lesion
-    # pair is the case pair, so its HD95 is the case's
-    if (case_hd95_mm is not None and len(lesions) == 1 and not fp_count
-            and n_components == len(lesions) + n_pred):
+    # pair is the case pair, so its HD95 is the case's (a missed lesion keeps the penalty:
+    # with an empty prediction the case's HD95 is inf)
+    if (case_hd95_mm is not None and len(lesions) == 1 and lesions[0].detected
+            and not fp_count and n_components == len(lesions) + n_pred):
         lesions[0] = dataclasses.replace(lesions[0], hd95_mm=float(case_hd95_mm))
     elif deferred is not None:
         shared = None

@@ -8,7 +8,7 @@ import pytest
 from scipy import ndimage
 
 from ichbench.metrics import evaluate_case, evaluate_lesions
-from ichbench.metrics.lesions import CONNECTIVITY, bin_labels
+from ichbench.metrics.lesions import CONNECTIVITY, DEFAULT_HD95_PENALTY_MM, bin_labels
 
 ISO = (1.0, 1.0, 1.0)
 
@@ -320,3 +320,14 @@ def test_case_distances_are_shared_with_a_lone_lesion_and_far_specks(monkeypatch
         assert reused == measured  # bit for bit
         assert measured.lesion_fp >= 2
     assert taken and all(taken)
+
+
+def test_a_missed_lone_lesion_keeps_the_penalty_when_the_case_hd95_is_passed():
+    # an empty prediction: the case's HD95 is inf, the missed lesion's is the penalty
+    gt = np.zeros((6, 12, 12), bool)
+    gt[2:4, 3:7, 3:7] = True
+    pred = np.zeros_like(gt)
+    for case_hd95 in (None, math.inf):
+        m = evaluate_lesions(gt, pred, spacing_mm=(5.0, 0.5, 0.5), case_hd95_mm=case_hd95)
+        assert m.lesion_fn == 1 and m.lesions[0].hd95_mm == DEFAULT_HD95_PENALTY_MM
+        assert m.lesionwise_hd95 == DEFAULT_HD95_PENALTY_MM
