@@ -18,17 +18,13 @@ Only file names and headers are read here; voxel data is read by whoever needs i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ichbench.nifti import NiftiError, list_cases, read_geometry
+from ichbench.cases import SPLITS, Case, Dataset, DatasetError, cache_root
+from ichbench.nifti import NiftiError, list_cases
 
-SPLITS = ("train", "validation", "test")
 TRAIN_DIRS = ("train", "train_2")
 #: Marker file the synthetic generator writes at the dataset root (parameters per case).
 SYNTH_MANIFEST = "ichbench_synthetic.json"
@@ -40,111 +36,6 @@ LAST_VALIDATION_ID = 130
 LAYOUT_HINT = ("a BHSD label_192/ folder (images/, 'ground truths'/), MBH-Seg25 case folders "
                "(<case>/image.nii.gz, label_annot_<k>.nii.gz) or PhysioNet CT-ICH "
                "(ct_scans/, masks/)")
-
-
-class DatasetError(ValueError):
-    """A folder that cannot be used as a dataset. The message names the folder and the fix."""
-
-
-@dataclass(frozen=True)
-class Case:
-    """One CT with its label (if the folder has one) and its released split.
-
-    Attributes
-    ----------
-    case_id : str
-        File name without ``.nii``/``.nii.gz`` (``"001"``).
-    image : Path
-        The CT.
-    label : Path or None
-        The ICH label on the CT's grid (0 background; non-zero hemorrhage: 1, a subtype
-        code or 255, as the release stores it), None where the release holds none.
-    split : str
-        Released split: ``"train"``, ``"validation"`` or ``"test"`` (a release without
-        one: ichbench's seeded split, :mod:`ichbench.releases`).
-    sources : tuple of Path
-        The release's own label files when ``label`` was derived from them (one per rater
-        for MBH-Seg25, or a label whose header differed from its CT's; see
-        :mod:`ichbench.release_labels`); empty when ``label`` is the release's file.
-    """
-
-    case_id: str
-    image: Path
-    label: Path | None
-    split: str
-    sources: tuple[Path, ...] = ()
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """The cases of one dataset folder.
-
-    Attributes
-    ----------
-    root : Path
-        The dataset folder.
-    cases : tuple of Case
-        Sorted by split (train, validation, test), then id.
-    kind : str
-        ``"synthetic"`` (evaluation labels present), ``"instance"`` (a real release:
-        evaluation cases without labels), or another release's layout (``"bhsd"``,
-        ``"mbhseg"``, ``"physionet"``; :mod:`ichbench.releases`).
-    label_map : dict or None
-        Label value → subtype name when the labels are subtype maps (BHSD's 1 EDH, 2 IPH,
-        3 IVH, 4 SAH, 5 SDH: BHSD, MBH-Seg25, phantom v6); None for binary labels. Methods
-        train on label > 0 either way; scoring can name the classes.
-    notes : tuple of str
-        One line per case whose label was derived (raters' consensus, header fixed).
-    """
-
-    root: Path
-    cases: tuple[Case, ...]
-    kind: str
-    label_map: dict[int, str] | None = field(default=None, hash=False)
-    notes: tuple[str, ...] = ()
-
-    def __repr__(self) -> str:
-        counts = ", ".join(f"{s} {len(self.ids(s))}" for s in SPLITS)
-        return f"Dataset({str(self.root)!r}, kind={self.kind}, {counts})"
-
-    def case(self, case_id: str) -> Case:
-        """The case with id ``case_id``; KeyError naming the folder if there is none."""
-        for case in self.cases:
-            if case.case_id == case_id:
-                return case
-        raise KeyError(f"{self.root}: no case {case_id!r}")
-
-    def ids(self, split: str) -> tuple[str, ...]:
-        """Case ids of a released split (``"train"``, ``"validation"``, ``"test"``)."""
-        if split not in SPLITS:
-            raise ValueError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
-        return tuple(c.case_id for c in self.cases if c.split == split)
-
-    def labels(self) -> dict[str, Path]:
-        """Case id → label path, for the cases that have a label."""
-        return {c.case_id: c.label for c in self.cases if c.label is not None}
-
-    def fingerprint(self) -> str:
-        """A hash over file names, file sizes and header geometry (no voxel data is read).
-
-        Changes when a case is added, removed, renamed, re-gridded or rewritten with other
-        content (compressed size); cheap enough to compute on every run start and resume.
-        A derived label is represented by the release files it came from (``sources``).
-        """
-        digest = hashlib.sha256()
-        for case in self.cases:
-            for path in (case.image, *(case.sources or (case.label,))):
-                if path is None:
-                    continue
-                rel = path.relative_to(self.root).as_posix()
-                try:
-                    geom = read_geometry(path).to_dict()
-                except NiftiError as exc:
-                    geom = {"error": str(exc)}
-                record = {"file": rel, "bytes": path.stat().st_size, "split": case.split,
-                          "geometry": geom}
-                digest.update(json.dumps(record, sort_keys=True).encode())
-        return digest.hexdigest()[:16]
 
 
 def evaluation_split(case_id: str) -> str:
@@ -264,61 +155,7 @@ def synthetic_case_ids(n_cases: int) -> dict[str, tuple[str, ...]]:
             "validation": tuple(f"{i:03d}" for i in range(101, 101 + n_val)),
             "test": tuple(f"{i:03d}" for i in range(131, 131 + n_test))}
 
-
-def cache_root() -> Path:
-    """Where generated datasets are cached: ``$ICHBENCH_CACHE`` or ``~/.cache/ichbench``."""
-    env = os.environ.get("ICHBENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ichbench"
-
-
-#: Cases of the default synthetic dataset: INSTANCE's 100/30/70 halved (50 train, 15
-#: validation, 35 test). The 50 held-out cases resolve the ΔDC of about 0.02 that the
-#: cascade-vs-coarse question is about: the paired per-case ΔDC had a standard deviation of
-#: 0.031-0.051 in the runs measured, which needs 19-52 cases for a 95 % CI excluding 0 at
-#: 80 % power (README, "The default data"). Generation takes about 3.5 minutes on 2 cores.
-DEFAULT_SYNTHETIC_CASES = 100
-
-
-def default_synthetic_dataset(cases: int = DEFAULT_SYNTHETIC_CASES, preset: str = "small",
-                              seed: int = 0, *, jobs: int | None = None) -> Path:
-    """Generate (once) and return a cached synthetic dataset.
-
-    The dataset is written into a temporary folder beside its final place and renamed
-    into place when complete, so a folder that exists is whole; two processes racing keep
-    the first finished copy and the other discards its own. The cache name carries the
-    phantom version, so a changed generator never serves stale data.
-
-    Parameters
-    ----------
-    cases, preset, seed
-        As ``ichbench data synth``.
-    jobs
-        Worker processes (default: all cores, at most ``cases``).
-
-    Returns
-    -------
-    Path
-        The dataset root (INSTANCE layout plus ``evaluation_label/``).
-    """
-    from ichbench.phantom import PHANTOM_VERSION, generate_dataset
-
-    root = cache_root()
-    final = root / f"synthetic-v{PHANTOM_VERSION}-{preset}-n{cases}-seed{seed}"
-    if (final / SYNTH_MANIFEST).is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
-    try:
-        generate_dataset(tmp, cases=cases, preset=preset, seed=seed, jobs=jobs,
-                         progress=False)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # Another process finished first (or a stale incomplete folder is in the way).
-            if not (final / SYNTH_MANIFEST).is_file():
-                shutil.rmtree(final, ignore_errors=True)
-                os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+#: The records are defined in :mod:`ichbench.cases` and read here under their usual names.
+__all__ = ["LAST_VALIDATION_ID", "LAYOUT_HINT", "SPLITS", "SYNTH_MANIFEST", "TRAIN_DIRS", "Case",
+           "Dataset", "DatasetError", "cache_root", "evaluation_split", "find_train_dir",
+           "open_dataset", "split_counts", "synthetic_case_ids"]

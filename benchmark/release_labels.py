@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.atomic import write_json
-from ichbench.dataset import SPLITS, Case, Dataset, DatasetError, cache_root
+from ichbench.cases import SPLITS, Case, Dataset, DatasetError, cache_root
 from ichbench.nifti import Geometry, NiftiError, read_geometry, read_volume, reorient, write_volume
 from ichbench.releases import (
     BHSD_LABELS,

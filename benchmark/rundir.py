@@ -147,7 +147,8 @@ def load_method(name: str):  # type: ignore[no-untyped-def]
 
 def open_data(data: Path | None, log: Callable[[str], None] | None = None):  # type: ignore[no-untyped-def]
     """The dataset at ``data`` (default: the cached synthetic one), or a RunError."""
-    from ichbench.dataset import DatasetError, default_synthetic_dataset, open_dataset
+    from ichbench.dataset import DatasetError, open_dataset
+    from ichbench.phantom.cache import default_synthetic_dataset
 
     if data is None:
         if log is not None:

@@ -9,6 +9,7 @@ import pytest
 from ich_layout import GEOM, _write, make_release
 
 from ichbench.dataset import (
+    SYNTH_MANIFEST,
     DatasetError,
     open_dataset,
     split_counts,
@@ -21,7 +22,7 @@ def test_split_counts_keep_instance_proportions():
     assert split_counts(200) == (100, 30, 70)
     assert split_counts(20) == (10, 3, 7)
     # the default synthetic dataset: INSTANCE at half size, 50 held-out cases
-    from ichbench.dataset import DEFAULT_SYNTHETIC_CASES
+    from ichbench.phantom.cache import DEFAULT_SYNTHETIC_CASES
 
     assert split_counts(DEFAULT_SYNTHETIC_CASES) == (50, 15, 35)
     assert split_counts(10) == (5, 2, 3)
@@ -106,28 +107,28 @@ def test_fingerprint_is_stable_and_changes_with_a_file(tmp_path):
 
 def test_default_synthetic_dataset_is_cached(tmp_path, monkeypatch):
     import ichbench.phantom as phantom
-    from ichbench import dataset
+    from ichbench.phantom import cache
 
     calls = []
 
     def fake_generate(out_dir, **kwargs):
         calls.append(kwargs)
         make_release(Path(out_dir), train=("001",), evaluation=("101", "131"))
-        (Path(out_dir) / dataset.SYNTH_MANIFEST).write_text("{}")
+        (Path(out_dir) / SYNTH_MANIFEST).write_text("{}")
 
     monkeypatch.setenv("ICHBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(phantom, "generate_dataset", fake_generate)
-    root = dataset.default_synthetic_dataset(cases=3, preset="small", seed=4)
+    root = cache.default_synthetic_dataset(cases=3, preset="small", seed=4)
     assert root.parent == tmp_path / "cache"
     assert (root / "train" / "data" / "001.nii.gz").is_file()
-    assert dataset.default_synthetic_dataset(cases=3, preset="small", seed=4) == root
+    assert cache.default_synthetic_dataset(cases=3, preset="small", seed=4) == root
     assert len(calls) == 1
     assert not [p for p in root.parent.iterdir() if p.name.startswith(".")]  # no temp left
 
 
 def test_default_synthetic_dataset_losing_a_race_keeps_the_winner(tmp_path, monkeypatch):
     import ichbench.phantom as phantom
-    from ichbench import dataset
+    from ichbench.phantom import cache
 
     monkeypatch.setenv("ICHBENCH_CACHE", str(tmp_path))
     final = tmp_path / f"synthetic-v{phantom.PHANTOM_VERSION}-small-n3-seed0"
@@ -135,12 +136,12 @@ def test_default_synthetic_dataset_losing_a_race_keeps_the_winner(tmp_path, monk
     def racing_generate(out_dir, **kwargs):
         # Another process finishes first while this one generates.
         make_release(final, train=("001",), evaluation=("101", "131"))
-        (final / dataset.SYNTH_MANIFEST).write_text('{"winner": true}')
+        (final / SYNTH_MANIFEST).write_text('{"winner": true}')
         make_release(Path(out_dir), train=("001",), evaluation=("101", "131"))
-        (Path(out_dir) / dataset.SYNTH_MANIFEST).write_text("{}")
+        (Path(out_dir) / SYNTH_MANIFEST).write_text("{}")
 
     monkeypatch.setattr(phantom, "generate_dataset", racing_generate)
-    root = dataset.default_synthetic_dataset(cases=3, preset="small", seed=0)
+    root = cache.default_synthetic_dataset(cases=3, preset="small", seed=0)
     assert root == final
-    assert "winner" in (root / dataset.SYNTH_MANIFEST).read_text()
+    assert "winner" in (root / SYNTH_MANIFEST).read_text()
     assert [p.name for p in tmp_path.iterdir()] == [final.name]
