@@ -1,11 +1,18 @@
 """ichbench.reports: leaderboards, ranking and statistics, tables, figures and the PDF report.
 
-Modules: :mod:`~ichbench.reports.inputs` (score/run folders, published means),
-:mod:`~ichbench.reports.ranking` (INSTANCE and rank-then-aggregate),
-:mod:`~ichbench.reports.stats` (bootstrap, Wilcoxon, Holm),
-:mod:`~ichbench.reports.leaderboard` (analysis + output folder),
-:mod:`~ichbench.reports.figures`, :mod:`~ichbench.reports.volumes` (ABC/2),
-:mod:`~ichbench.reports.pages` (PDF layout), :mod:`~ichbench.reports.report` (PDF content).
+Modules, lowest first (each imports only modules above it in this list; tested by
+``tests/reports/test_layering.py``): :mod:`~ichbench.reports.inputs` (score/run folders,
+published means), :mod:`~ichbench.reports.labels` and :mod:`~ichbench.reports.style`
+(display names, figure style), :mod:`~ichbench.reports.ranking` (INSTANCE and
+rank-then-aggregate), :mod:`~ichbench.reports.stats` (bootstrap, Wilcoxon, Holm),
+:mod:`~ichbench.reports.challenger` and :mod:`~ichbench.reports.challenger_analysis`
+(challengeR's analyses), :mod:`~ichbench.reports.analysis` (the frozen analysis record),
+:mod:`~ichbench.reports.sources` (the NIfTI files behind the scores),
+:mod:`~ichbench.reports.figures`, :mod:`~ichbench.reports.leaderboard` (the output
+folder), :mod:`~ichbench.reports.tasks` (several tasks and their consensus),
+:mod:`~ichbench.reports.report_content` (what a PDF shows),
+:mod:`~ichbench.reports.report_text`, :mod:`~ichbench.reports.report_sections`,
+:mod:`~ichbench.reports.pages` (PDF layout) and :mod:`~ichbench.reports.report` (the PDF).
 
 ``build_run_report`` and ``build_report`` are imported lazily so that importing this package
 loads no matplotlib.

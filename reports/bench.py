@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-figures", action="store_true")
     parser.add_argument("--report", action="store_true", help="also time the PDF report")
     args = parser.parse_args(argv)
+    from ichbench.reports.analysis import analyse
     from ichbench.reports.inputs import load_inputs
-    from ichbench.reports.leaderboard import analyse, write_outputs
+    from ichbench.reports.leaderboard import write_outputs
 
     with tempfile.TemporaryDirectory() as tmp:
         folders = make_teams(Path(tmp) / "teams", args.teams, args.cases)

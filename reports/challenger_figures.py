@@ -13,12 +13,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ichbench.reports.challenger import TestThenRank
-from ichbench.reports.figures import LABELS, SLIDE, _short
 from ichbench.reports.inputs import HIGHER_IS_BETTER
-
-
-def _label(metric: str) -> str:
-    return LABELS.get(metric, metric.replace("_", " "))
+from ichbench.reports.labels import metric_label
+from ichbench.reports.style import SLIDE, short_name
 
 
 def significance_maps(results: Sequence[TestThenRank], *, title: str = "") -> Figure:
@@ -45,7 +42,7 @@ def significance_maps(results: Sequence[TestThenRank], *, title: str = "") -> Fi
         shown = np.where(np.eye(len(order), dtype=bool), np.nan, sig)
         cmap = matplotlib.colormaps["Blues"].with_extremes(bad="0.85")  # grey diagonal
         ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=1.25)
-        names = [_short(result.teams[i], 12) for i in order]
+        names = [short_name(result.teams[i], 12) for i in order]
         ticks = np.arange(len(order))
         ax.set_xticks(ticks, names, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(ticks, names, fontsize=8)
@@ -58,7 +55,7 @@ def significance_maps(results: Sequence[TestThenRank], *, title: str = "") -> Fi
                                 va="center", fontsize=7,
                                 color="white" if result.significant[i, j] else "0.3")
         ax.set_xlabel("… is beaten by the row team (dark)")
-        ax.set_title(f"{_label(result.metric)}: row significantly better than column",
+        ax.set_title(f"{metric_label(result.metric)}: row significantly better than column",
                      fontsize=10)
     for ax in axes[n:]:
         ax.axis("off")
@@ -106,7 +103,7 @@ def podium(teams: Sequence[str], values: np.ndarray, *, metric: str, title: str 
     for t in range(n):
         xs = ranks[t] - 0.4 + width * (t + 0.5)
         ax.scatter(xs, shown[t], s=14, color=f"C{t % 10}", zorder=2,
-                   label=_short(teams[t], 20))
+                   label=short_name(teams[t], 20))
         counts = np.bincount(ranks[t], minlength=n + 1)[1:n + 1]
         ax_bar.bar(np.arange(1, n + 1) - 0.4 + width * (t + 0.5), counts, width=width,
                    color=f"C{t % 10}")
@@ -114,13 +111,13 @@ def podium(teams: Sequence[str], values: np.ndarray, *, metric: str, title: str 
         ax.axhline(top * 1.05, color="0.6", lw=0.8, ls="--")
         ax.text(0.55, top * 1.1, "∞", va="center", fontsize=10)
     arrow = "↑" if HIGHER_IS_BETTER[metric] else "↓"
-    ax.set_ylabel(f"{_label(metric)} {arrow}")
+    ax.set_ylabel(f"{metric_label(metric)} {arrow}")
     ax.legend(fontsize=8, loc="best", ncol=min(n, 4))
     ax.grid(axis="y", alpha=0.3)
     ax_bar.set_xticks(np.arange(1, n + 1), [f"place {k}" for k in range(1, n + 1)])
     ax_bar.set_ylabel("cases")
     ax_bar.grid(axis="y", alpha=0.3)
-    ax.set_title(title or f"Podium: {_label(metric)} per case, placed by its per-case rank "
+    ax.set_title(title or f"Podium: {metric_label(metric)} per case, placed by its per-case rank "
                           f"({values.shape[1]} cases)", fontsize=11)
     return fig
 
@@ -175,7 +172,7 @@ def ranking_methods(teams: Sequence[str], ranks: Mapping[str, np.ndarray], *,
     for t, team in enumerate(teams):
         # tied teams would hide each other: a small vertical offset per team
         ys = np.array([float(ranks[m][t]) for m in methods]) + 0.06 * (t - (n - 1) / 2)
-        ax.plot(x, ys, "-o", color=f"C{t % 10}", label=_short(team, 20))
+        ax.plot(x, ys, "-o", color=f"C{t % 10}", label=short_name(team, 20))
     ax.set_xticks(x, [m.replace(" (", "\n(") for m in methods], fontsize=9)
     ax.set_yticks(np.arange(1, n + 1))
     ax.set_ylim(n + 0.5, 0.5)

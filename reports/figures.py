@@ -2,7 +2,10 @@
 
 Every function builds a standalone :class:`matplotlib.figure.Figure` (no pyplot, no global
 state, never ``show()``); callers save it or put it in a PDF. The functions take plain
-arrays; :func:`leaderboard_figures` and :mod:`ichbench.reports.sources` gather them.
+arrays; :func:`leaderboard_figures` gathers them from an
+:class:`~ichbench.reports.analysis.Analysis` and the files
+:func:`ichbench.reports.sources.file_inputs` read. Size, colours and names come from
+:mod:`ichbench.reports.style` and :mod:`ichbench.reports.labels`.
 """
 
 from __future__ import annotations
@@ -14,20 +17,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ichbench.reports.inputs import HIGHER_IS_BETTER, RANKED_METRICS
+from ichbench.reports.labels import METRIC_LABELS
+from ichbench.reports.style import PRED_COLOUR, SLIDE, TRUTH_COLOUR, short_name
 
 if TYPE_CHECKING:
-    from ichbench.reports.leaderboard import Analysis
-
-#: Figure size (inches) of a 16:9 slide; the PDF uses the same.
-SLIDE = (13.33, 7.5)
-LABELS = {"dc": "DC", "nsd": "NSD", "hd": "HD (mm)", "hd95": "HD95 (mm)", "rvd": "RVD",
-          "lesionwise_dc": "lesion-wise DC", "lesionwise_hd95": "lesion-wise HD95 (mm)",
-          "lesion_f1": "lesion F1"}
-TRUTH_COLOUR, PRED_COLOUR = "#00d000", "#ff2060"
-
-
-def _short(name: str, width: int = 14) -> str:
-    return name if len(name) <= width else name[: width - 1] + "…"
+    from ichbench.reports.analysis import Analysis
+    from ichbench.reports.sources import FigureFiles
 
 
 def metric_distributions(groups: Mapping[str, Mapping[str, np.ndarray]],
@@ -75,7 +70,7 @@ def metric_distributions(groups: Mapping[str, Mapping[str, np.ndarray]],
             ax.axhline(top * 1.06, color="0.7", lw=0.8, ls="--")
             ticks = [t for t in ax.get_yticks() if 0 <= t <= top]
             ax.set_yticks([*ticks, inf_y], [*(f"{t:g}" for t in ticks), "∞"])
-        ax.set_xticks(range(1, len(names) + 1), [_short(n) for n in names],
+        ax.set_xticks(range(1, len(names) + 1), [short_name(n) for n in names],
                       rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4
                       else "center", fontsize=8)
         arrow = "↑" if HIGHER_IS_BETTER.get(metric, False) else "↓"
@@ -84,7 +79,7 @@ def metric_distributions(groups: Mapping[str, Mapping[str, np.ndarray]],
             extra.append(f"{n_inf} inf")
         if n_nan:
             extra.append(f"{n_nan} undefined left out")
-        ax.set_title(f"{LABELS.get(metric, metric)} {arrow}" +
+        ax.set_title(f"{METRIC_LABELS.get(metric, metric)} {arrow}" +
                      (f"  ({', '.join(extra)})" if extra else ""), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     if title:
@@ -132,7 +127,7 @@ def rank_stability(teams: Sequence[str], rank_counts: np.ndarray, *,
     ax.set_xlim(0.5, n + 0.5)
     ax.set_ylim(n + 0.5, 0.5)
     ax.set_yticks(ranks)
-    ax.set_xticks(ranks, [_short(t) for t in teams], rotation=30 if n > 4 else 0,
+    ax.set_xticks(ranks, [short_name(t) for t in teams], rotation=30 if n > 4 else 0,
                   ha="right" if n > 4 else "center", fontsize=9)
     ax.set_ylabel("rank in bootstrap samples")
     ax.set_title(title or "Ranking stability: blob area = share of bootstrap samples, "
@@ -177,11 +172,11 @@ def volume_agreement(series: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
             continue
         top = max(top, float(true_ml.max()), float(pred_ml.max()))
         st = styles[name]
-        ax_sc.scatter(true_ml, pred_ml, s=14, alpha=0.6, label=_short(name, 22), **st)
+        ax_sc.scatter(true_ml, pred_ml, s=14, alpha=0.6, label=short_name(name, 22), **st)
         mean, diff = (true_ml + pred_ml) / 2, pred_ml - true_ml
         bias, sd = float(diff.mean()), float(diff.std(ddof=1)) if diff.size > 1 else 0.0
         ax_ba.scatter(mean, diff, s=14, alpha=0.6,
-                      label=f"{_short(name, 22)}: bias {bias:+.1f}, LoA ±{1.96 * sd:.1f} mL",
+                      label=f"{short_name(name, 22)}: bias {bias:+.1f}, LoA ±{1.96 * sd:.1f} mL",
                       **st)
         ax_ba.axhline(bias, color=st["color"], lw=1)
         if len(all_series) <= 4 or name == "ABC/2 (truth)":  # many teams: bias lines only
@@ -281,52 +276,26 @@ def learning_curves(histories: Mapping[str, Mapping[str, Mapping[str, np.ndarray
     return fig
 
 
-def file_inputs(analysis: Analysis, *, images: object = None) -> dict:
-    """What the figures read from NIfTI files: ABC/2 volumes and overlay panels.
-
-    Returns ``{"abc2": (true_ml, abc2_ml) or None, "overlays": (team, panels) or None}``;
-    anything that cannot be read is noted in ``analysis.notes`` and left out.
-    """
-    from ichbench.reports.sources import overlay_panels, truth_abc2
-
-    found: dict = {"abc2": None, "overlays": None}
-    if analysis.values is None:
-        return found
-    found["abc2"] = _optional(lambda: truth_abc2(analysis.teams, analysis.case_ids), "ABC/2",
-                              analysis.notes)
-    order = [r["team"] for r in analysis.table if r["team"] in analysis.paired]
-    for name in order:  # the best-ranked team whose images and masks can be found
-        panels = _optional(lambda n=name: overlay_panels(analysis.team(n), images=images),
-                           "overlays", analysis.notes)
-        if panels:
-            found["overlays"] = (name, panels)
-            break
-    return found
-
-
-def leaderboard_figures(analysis: Analysis, *, images: object = None,
-                        files: dict | None = None) -> dict[str, Figure]:
+def leaderboard_figures(analysis: Analysis, *, files: FigureFiles) -> dict[str, Figure]:
     """The figures of a leaderboard: distributions, rank stability, volumes, overlays.
 
-    ``files`` is :func:`file_inputs`' result, computed once by the caller; without it the
-    files are read here. Figures that need something missing (per-case results, volumes,
-    truth or images) are left out, never an error. Text is never parsed as mathtext: a team
-    name between dollar signs is shown as written instead of crashing the drawing.
+    ``files`` is :func:`ichbench.reports.sources.file_inputs`' result, read once by the
+    caller (whose analysis carries its notes). Figures that need something missing
+    (per-case results, volumes, truth or images) are left out, never an error. Text is
+    never parsed as mathtext: a team name between dollar signs is shown as written
+    instead of crashing the drawing.
     """
     import matplotlib
 
     with matplotlib.rc_context({"text.parse_math": False}):
-        return _leaderboard_figures(analysis, images=images, files=files)
+        return _leaderboard_figures(analysis, files=files)
 
 
-def _leaderboard_figures(analysis: Analysis, *, images: object = None,
-                         files: dict | None = None) -> dict[str, Figure]:
+def _leaderboard_figures(analysis: Analysis, *, files: FigureFiles) -> dict[str, Figure]:
     """The figures of :func:`leaderboard_figures`, drawn inside its rc_context."""
     figures: dict[str, Figure] = {}
     if analysis.values is None:
         return figures
-    if files is None:
-        files = file_inputs(analysis, images=images)
     order = [r["team"] for r in analysis.table if r["team"] in analysis.paired]
     groups = {}
     for name in order:
@@ -344,28 +313,38 @@ def _leaderboard_figures(analysis: Analysis, *, images: object = None,
         figures["rank_stability"] = rank_stability(
             order, counts, observed={r["team"]: r["rank"] for r in analysis.table})
     if analysis.challenger is not None:  # issue 13: challengeR's figures
-        from ichbench.reports.challenger_analysis import challenger_figures
-
         figures.update(challenger_figures(analysis))
     series = {n: (g["gt_volume_ml"], g["pred_volume_ml"]) for n, g in groups.items()
               if "gt_volume_ml" in g and "pred_volume_ml" in g}
     if series:
-        figures["volumes"] = volume_agreement(series, abc2=files.get("abc2"))
-    if files.get("overlays"):
-        name, panels = files["overlays"]
+        figures["volumes"] = volume_agreement(series, abc2=files.abc2)
+    if files.overlays:
+        name, panels = files.overlays
         figures["overlays"] = case_overlays(panels, title=f"{name}: best, median, "
                                                           "worst case by DC")
     return figures
 
 
-def _optional(build, what: str, notes: list[str]):  # type: ignore[no-untyped-def]
-    """Run ``build`` for a figure that reads NIfTI files; on any error note it and go on.
+def challenger_figures(analysis: Analysis) -> dict[str, Figure]:
+    """Significance maps, podium of the first metric, τ violin and ranking-method lines.
 
-    These figures read truth, prediction and CT files found through paths recorded
-    elsewhere; a stale path or an odd file must not cost the run its report.
+    Drawn by :mod:`ichbench.reports.challenger_figures` from ``analysis.challenger``;
+    empty without it.
     """
-    try:
-        return build()
-    except Exception as exc:  # the note carries the reason
-        notes.append(f"{what} left out: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        return None
+    from ichbench.reports.challenger_figures import (
+        podium,
+        ranking_methods,
+        significance_maps,
+        tau_violins,
+    )
+
+    res = analysis.challenger
+    if res is None or analysis.values is None:
+        return {}
+    figures = {"significance_map": significance_maps(res.tests),
+               "podium": podium(analysis.paired, analysis.values[0],
+                                metric=analysis.metrics[0]),
+               "ranking_methods": ranking_methods(analysis.paired, res.methods)}
+    if res.taus:
+        figures["kendall_tau"] = tau_violins(res.taus)
+    return figures

@@ -1,7 +1,7 @@
-"""Building a leaderboard: ranking, statistics, tables and figures in one folder.
+"""Writing a leaderboard folder: tables, figures and ``leaderboard.json``.
 
-:func:`analyse` is pure (teams in, numbers out); :func:`build_leaderboard` reads the
-inputs, analyses them and writes ``OUT_DIR``:
+:func:`build_leaderboard` reads the inputs, analyses them
+(:func:`ichbench.reports.analysis.analyse`) and writes ``OUT_DIR``:
 
 - ``leaderboard.csv/.md/.tex`` — ``rank,team,score,dc,nsd,hd,rvd,rank_dc,rank_nsd,rank_hd,
   rank_rvd`` (+ ``hd95`` where every team has it), ordered by rank;
@@ -13,7 +13,12 @@ inputs, analyses them and writes ``OUT_DIR``:
   ``classes_leaderboard.csv/.md`` and ``subtypes.csv/.md`` for label maps
   (:mod:`ichbench.reports.classes_report`), and ``figures/*.png``;
 - ``leaderboard.json`` — settings, inputs and notes, enough for ``ichbench report`` to
-  rebuild everything (the bootstrap is seeded, so the numbers are identical).
+  rebuild everything (the bootstrap is seeded, so the numbers are identical);
+  :func:`load_leaderboard_dir` reads the folder back.
+
+The figures read NIfTI files (ABC/2, overlays) before anything is written
+(:func:`with_figure_files`), so the notes of what they could not read are part of the
+analysis that every file is written from.
 """
 
 from __future__ import annotations
@@ -23,217 +28,60 @@ import datetime as _dt
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ichbench import __version__
 from ichbench.atomic import write_json, write_text
+from ichbench.reports.analysis import (
+    LEADERBOARD_COLUMNS,
+    Analysis,
+    analyse,
+    leaderboard_columns,
+)
+from ichbench.reports.challenger_analysis import write_challenger_tables
 from ichbench.reports.inputs import (
     CASE_COLUMNS,
-    LESIONWISE_METRICS,
     RANKED_METRICS,
     CaseTable,
     ReportInputError,
     TeamResults,
     case_means,
-    common_cases,
     load_inputs,
     parse_float,
 )
-from ichbench.reports.ranking import instance_ranking, rank_then_aggregate
-from ichbench.reports.stats import Bootstrap, bootstrap, nanmean, pairwise_wilcoxon
+from ichbench.reports.sources import FigureFiles, file_inputs
 from ichbench.reports.tables import markdown_text, write_tables
 
-if TYPE_CHECKING:
-    from ichbench.reports.challenger_analysis import ChallengerResults
-
-RANKINGS = ("instance", "rank-then-aggregate", "lesionwise")
-LEADERBOARD_COLUMNS = ("rank", "team", "score", "dc", "nsd", "hd", "rvd", "rank_dc",
-                       "rank_nsd", "rank_hd", "rank_rvd")
-#: Metrics ranked by each scheme; ``lesionwise`` ranks lesion-wise DC, HD95 and F1 means
-#: as INSTANCE ranks its four (mean rank of the per-metric ranks).
-RANKING_METRICS: dict[str, tuple[str, ...]] = {
-    "instance": RANKED_METRICS, "rank-then-aggregate": RANKED_METRICS,
-    "lesionwise": LESIONWISE_METRICS}
+__all__ = ["build_leaderboard", "cases_long_text", "load_leaderboard_dir", "summary_markdown",
+           "with_figure_files", "write_outputs"]
 
 
-@dataclass
-class Analysis:
-    """Everything a leaderboard shows.
+def with_figure_files(analysis: Analysis, *, images: Path | None = None
+                      ) -> tuple[Analysis, FigureFiles]:
+    """Read what the figures need from NIfTI files; the analysis gains the notes.
 
-    Attributes
-    ----------
-    teams : list of TeamResults
-        In input order.
-    ranking : str
-        The scheme of :attr:`table`.
-    metrics : tuple of str
-        The metrics it ranks (:data:`RANKING_METRICS`); ``values`` holds them.
-    table : list of dict
-        Leaderboard rows ordered by rank (:data:`LEADERBOARD_COLUMNS`, ``hd95`` if known).
-    instance_table, rta_table : list of dict
-        Both schemes (``rta_table`` empty without paired per-case results).
-    paired : tuple of str
-        Teams in the paired statistics; ``case_ids`` their shared cases.
-    values : ndarray or None
-        Paired values, shape (n_metrics, n_paired, n_cases) for :attr:`metrics`.
-    boot : Bootstrap or None
-    ci_rows, stability_rows, pairwise_rows : list of dict
-    notes : list of str
-        What was left out and why.
-    challenger : ChallengerResults or None
-        Test-then-rank, ranking methods, Kendall's τ and the consensus over lesion-size
-        strata (:mod:`ichbench.reports.challenger_analysis`), with two or more paired teams.
+    Returns
+    -------
+    (Analysis, FigureFiles)
+        ``analysis`` with a note per file-reading figure left out, and what was read.
     """
-
-    teams: list[TeamResults]
-    ranking: str
-    table: list[dict]
-    instance_table: list[dict]
-    rta_table: list[dict] = field(default_factory=list)
-    paired: tuple[str, ...] = ()
-    case_ids: tuple[str, ...] = ()
-    values: np.ndarray | None = None
-    boot: Bootstrap | None = None
-    ci_rows: list[dict] = field(default_factory=list)
-    stability_rows: list[dict] = field(default_factory=list)
-    pairwise_rows: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    n_bootstrap: int = 0
-    seed: int = 0
-    metrics: tuple[str, ...] = RANKED_METRICS
-    challenger: ChallengerResults | None = None
-
-    def team(self, name: str) -> TeamResults:
-        """Return the team called ``name``."""
-        return next(t for t in self.teams if t.name == name)
-
-
-def analyse(teams: Sequence[TeamResults], *, ranking: str = "instance",
-            n_bootstrap: int = 1000, seed: int = 0) -> Analysis:
-    """Rank teams and, where per-case results exist, compute the paired statistics.
-
-    Parameters
-    ----------
-    teams : sequence of TeamResults
-    ranking : {"instance", "rank-then-aggregate", "lesionwise"}
-        Which scheme orders the leaderboard; INSTANCE and rank-then-aggregate are both
-        computed when possible; ``lesionwise`` ranks lesion-wise DC, HD95 and F1 (needs
-        the lesion columns of cases.csv).
-    n_bootstrap : int
-        Bootstrap samples (0 skips the bootstrap).
-    seed : int
-        Seed of the ``numpy.random.Generator`` that draws the bootstrap cases.
-
-    Raises
-    ------
-    ReportInputError
-        For rank-then-aggregate with a team that has means only, or an unknown scheme.
-    """
-    if ranking not in RANKINGS:
-        raise ReportInputError(f"--ranking is {ranking!r}; expected one of {', '.join(RANKINGS)}")
-    teams = list(teams)
-    means = {t.name: t.means for t in teams}
-    metrics = RANKING_METRICS[ranking]
-    for t in teams:
-        missing = [m for m in RANKED_METRICS if m not in t.means]
-        if missing:
-            raise ReportInputError(f"team {t.name!r} ({t.source}) lacks {', '.join(missing)}")
-        missing = [m for m in metrics if m not in t.means]
-        if missing:
-            raise ReportInputError(f"team {t.name!r} ({t.source}) has no {', '.join(missing)}; "
-                                   "--ranking lesionwise needs the lesion columns of "
-                                   "cases.csv: rescore with 'ichbench score'")
-    instance = instance_ranking(means)
-    paired, case_ids, notes = common_cases(teams)
-    result = Analysis(teams, ranking, [], instance, notes=notes, seed=seed,
-                      n_bootstrap=n_bootstrap, metrics=metrics)
-    if ranking == "rank-then-aggregate" and len(paired) < len(teams):
-        lacking = [t.name for t in teams if t.cases is None]
-        raise ReportInputError("rank-then-aggregate needs per-case results; means only for "
-                               f"{', '.join(lacking)}; use --ranking instance")
-    if paired and case_ids:
-        names = tuple(t.name for t in paired)
-        values = np.stack([np.stack([t.cases.subset(case_ids).values[m]  # type: ignore[union-attr]
-                                     for t in paired]) for m in metrics])
-        result.paired, result.case_ids, result.values = names, case_ids, values
-        result.rta_table = rank_then_aggregate(names, values, metrics)
-        for row in result.rta_table:
-            row.update({m: means[row["team"]][m] for m in metrics})
-        if n_bootstrap > 0:
-            rng = np.random.default_rng(seed)
-            result.boot = bootstrap(names, values, rng, n_samples=n_bootstrap,
-                                    metrics=metrics,
-                                    ranking="instance" if ranking == "lesionwise" else ranking)
-            result.ci_rows = _ci_rows(result.boot, values)
-            result.stability_rows = _stability_rows(result.boot)
-        if len(paired) >= 2:
-            result.pairwise_rows = pairwise_wilcoxon(names, values, metrics)
-        n_rvd_nan = (int(np.isnan(values[metrics.index("rvd")]).all(axis=0).sum())
-                     if "rvd" in metrics else 0)
-        if n_rvd_nan:
-            result.notes.append(f"{n_rvd_nan} case(s) with an empty truth have no RVD and are "
-                                "left out of RVD means and ranks")
-    if ranking == "lesionwise":
-        table = instance_ranking(means, metrics)
-    else:
-        table = instance if ranking == "instance" else result.rta_table
-    if ranking != "lesionwise" and all("hd95" in means[r["team"]] for r in table):
-        for row in table:
-            row["hd95"] = means[row["team"]]["hd95"]
-    result.table = table
-    if len(result.paired) >= 2 and result.case_ids:
-        from ichbench.reports.challenger_analysis import challenger_results
-
-        result.challenger = challenger_results(result)
-    return result
-
-
-def _ci_rows(boot: Bootstrap, values: np.ndarray) -> list[dict]:
-    ci = boot.ci()
-    rows = []
-    for i, team in enumerate(boot.teams):
-        for k, metric in enumerate(boot.metrics):
-            column = values[k, i]
-            rows.append({"team": team, "metric": metric,
-                         "mean": float(nanmean(column, axis=0)),
-                         "ci_low": float(ci[k, i, 0]), "ci_high": float(ci[k, i, 1]),
-                         "n": int((~np.isnan(column)).sum()),
-                         "n_excluded": int(np.isnan(column).sum())})
-    return rows
-
-
-def _stability_rows(boot: Bootstrap) -> list[dict]:
-    counts = boot.rank_counts()
-    summary = boot.rank_summary()
-    rows = []
-    for i, team in enumerate(boot.teams):
-        row: dict = {"team": team, "median_rank": float(summary[i, 0]),
-                     "rank_ci_low": int(summary[i, 1]), "rank_ci_high": int(summary[i, 2])}
-        row.update({f"p_rank_{r + 1}": float(counts[i, r] / boot.n_samples)
-                    for r in range(len(boot.teams))})
-        rows.append(row)
-    rows.sort(key=lambda r: (r["median_rank"], r["team"]))
-    return rows
-
-
-def leaderboard_columns(analysis: Analysis) -> list[str]:
-    """Columns of ``leaderboard.csv`` for this analysis."""
-    if analysis.ranking == "lesionwise":
-        return ["rank", "team", "score", *analysis.metrics,
-                *(f"rank_{m}" for m in analysis.metrics)]
-    columns = list(LEADERBOARD_COLUMNS)
-    if analysis.table and "hd95" in analysis.table[0]:
-        columns.append("hd95")
-    return columns
+    files = file_inputs(analysis, images=images)
+    return analysis.with_notes(files.notes), files
 
 
 def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
-                  figures: bool = True, images: Path | None = None) -> list[Path]:
-    """Write every table (and figure) of ``analysis`` into ``out_dir``; return the paths."""
+                  figures: bool = True, images: Path | None = None,
+                  files: FigureFiles | None = None) -> list[Path]:
+    """Write every table (and figure) of ``analysis`` into ``out_dir``; return the paths.
+
+    ``files``: :func:`with_figure_files`' result, whose notes ``analysis`` already
+    carries; without it (and with figures) the files are read here and their notes go
+    into ``leaderboard.json``.
+    """
+    if figures and files is None:
+        analysis, files = with_figure_files(analysis, images=images)
     out_dir.mkdir(parents=True, exist_ok=True)
     caption = {"instance": "Leaderboard (INSTANCE 2022 ranking: mean rank of DC, NSD, HD, "
                            "RVD means)",
@@ -266,9 +114,7 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
                                  "statistic", "p", "p_holm", "better"],
                                 caption="Wilcoxon signed-rank, Holm-corrected per metric")
     if analysis.challenger is not None:
-        from ichbench.reports.challenger_analysis import write_challenger_tables
-
-        written += write_challenger_tables(analysis, out_dir)
+        written += write_challenger_tables(analysis.paired, analysis.challenger, out_dir)
     if analysis.values is not None and len(analysis.paired) >= 2:  # issue 22: decisive cases
         from ichbench.reports.decisive import DECISIVE_COLUMNS, decisive_cases
 
@@ -303,16 +149,16 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, split: str = "test",
     if strata:
         written += write_tables(out_dir / "subtypes", strata, list(SUBTYPE_COLUMNS),
                                 caption="Detection and DC within each truth subtype")
-    if figures:
+    if files is not None:
         from ichbench.reports.figures import leaderboard_figures
 
         fig_dir = out_dir / "figures"
         fig_dir.mkdir(exist_ok=True)
-        for name, fig in leaderboard_figures(analysis, images=images).items():
+        for name, fig in leaderboard_figures(analysis, files=files).items():
             path = fig_dir / f"{name}.png"
             fig.savefig(path, dpi=110)
             written.append(path)
-    written.append(out_dir / "leaderboard.json")  # last: it carries the figures' notes too
+    written.append(out_dir / "leaderboard.json")
     write_json(written[-1], _meta(analysis, split, images))
     return written
 
@@ -323,6 +169,8 @@ def build_leaderboard(inputs: Sequence[str | Path], out_dir: str | Path, *,
                       figures: bool = True, images: str | Path | None = None) -> Analysis:
     """Read ``inputs``, rank them and write the leaderboard folder (see module docstring).
 
+    Returns the analysis the folder was written from, with the figures' notes.
+
     Raises
     ------
     ReportInputError
@@ -330,8 +178,12 @@ def build_leaderboard(inputs: Sequence[str | Path], out_dir: str | Path, *,
     """
     teams = load_inputs(inputs, names=names, split=split)
     analysis = analyse(teams, ranking=ranking, n_bootstrap=n_bootstrap, seed=seed)
-    write_outputs(analysis, Path(out_dir), split=split, figures=figures,
-                  images=Path(images) if images else None)
+    image_dir = Path(images) if images else None
+    files = None
+    if figures:
+        analysis, files = with_figure_files(analysis, images=image_dir)
+    write_outputs(analysis, Path(out_dir), split=split, figures=figures, images=image_dir,
+                  files=files)
     return analysis
 
 

@@ -79,7 +79,7 @@ def detection_figure(rows: Sequence[dict], *, title: str = "") -> Figure:
 
     Each bar is labelled ``detected/lesions``; an empty bin has no bar and says ``n = 0``.
     """
-    from ichbench.reports.figures import SLIDE, _short
+    from ichbench.reports.style import SLIDE, short_name
 
     fig = Figure(figsize=SLIDE, layout="constrained")
     ax = fig.subplots()
@@ -90,7 +90,7 @@ def detection_figure(rows: Sequence[dict], *, title: str = "") -> Figure:
         recall = np.array([row[f"recall_{b}"] for b in BINS], float)
         xs = x - 0.4 + width * (t + 0.5)
         ax.bar(xs, np.nan_to_num(recall), width=width, color=f"C{t % 10}",
-               label=f"{_short(row['team'], 20)} (F1 {row['lesion_f1']:.2f}, "
+               label=f"{short_name(row['team'], 20)} (F1 {row['lesion_f1']:.2f}, "
                      f"{row['fp_per_case']:.2f} FP/case)")
         for xi, b, r in zip(xs, BINS, recall, strict=True):
             text = f"{row[f'tp_{b}']}/{row[f'n_{b}']}" if row[f"n_{b}"] else "n = 0"
@@ -142,11 +142,11 @@ def missed_lesion_panels(team: TeamResults, *, images: object = None, limit: int
     Cases are those with ``lesion_fn > 0`` in the team's results; their masks are read,
     :func:`ichbench.metrics.evaluate_lesions` finds the missed lesions, and each panel
     shows the axial slice through a lesion's largest cross-section, cropped to the
-    lesion's box plus ``margin_vox`` voxels. Empty when files are missing.
+    lesion's box plus ``margin_vox`` voxels. Files are read by
+    :func:`ichbench.reports.sources.read_case`; empty when they are missing.
     """
     from ichbench.metrics import evaluate_lesions
-    from ichbench.nifti import NiftiError, read_volume
-    from ichbench.reports.sources import image_files, prediction_files, truth_files
+    from ichbench.reports.sources import image_files, prediction_files, read_case, truth_files
 
     cases = team.cases
     if cases is None or "lesion_fn" not in cases.values:
@@ -160,15 +160,10 @@ def missed_lesion_panels(team: TeamResults, *, images: object = None, limit: int
         case = cases.ids[i]
         if case not in truth or case not in cts:
             continue
-        try:
-            gt = read_volume(truth[case])
-            ct = read_volume(cts[case], dtype=np.float32)
-            pred = (read_volume(preds[case]).array if preds and case in preds
-                    else np.zeros(gt.array.shape, np.uint8))
-        except NiftiError:
+        read = read_case(truth[case], cts[case], preds.get(case) if preds else None)
+        if read is None:
             continue
-        if ct.array.shape != gt.array.shape or pred.shape != gt.array.shape:
-            continue
+        gt, ct, pred = read
         spacing = gt.geometry.spacing_zyx_mm
         lesions = evaluate_lesions(gt.array != 0, pred != 0, spacing_mm=spacing).lesions
         for lesion in (x for x in lesions if not x.detected):
@@ -179,7 +174,7 @@ def missed_lesion_panels(team: TeamResults, *, images: object = None, limit: int
             xs = slice(max(x0 - margin_vox, 0), x1 + margin_vox)
             found.append((lesion.volume_ml, {
                 "title": f"case {case}: missed {lesion.volume_ml:.2f} mL, slice {k}",
-                "ct": ct.array[k, ys, xs], "truth": gt.array[k, ys, xs],
+                "ct": ct[k, ys, xs], "truth": gt.array[k, ys, xs],
                 "pred": pred[k, ys, xs], "aspect": spacing[1] / spacing[2]}))
     found.sort(key=lambda item: -item[0])
     return [panel for _, panel in found[:limit]]

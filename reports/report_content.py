@@ -10,27 +10,27 @@ bundle; :mod:`ichbench.reports.report` only lays the bundle out on pages, so the
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ichbench.reports.figures import file_inputs
+from ichbench.reports.analysis import Analysis, analyse
 from ichbench.reports.inputs import (
     RANKED_METRICS,
     ReportInputError,
     TeamResults,
     read_run_folder,
 )
-from ichbench.reports.leaderboard import Analysis, analyse, load_leaderboard_dir
+from ichbench.reports.leaderboard import load_leaderboard_dir
 from ichbench.reports.lesion_report import (
     clinical_rows,
     detection_rows,
     has_lesion_columns,
     missed_lesion_panels,
 )
+from ichbench.reports.sources import FigureFiles, file_inputs, optional
 from ichbench.reports.tables import fmt
 
 SPLIT_ORDER = ("validation", "test", "train_oof")
@@ -69,7 +69,7 @@ class LeaderboardContent:
     settings: Settings
     protocol: tuple[str, dict, dict] | None
     lesions: LesionContent
-    files: dict = field(default_factory=dict)
+    files: FigureFiles = field(default_factory=FigureFiles)
     decisive: list[dict] = field(default_factory=list)
     classes: list[dict] = field(default_factory=list)
     subtypes: list[dict] = field(default_factory=list)
@@ -92,7 +92,7 @@ class RunContent:
     protocol: tuple[str, dict, dict] | None
     lesions: LesionContent
     meta_team: TeamResults
-    files: dict = field(default_factory=dict)
+    files: FigureFiles = field(default_factory=FigureFiles)
     classes: list[dict] = field(default_factory=list)
     subtypes: list[dict] = field(default_factory=list)
 
@@ -124,9 +124,7 @@ def _protocol(teams: Sequence[TeamResults]) -> tuple[str, dict, dict] | None:
 def lesion_content(teams: Sequence[TeamResults], order: Sequence[str], *,
                    images: object = None, notes: list[str] | None = None) -> LesionContent:
     """Detection and clinical rows of every team; missed-lesion panels of the first team in
-    ``order`` whose files can be found."""  # noqa: D205, D209
-    from ichbench.reports.figures import _optional
-
+    ``order`` whose files can be found (a note in ``notes`` for each that fails)."""  # noqa: D205, D209
     by_name = {t.name: t for t in teams}
     ordered = [by_name[n] for n in order if n in by_name]
     ordered += [t for t in teams if t.name not in order]
@@ -134,7 +132,7 @@ def lesion_content(teams: Sequence[TeamResults], order: Sequence[str], *,
     for team in ordered:
         if not has_lesion_columns(team):
             continue
-        found = _optional(lambda t=team: missed_lesion_panels(t, images=images),
+        found = optional(lambda t=team: missed_lesion_panels(t, images=images),
                           "missed-lesion overlays", notes if notes is not None else [])
         if found:
             panels, who = found, team.name
@@ -149,10 +147,11 @@ def leaderboard_content(folder: Path) -> LeaderboardContent:
                        n_bootstrap=int(meta.get("bootstrap", 1000)),
                        seed=int(meta.get("seed", 0)))
     settings = recorded_settings(teams)
-    analysis.notes.extend(settings.notes)
+    notes = list(settings.notes)
     order = [r["team"] for r in analysis.table]
-    lesions = lesion_content(teams, order, images=meta.get("images"), notes=analysis.notes)
+    lesions = lesion_content(teams, order, images=meta.get("images"), notes=notes)
     files = file_inputs(analysis, images=meta.get("images"))
+    analysis = analysis.with_notes([*notes, *files.notes])
     decisive: list[dict] = []
     if analysis.values is not None and len(analysis.paired) >= 2:  # issue 22
         from ichbench.reports.decisive import decisive_cases, decisive_summary
@@ -245,15 +244,11 @@ def run_content(run_dir: Path, *, images: object = None) -> RunContent:
                                 lesions.missed_panels, lesions.missed_team)
     meta_team = _meta_team(run_dir, teams, config)
     protocol = _protocol([meta_team])
-    files = file_inputs(main, images=images) if main is not None else {}
+    # the run report shows `notes`; what the figures could not read stays unnoted there,
+    # as before the analysis was frozen (files.notes)
+    files = file_inputs(main, images=images) if main is not None else FigureFiles()
     from ichbench.reports.classes_report import class_ranking_rows, subtype_rows
 
     return RunContent(run_dir, config, method, teams, main, _split_rows(teams, ci_rows),
                       run_histories(run_dir, method), notes, settings, protocol, lesions,
                       meta_team, files, class_ranking_rows(teams), subtype_rows(teams))
-
-
-def tolerance_text(settings: Settings) -> str:
-    """The NSD tolerance as recorded, for captions ("τ = 0.42 mm" or "τ not recorded")."""
-    tol = settings.tolerance_mm
-    return f"τ = {tol:g} mm" if tol is not None and math.isfinite(tol) else "τ not recorded"

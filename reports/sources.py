@@ -1,21 +1,32 @@
-"""Finding the NIfTI files behind a team's scores: truth, predictions and CT images.
+"""Finding and reading the NIfTI files behind a team's scores: truth, predictions, CTs.
 
 Figures such as ABC/2 and the overlays need the masks themselves, which a score folder only
 points to (``summary.json``'s ``truth`` and ``predictions``) and a run folder reaches via its
 dataset (``config.json``'s ``data``) and ``predictions/<split>/``. Anything that cannot be
-found returns None: those figures are then left out, never an error.
+found returns None: those figures are then left out, never an error. :func:`read_case`
+reads one case's truth, CT and prediction for every figure that shows them;
+:func:`file_inputs` gathers what a leaderboard's figures read, with a note for each piece
+left out.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from ichbench.reports.inputs import TeamResults
+
+if TYPE_CHECKING:
+    from ichbench.nifti import Volume
+    from ichbench.reports.analysis import Analysis
+
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=8)
@@ -110,15 +121,37 @@ def pick_cases(team: TeamResults) -> list[tuple[str, str]]:
     return [(label, cases.ids[i]) for label, i in picks]
 
 
-def overlay_panels(team: TeamResults, *, images: object = None) -> list[dict]:
-    """Panels for :func:`~ichbench.reports.figures.case_overlays` (empty if files are missing).
+def read_case(truth: Path, ct: Path, pred: Path | None
+              ) -> tuple[Volume, np.ndarray, np.ndarray] | None:
+    """One case's truth volume, CT (float32) and predicted mask, all of the truth's size.
 
-    Each panel shows the axial slice with the largest truth area. The CT and the submitted
-    mask are read only when their headers give the truth's size, so memory stays that of
-    three volumes of the truth's size whatever was submitted.
+    The CT and the prediction are read only when their headers give the truth's size, so
+    memory stays that of three volumes of the truth's size whatever was submitted; a
+    missing prediction (``pred`` None) is an empty mask. None when a file cannot be read
+    or has another size: the figure then leaves the case out.
     """
     from ichbench.nifti import NiftiError, read_geometry, read_volume
 
+    try:  # headers first: no file is read unless it has the truth's size
+        gt = read_volume(truth)
+        if any(read_geometry(p).shape != gt.array.shape for p in (ct, pred) if p is not None):
+            return None
+        ct_array = read_volume(ct, dtype=np.float32).array
+        pred_array = (read_volume(pred).array if pred is not None
+                      else np.zeros(gt.array.shape, np.uint8))
+    except NiftiError:
+        return None
+    if ct_array.shape != gt.array.shape or pred_array.shape != gt.array.shape:
+        return None
+    return gt, ct_array, pred_array
+
+
+def overlay_panels(team: TeamResults, *, images: object = None) -> list[dict]:
+    """Panels for :func:`~ichbench.reports.figures.case_overlays` (empty if files are missing).
+
+    Each panel shows the axial slice with the largest truth area (files read by
+    :func:`read_case`).
+    """
     truth, preds, cts = truth_files(team), prediction_files(team), image_files(team, images)
     if not (truth and preds and cts and team.cases is not None):
         return []
@@ -126,26 +159,72 @@ def overlay_panels(team: TeamResults, *, images: object = None) -> list[dict]:
     for label, case in pick_cases(team):
         if case not in truth or case not in cts:
             continue
-        try:  # headers first: no file is read unless it has the truth's size
-            gt = read_volume(truth[case])
-            others = [cts[case], *([preds[case]] if case in preds else [])]
-            if any(read_geometry(p).shape != gt.array.shape for p in others):
-                continue
-            ct = read_volume(cts[case], dtype=np.float32)
-            pred = (read_volume(preds[case]).array if case in preds
-                    else np.zeros(gt.array.shape, np.uint8))
-        except NiftiError:
+        found = read_case(truth[case], cts[case], preds.get(case))
+        if found is None:
             continue
-        if ct.array.shape != gt.array.shape or pred.shape != gt.array.shape:
-            continue
+        gt, ct, pred = found
         k = int(np.argmax((gt.array != 0).sum(axis=(1, 2))))
         _, dy, dx = gt.geometry.spacing_zyx_mm
         i = team.cases.ids.index(case)
         dc = float(team.cases.values["dc"][i])
         panels.append({"title": f"{label}: case {case}, DC {dc:.3f}, slice {k}",
-                       "ct": ct.array[k], "truth": gt.array[k], "pred": pred[k],
+                       "ct": ct[k], "truth": gt.array[k], "pred": pred[k],
                        "aspect": dy / dx})
     return panels
+
+
+def optional(build: Callable[[], T], what: str, notes: list[str]) -> T | None:
+    """Run ``build`` for a figure that reads NIfTI files; on any error note it and go on.
+
+    These figures read truth, prediction and CT files found through paths recorded
+    elsewhere; a stale path or an odd file must not cost the run its report. The note
+    (``"<what> left out: <error>"``) is appended to ``notes``.
+    """
+    try:
+        return build()
+    except Exception as exc:  # the note carries the reason
+        notes.append(f"{what} left out: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return None
+
+
+@dataclass(frozen=True)
+class FigureFiles:
+    """What a leaderboard's figures read from NIfTI files (:func:`file_inputs`).
+
+    Attributes
+    ----------
+    abc2 : (true_ml, abc2_ml) or None
+        Truth volume and ABC/2 estimate per paired case that could be read, mL.
+    overlays : (team, panels) or None
+        The best-ranked team whose files could be read, and its overlay panels.
+    notes : tuple of str
+        One line per piece left out on an error, and why.
+    """
+
+    abc2: tuple[np.ndarray, np.ndarray] | None = None
+    overlays: tuple[str, list[dict]] | None = None
+    notes: tuple[str, ...] = ()
+
+
+def file_inputs(analysis: Analysis, *, images: object = None) -> FigureFiles:
+    """What the figures read from NIfTI files: ABC/2 volumes and overlay panels.
+
+    Anything that cannot be read is left out with a note in the result's ``notes``;
+    nothing without paired per-case results.
+    """
+    if analysis.values is None:
+        return FigureFiles()
+    notes: list[str] = []
+    abc2 = optional(lambda: truth_abc2(analysis.teams, analysis.case_ids), "ABC/2", notes)
+    overlays = None
+    order = [r["team"] for r in analysis.table if r["team"] in analysis.paired]
+    for name in order:  # the best-ranked team whose images and masks can be found
+        panels = optional(lambda n=name: overlay_panels(analysis.team(n), images=images),
+                          "overlays", notes)
+        if panels:
+            overlays = (name, panels)
+            break
+    return FigureFiles(abc2, overlays, tuple(notes))
 
 
 def read_history(path: Path) -> dict[str, np.ndarray] | None:

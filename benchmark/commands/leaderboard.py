@@ -50,12 +50,13 @@ def leaderboard(inputs: tuple[str, ...], out_dir: str, ranking: str, tasks: tupl
     if not no_figures:  # before any table is written: no half-written folder
         require_full_install("leaderboard", "matplotlib",
                              hint="or pass --no-figures for the tables alone")
+    from ichbench.reports.analysis import leaderboard_columns
     from ichbench.reports.inputs import ReportInputError
-    from ichbench.reports.leaderboard import build_leaderboard, leaderboard_columns
+    from ichbench.reports.leaderboard import build_leaderboard
     from ichbench.reports.tables import markdown_text
 
     if tasks:
-        from ichbench.reports.challenger_analysis import build_task_leaderboards, parse_tasks
+        from ichbench.reports.tasks import build_task_leaderboards, parse_tasks
 
         try:
             _, rows = build_task_leaderboards(parse_tasks(tasks), out_dir, ranking=ranking,

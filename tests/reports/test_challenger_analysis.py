@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from ichbench.cli import cli
+from ichbench.reports.analysis import analyse
 from ichbench.reports.challenger import kendall_tau_to_bootstrap, test_then_rank
-from ichbench.reports.challenger_analysis import build_task_leaderboards, parse_tasks
 from ichbench.reports.inputs import ReportInputError, load_inputs
-from ichbench.reports.leaderboard import analyse, build_leaderboard
+from ichbench.reports.leaderboard import build_leaderboard
+from ichbench.reports.tasks import build_task_leaderboards, parse_tasks
 
 
 def _rows(path):
@@ -167,9 +168,9 @@ def test_cli_task_and_lesionwise_options(tmp_path, team_folders):
 def test_docstring_examples_run():
     import doctest
 
-    from ichbench.reports import challenger_analysis
+    from ichbench.reports import tasks
 
-    result = doctest.testmod(challenger_analysis)
+    result = doctest.testmod(tasks)
     assert result.failed == 0 and result.attempted > 0
 
 

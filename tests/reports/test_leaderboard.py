@@ -7,8 +7,9 @@ import math
 
 import pytest
 
+from ichbench.reports.analysis import analyse
 from ichbench.reports.inputs import ReportInputError
-from ichbench.reports.leaderboard import analyse, build_leaderboard, load_leaderboard_dir
+from ichbench.reports.leaderboard import build_leaderboard, load_leaderboard_dir
 
 
 def _rows(path):

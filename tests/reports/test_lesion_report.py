@@ -14,12 +14,13 @@ from ichbench.reports.inputs import CaseTable, TeamResults, load_inputs
 from ichbench.reports.leaderboard import build_leaderboard
 from ichbench.reports.lesion_report import clinical_rows, detection_rows
 from ichbench.reports.pages import layout_problems
-from ichbench.reports.report import figure_captions, leaderboard_pages, run_pages
+from ichbench.reports.report import leaderboard_pages, run_pages
 from ichbench.reports.report_content import (
     leaderboard_content,
     recorded_settings,
     run_content,
 )
+from ichbench.reports.report_text import figure_captions
 from ichbench.submissions import score_folder
 
 BINS = ("lt1ml", "1to5ml", "5to30ml", "ge30ml")
