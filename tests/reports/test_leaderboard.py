@@ -70,3 +70,39 @@ def test_leaderboard_folder_round_trip_gives_the_same_numbers(tmp_path, team_fol
     assert again.table == first.table
     assert again.ci_rows == first.ci_rows
     assert math.isinf(max(r["ci_high"] for r in again.ci_rows if r["metric"] == "hd"))
+
+
+def test_analysis_is_frozen_and_notes_make_a_new_record(team_folders):
+    import dataclasses
+
+    from ichbench.reports.inputs import load_inputs
+
+    analysis = analyse(load_inputs(team_folders[:2]), n_bootstrap=10)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        analysis.notes = ()  # type: ignore[misc]
+    with pytest.raises(ValueError, match="read-only"):
+        analysis.values[0, 0, 0] = 1.0
+    noted = analysis.with_notes(["ABC/2 left out: x"])
+    assert noted.notes == (*analysis.notes, "ABC/2 left out: x")
+    assert "ABC/2 left out: x" not in analysis.notes
+    assert noted.table == analysis.table and noted.challenger is analysis.challenger
+
+
+def test_notes_of_figures_that_fail_reach_leaderboard_json_and_the_result(
+        tmp_path, team_folders, monkeypatch):
+    import json
+
+    from ichbench.reports import sources
+
+    def unreadable(*args, **kwargs):
+        raise RuntimeError("truth unreadable\nsecond line")
+
+    monkeypatch.setattr(sources, "truth_abc2", unreadable)
+    analysis = build_leaderboard(team_folders[:2], tmp_path / "lb", n_bootstrap=10)
+    note = "ABC/2 left out: RuntimeError: truth unreadable"
+    assert analysis.notes[-1] == note
+    meta = json.loads((tmp_path / "lb" / "leaderboard.json").read_text(encoding="utf-8"))
+    assert meta["notes"] == list(analysis.notes)
+    tables_only = build_leaderboard(team_folders[:2], tmp_path / "lb2", n_bootstrap=10,
+                                    figures=False)
+    assert note not in tables_only.notes  # no figures: nothing read, nothing noted

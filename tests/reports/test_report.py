@@ -87,3 +87,14 @@ def test_leaderboard_report_pages_and_layout(team_folders, tmp_path):
 def test_build_report_refuses_other_folders(tmp_path):
     with pytest.raises(ReportInputError, match="neither a run folder"):
         build_report(tmp_path, tmp_path / "x.pdf")
+
+
+def test_metric_names_are_written_once_for_figures_and_tables():
+    from ichbench.reports.labels import HEADS, METRIC_LABELS, heads
+    from ichbench.reports.report_sections import CASE_HEADER
+
+    assert CASE_HEADER == ["case", "status", "DC", "NSD", "HD (mm)", "HD95 (mm)", "RVD",
+                           "true mL", "pred mL"]
+    assert all(HEADS[m] == label for m, label in METRIC_LABELS.items())
+    assert heads(["lesionwise_hd95", "rank_lesion_f1", "mean_rank_hd"]) == [
+        "lesion-wise HD95 (mm)", "rank F1", "mean rank HD (mm)"]
