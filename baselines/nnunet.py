@@ -24,7 +24,6 @@ import contextlib
 import functools
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -52,6 +51,7 @@ from ichbench.baselines.nnunet_raw import (
     write_splits,
 )
 from ichbench.config import check_choice, check_ranges
+from ichbench.cores import usable_cores
 from ichbench.nifti import Geometry, read_geometry, write_volume
 from ichbench.stages import Stage, run_inline, shards
 
@@ -279,7 +279,7 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
     )
 
     pre = paths.preprocessed / DATASET_NAME
-    n_proc = cfg.num_processes or os.cpu_count() or 1
+    n_proc = cfg.num_processes or usable_cores()
     pools = thread_pools if cfg.num_processes == 0 else contextlib.nullcontext
     with augmentation_workers(n_proc), pools():
         if not (pre / "dataset_fingerprint.json").is_file():
@@ -338,7 +338,7 @@ def _training_workers(device: str) -> int:
     """
     if device == "cpu":
         return 0
-    return max(1, min(12, (os.cpu_count() or 2) - 1))
+    return max(1, min(12, usable_cores() - 1))
 
 
 def train_fold(paths: NnunetPaths, fold: int, *, device: str, history_to: Path,

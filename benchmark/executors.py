@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ichbench.cores import usable_cores
 from ichbench.jsonfile import shorten
 from ichbench.rundir import RunError, run_guarded
 from ichbench.stages import Stage, blocked_by, is_done, read_state, ready, run_stage
@@ -157,7 +158,7 @@ class Local:
     def _env(self, slot: str) -> dict[str, str]:
         if slot.startswith("cuda:"):
             return {"CUDA_VISIBLE_DEVICES": slot[5:]}
-        threads = str(max(1, (os.cpu_count() or 1) // len(self.slots)))
+        threads = str(max(1, usable_cores() // len(self.slots)))
         return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
     def _spawn(self, context: Any, slot: str) -> tuple[Any, Any]:

@@ -286,9 +286,9 @@ def run_check(*, device: str = "auto", iterations: int = 20, tiny: bool = False,
               spacing_zyx: tuple[float, float, float] = (5.0, 0.45, 0.45),
               echo: Callable[[str], None] = print) -> list[StageTiming] | None:
     """Measure both stages; ``None`` when no CUDA GPU is present and ``device`` is ``auto``."""
-    import os
-
     import torch
+
+    from ichbench.cores import usable_cores
 
     if device == "auto":
         if not torch.cuda.is_available():
@@ -306,7 +306,7 @@ def run_check(*, device: str = "auto", iterations: int = 20, tiny: bool = False,
              f"{torch.backends.cudnn.version()}, AMP float16, cudnn.benchmark on")
     else:
         echo(f"gpucheck: device {dev} (no AMP, no pinned memory){' at toy sizes' if tiny else ''}")
-    n_workers = (max(0, min(8, (os.cpu_count() or 1) - 1)) if dev.type == "cuda" else 0) \
+    n_workers = (max(0, min(8, usable_cores() - 1)) if dev.type == "cuda" else 0) \
         if workers is None else workers
     results = []
     for check in (lambda: check_coarse(dev, iterations=iterations, tiny=tiny, workers=n_workers),

@@ -77,14 +77,10 @@ class ScoreResult:
 
 
 def default_jobs() -> int:
-    """Number of CPU cores this process may use (its affinity mask where known)."""
-    counter = getattr(os, "process_cpu_count", None)  # Python ≥ 3.13
-    if counter is not None:
-        return max(1, counter() or 1)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
+    """Number of CPU cores this process may use (:func:`ichbench.cores.usable_cores`)."""
+    from ichbench.cores import usable_cores
+
+    return usable_cores()
 
 
 def score_folder(pred_dir: str | os.PathLike[str],

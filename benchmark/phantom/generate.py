@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench.atomic import write_json
+from ichbench.cores import usable_cores
 from ichbench.nifti import Geometry, write_volume
 from ichbench.phantom.lesions import SUBTYPE_CODES
 from ichbench.phantom.scan import PRESETS, CaseParams, render_case, sample_case
@@ -104,7 +105,7 @@ def generate_dataset(out_dir: str | os.PathLike[str], *, cases: int = 200,
     root.mkdir(parents=True, exist_ok=True)
     job_list = [(cid, split, seed, preset, str(root)) for split, split_ids in ids.items()
                 for cid in split_ids]
-    n_jobs = max(1, min(jobs or os.cpu_count() or 1, len(job_list)))
+    n_jobs = max(1, min(jobs or usable_cores(), len(job_list)))
     show = sys.stderr.isatty() if progress is None else progress
     records = _run(job_list, n_jobs, show)
     records.sort(key=lambda r: str(r["case"]))
