@@ -50,6 +50,7 @@ from ichbench.baselines.nnunet_raw import (
     convert_dataset,
     write_splits,
 )
+from ichbench.baselines.nnunet_settings import MAX_STEPS, OPTIMIZERS, NnunetTrainerSettings
 from ichbench.config import check_choice, check_ranges
 from ichbench.cores import usable_cores
 from ichbench.nifti import Geometry, read_geometry, write_volume
@@ -60,11 +61,6 @@ if TYPE_CHECKING:
 
 TRAINER_NAME = "IchbenchTrainer"
 
-#: ``optimizer`` choices (the trainer's ``OPTIMIZERS``; kept here so that the config is
-#: checked without importing torch).
-OPTIMIZERS = ("sgd", "adam")
-#: Largest epoch or iteration count a config may ask for.
-MAX_STEPS = 1_000_000
 #: Largest patch edge and patch volume (voxels): 256³ is beyond what any GPU trains.
 MAX_PATCH_EDGE = 1024
 MAX_PATCH_VOXELS = 256**3
@@ -235,6 +231,26 @@ PRESETS: dict[str, NnunetConfig] = {
 }
 
 
+def trainer_settings(cfg: NnunetConfig, *, mask_channels: tuple[int, ...],
+                     seed: int) -> NnunetTrainerSettings:
+    """The record :class:`~ichbench.baselines.nnunet_trainers.IchbenchTrainer` trains by.
+
+    Every value comes from ``cfg`` (the one place where nnU-Net defaults and presets live)
+    or from the run: ``seed`` and the input's ``mask_channels``. Mask perturbations need a
+    mask channel, so a CT-only model never has them.
+    """
+    return NnunetTrainerSettings(
+        seed=seed, num_epochs=cfg.num_epochs,
+        num_iterations_per_epoch=cfg.num_iterations_per_epoch,
+        num_val_iterations_per_epoch=cfg.num_val_iterations_per_epoch,
+        initial_lr=cfg.initial_lr,
+        oversample_foreground_percent=cfg.oversample_foreground_percent,
+        optimizer=cfg.optimizer, output_prior=cfg.output_prior,
+        mask_channels=tuple(mask_channels),
+        perturb_masks=cfg.perturb_masks and bool(mask_channels),
+        plot_progress=cfg.plot_progress)
+
+
 @contextlib.contextmanager
 def _quiet(log_file: Path) -> Iterator[None]:
     """Send nnU-Net's console chatter (stdout) to ``log_file`` while the block runs."""
@@ -272,11 +288,7 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
         preprocess,
     )
 
-    from ichbench.baselines.nnunet_trainers import (
-        TRAINER_CONFIG_FILE,
-        mask_prior_logit,
-        trainer_settings,
-    )
+    from ichbench.baselines.nnunet_trainers import mask_prior_logit
 
     pre = paths.preprocessed / DATASET_NAME
     n_proc = cfg.num_processes or usable_cores()
@@ -303,14 +315,7 @@ def prepare(paths: NnunetPaths, raw: RawDataset, protocol, cfg: NnunetConfig,  #
                          "resume with the same config or start a new run folder")
     write_json(plans_file, adjusted)
     write_splits(protocol, pre)
-    write_json(pre / TRAINER_CONFIG_FILE, trainer_settings(
-        num_epochs=cfg.num_epochs, num_iterations_per_epoch=cfg.num_iterations_per_epoch,
-        num_val_iterations_per_epoch=cfg.num_val_iterations_per_epoch,
-        initial_lr=cfg.initial_lr, mask_channels=mask_channels,
-        perturb_masks=cfg.perturb_masks and bool(mask_channels),
-        plot_progress=cfg.plot_progress,
-        oversample_foreground_percent=cfg.oversample_foreground_percent,
-        optimizer=cfg.optimizer, output_prior=cfg.output_prior, seed=seed))
+    trainer_settings(cfg, mask_channels=mask_channels, seed=seed).write(pre)
     data_dir = pre / adjusted["configurations"][CONFIGURATION]["data_identifier"]
     n_train = len(tuple(protocol.train))
     done = data_dir.is_dir() and sum(1 for p in data_dir.glob("*.pkl")) >= n_train

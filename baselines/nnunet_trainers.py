@@ -3,9 +3,11 @@
 One trainer class serves every preset and both methods. Its settings are data, not
 subclasses: :class:`IchbenchTrainer` reads ``ichbench_trainer.json`` from the nnU-Net
 preprocessed dataset folder (written by :mod:`ichbench.baselines.nnunet`), next to the plans
-but not inside them. nnU-Net finds the class by name through ``nnUNet_extTrainer`` (see
-:mod:`ichbench.baselines.nnunet_env`) both for training and when a predictor rebuilds the
-network from a checkpoint.
+but not inside them, as a strictly parsed
+:class:`~ichbench.baselines.nnunet_settings.NnunetTrainerSettings` (a missing file or key is
+an error, never nnU-Net's default). nnU-Net finds the class by name through
+``nnUNet_extTrainer`` (see :mod:`ichbench.baselines.nnunet_env`) both for training and when
+a predictor rebuilds the network from a checkpoint.
 
 Differences from ``nnUNetTrainer`` (nnunetv2 2.8.1):
 
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,11 @@ from batchgeneratorsv2.transforms.utils.random import RandomTransform
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from ichbench.atomic import atomic_path, write_text
-
-#: File in the preprocessed dataset folder holding the trainer's settings.
-TRAINER_CONFIG_FILE = "ichbench_trainer.json"
-
-#: Optimisers the trainer knows: nnU-Net's SGD, or Adam (CPU budgets).
-OPTIMIZERS = ("sgd", "adam")
+from ichbench.baselines.nnunet_settings import (
+    TRAINER_CONFIG_FILE,
+    NnunetTrainerSettings,
+    TrainerSettingsError,
+)
 
 #: nnU-Net intensity transforms (2.8.1 default pipeline) that must not touch a mask channel.
 INTENSITY_TRANSFORMS: tuple[type, ...] = (
@@ -208,26 +208,24 @@ class IchbenchTrainer(nnUNetTrainer):
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):  # noqa: B008 (nnU-Net's signature)
         super().__init__(plans, configuration, fold, dataset_json, device)
-        settings = self.read_settings(self.preprocessed_dataset_folder_base)
-        self.num_epochs = int(settings.get("num_epochs", self.num_epochs))
-        self.num_iterations_per_epoch = int(settings.get("num_iterations_per_epoch",
-                                                         self.num_iterations_per_epoch))
-        self.num_val_iterations_per_epoch = int(settings.get(
-            "num_val_iterations_per_epoch", self.num_val_iterations_per_epoch))
-        self.initial_lr = float(settings.get("initial_lr", self.initial_lr))
-        self.oversample_foreground_percent = float(settings.get(
-            "oversample_foreground_percent", self.oversample_foreground_percent))
-        self.optimizer_name = str(settings.get("optimizer", "sgd"))
-        prior = settings.get("output_prior")
-        self.output_prior = None if prior is None else float(prior)
-        if self.optimizer_name not in OPTIMIZERS:
-            raise ValueError(f"{TRAINER_CONFIG_FILE}: optimizer {self.optimizer_name!r}, "
-                             f"expected one of {OPTIMIZERS}")
-        self.seed = int(settings.get("seed", 0))
+        if self.preprocessed_dataset_folder_base is None:
+            raise TrainerSettingsError("nnUNet_preprocessed is not set: IchbenchTrainer reads "
+                                       f"its settings from {TRAINER_CONFIG_FILE} there")
+        settings = NnunetTrainerSettings.read(self.preprocessed_dataset_folder_base)
+        #: The record this trainer runs by (nnU-Net's debug.json lists it).
+        self.settings = settings
+        self.num_epochs = settings.num_epochs
+        self.num_iterations_per_epoch = settings.num_iterations_per_epoch
+        self.num_val_iterations_per_epoch = settings.num_val_iterations_per_epoch
+        self.initial_lr = settings.initial_lr
+        self.oversample_foreground_percent = settings.oversample_foreground_percent
+        self.optimizer_name = settings.optimizer
+        self.output_prior = settings.output_prior
+        self.seed = settings.seed
         self.save_every = 1
-        self.mask_channels = tuple(int(c) for c in settings.get("mask_channels", ()))
-        self.perturb_masks = bool(settings.get("perturb_masks", False))
-        if not settings.get("plot_progress", True):
+        self.mask_channels = settings.mask_channels
+        self.perturb_masks = settings.perturb_masks
+        if not settings.plot_progress:
             # nnU-Net redraws progress.png with matplotlib after every epoch (seconds on a
             # busy CPU); short CPU-preset epochs skip it. history.csv has the same numbers.
             self.logger.plot_progress_png = _no_plot  # type: ignore[method-assign]
@@ -267,16 +265,6 @@ class IchbenchTrainer(nnUNetTrainer):
         optimizer = torch.optim.Adam(self.network.parameters(), self.initial_lr,
                                      weight_decay=self.weight_decay)
         return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
-
-    @staticmethod
-    def read_settings(preprocessed_dataset_folder: str | None) -> dict[str, Any]:
-        """The JSON settings, or ``{}`` (nnU-Net defaults) when there is no such file."""
-        if preprocessed_dataset_folder is None:
-            return {}
-        path = Path(preprocessed_dataset_folder) / TRAINER_CONFIG_FILE
-        if not path.is_file():
-            return {}
-        return dict(json.loads(path.read_text(encoding="utf-8")))
 
     def get_training_transforms(  # type: ignore[no-untyped-def,override]
             self, patch_size, rotation_for_DA, deep_supervision_scales,
@@ -435,27 +423,7 @@ def _no_plot(output_folder: str) -> None:
     """Stand-in for nnU-Net's per-epoch progress plot."""
 
 
-def trainer_settings(*, num_epochs: int, num_iterations_per_epoch: int,
-                     num_val_iterations_per_epoch: int, initial_lr: float,
-                     mask_channels: tuple[int, ...], perturb_masks: bool,
-                     plot_progress: bool = True,
-                     oversample_foreground_percent: float = 0.33,
-                     optimizer: str = "sgd",
-                     output_prior: float | None = None,
-                     seed: int = 0) -> dict[str, Any]:
-    """The JSON document :class:`IchbenchTrainer` reads (kept in one place)."""
-    return {"seed": seed, "num_epochs": num_epochs,
-            "num_iterations_per_epoch": num_iterations_per_epoch,
-            "num_val_iterations_per_epoch": num_val_iterations_per_epoch,
-            "initial_lr": initial_lr,
-            "oversample_foreground_percent": oversample_foreground_percent,
-            "optimizer": optimizer, "output_prior": output_prior,
-            "mask_channels": list(mask_channels),
-            "perturb_masks": perturb_masks, "plot_progress": plot_progress}
-
-
 __all__ = ["TRAINER_CONFIG_FILE", "BinarizeChannels", "IchbenchTrainer",
            "OnImageChannels", "channels_last", "mask_prior_logit",
-           "restrict_intensity_transforms", "seed_everything", "set_output_prior",
-           "trainer_settings"]
+           "restrict_intensity_transforms", "seed_everything", "set_output_prior"]
 

@@ -13,6 +13,11 @@ from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 from ichbench.baselines.fine import FineMethod
 from ichbench.baselines.nnunet import NnunetConfig
 from ichbench.baselines.nnunet_raw import DATASET_NAME
+from ichbench.baselines.nnunet_settings import (
+    TRAINER_CONFIG_FILE,
+    NnunetTrainerSettings,
+    TrainerSettingsError,
+)
 from ichbench.config import from_dict, to_dict
 from ichbench.methods import PRESETS
 from ichbench.nifti import read_geometry, read_volume
@@ -101,7 +106,16 @@ def test_fine_resumes_from_checkpoint_latest(fine_run):
     # again too, to check that a finished nnU-Net fold inside a stage is kept
     for k in (0, 1):
         (ctx.run_dir / "stages" / f"fine.fold{k}.json").unlink()
-    # the prepare stage writes the trainer's budget: rerun it for the 2-epoch config below
+    # a settings file of an older ichbench (no seed) is refused with the way to continue ...
+    pre = ctx.run_dir / "nnunet" / "preprocessed" / DATASET_NAME
+    old = json.loads((pre / TRAINER_CONFIG_FILE).read_text())
+    del old["seed"]
+    (pre / TRAINER_CONFIG_FILE).write_text(json.dumps(old))
+    with pytest.raises(TrainerSettingsError, match=r"missing key\(s\) seed.*delete "
+                                                   r"stages/fine\.prepare\.json"):
+        NnunetTrainerSettings.read(pre)
+    # ... which works: the prepare stage rewrites the trainer's budget from the config (here
+    # the 2-epoch config below)
     (ctx.run_dir / "stages" / "fine.prepare.json").unlink()
     lines = []
     resumed = ctx.__class__(**{**ctx.__dict__, "config": replace(ctx.config, num_epochs=2),
@@ -125,6 +139,12 @@ def test_trainer_uses_the_presets_optimiser_prior_and_oversampling(fine_run):
     assert float(debug["output_prior"]) == cpu.output_prior == 0.01
     assert float(debug["oversample_foreground_percent"]) == cpu.oversample_foreground_percent
     assert "Adam" in debug["optimizer"]
+    record = NnunetTrainerSettings.read(ctx.run_dir / "nnunet" / "preprocessed" / DATASET_NAME)
+    assert debug["settings"] == repr(record)  # the trainer ran by the record ...
+    assert (int(debug["num_epochs"]), int(debug["num_iterations_per_epoch"]),
+            int(debug["seed"])) == (record.num_epochs, record.num_iterations_per_epoch,
+                                    ctx.seed)  # ... built from the run's config
+    assert record.num_iterations_per_epoch == ctx.config.num_iterations_per_epoch == 2
     logs = sorted(fold_dir.glob("training_log_*.txt"))  # one more per resumption
     assert logs and all("ichbench: training channels-last (CPU)" in log.read_text()
                         for log in logs)

@@ -9,16 +9,19 @@ from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 from batchgeneratorsv2.transforms.utils.random import RandomTransform
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from ichbench.baselines.nnunet_settings import (
+    TRAINER_CONFIG_FILE,
+    NnunetTrainerSettings,
+    TrainerSettingsError,
+)
 from ichbench.baselines.nnunet_trainers import (
     INTENSITY_TRANSFORMS,
-    TRAINER_CONFIG_FILE,
     BinarizeChannels,
     IchbenchTrainer,
     OnImageChannels,
     channels_last,
     mask_prior_logit,
     restrict_intensity_transforms,
-    trainer_settings,
 )
 
 PATCH = (8, 32, 32)
@@ -103,16 +106,50 @@ def test_intensity_augmentation_leaves_mask_channel_untouched():
     assert not torch.allclose(out["image"][0], before[0])
 
 
-def test_trainer_settings_read_from_json_beside_the_plans(tmp_path):
+@pytest.fixture
+def bare_trainer(monkeypatch, tmp_path):
+    """IchbenchTrainer on nnU-Net's base class stubbed to set only what the trainer reads."""
+    from types import SimpleNamespace
+
+    def stub_init(self, plans, configuration, fold, dataset_json, device):
+        self.preprocessed_dataset_folder_base = str(tmp_path)
+        self.logger = SimpleNamespace(plot_progress_png=lambda folder: None)
+        self.num_epochs, self.oversample_foreground_percent = 1000, 0.33  # nnU-Net's
+
+    monkeypatch.setattr(nnUNetTrainer, "__init__", stub_init)
+    return lambda: IchbenchTrainer({}, "3d_fullres", 0, {}, torch.device("cpu"))
+
+
+def test_trainer_takes_every_setting_from_the_record_beside_the_plans(bare_trainer, tmp_path):
+    record = NnunetTrainerSettings(
+        seed=7, num_epochs=3, num_iterations_per_epoch=4, num_val_iterations_per_epoch=2,
+        initial_lr=0.002, oversample_foreground_percent=0.5, optimizer="adam",
+        output_prior=0.01, mask_channels=(1,), perturb_masks=True, plot_progress=False)
+    record.write(tmp_path)
+    trainer = bare_trainer()
+    assert trainer.settings == record
+    assert (trainer.seed, trainer.num_epochs, trainer.num_iterations_per_epoch,
+            trainer.num_val_iterations_per_epoch) == (7, 3, 4, 2)
+    assert (trainer.initial_lr, trainer.oversample_foreground_percent) == (0.002, 0.5)
+    assert (trainer.optimizer_name, trainer.output_prior) == ("adam", 0.01)
+    assert (trainer.mask_channels, trainer.perturb_masks) == ((1,), True)
+    assert trainer.logger.plot_progress_png.__name__ == "_no_plot"
+
+
+def test_trainer_refuses_a_missing_or_renamed_setting_instead_of_nnunets_default(
+        bare_trainer, tmp_path):
     import json
 
-    settings = trainer_settings(num_epochs=3, num_iterations_per_epoch=4,
-                                num_val_iterations_per_epoch=1, initial_lr=0.01,
-                                mask_channels=(1,), perturb_masks=True)
-    (tmp_path / TRAINER_CONFIG_FILE).write_text(json.dumps(settings))
-    assert IchbenchTrainer.read_settings(str(tmp_path)) == settings
-    assert IchbenchTrainer.read_settings(str(tmp_path / "nothing")) == {}
-    assert IchbenchTrainer.read_settings(None) == {}
+    with pytest.raises(TrainerSettingsError, match=f"{TRAINER_CONFIG_FILE}: not found"):
+        bare_trainer()  # used to train nnU-Net's 1,000 epochs
+    record = NnunetTrainerSettings(
+        seed=0, num_epochs=3, num_iterations_per_epoch=4, num_val_iterations_per_epoch=2,
+        initial_lr=0.01, oversample_foreground_percent=0.33, optimizer="sgd",
+        output_prior=None, mask_channels=(), perturb_masks=False, plot_progress=True).to_json()
+    record["epochs"] = record.pop("num_epochs")
+    (tmp_path / TRAINER_CONFIG_FILE).write_text(json.dumps(record))
+    with pytest.raises(TrainerSettingsError, match=r"unknown key.*epochs"):
+        bare_trainer()
 
 
 def test_mask_prior_logit_moves_the_outside_probability_to_the_inside_one():

@@ -164,7 +164,11 @@ def test_every_preset_is_inside_the_ranges_its_config_checks():
                                                     to_dict(threshold.ThresholdConfig()))
 
 
-def test_nnunet_optimizer_choices_are_the_trainers():
-    from ichbench.baselines import nnunet, nnunet_trainers
+def test_every_nnunet_preset_makes_a_valid_trainer_record():
+    """The config's choices and ranges are ones the trainer's settings record accepts."""
+    from ichbench.baselines import nnunet
 
-    assert nnunet.OPTIMIZERS == nnunet_trainers.OPTIMIZERS
+    for cfg in nnunet.PRESETS.values():
+        for channels in ((), (1,)):
+            record = nnunet.trainer_settings(cfg, mask_channels=channels, seed=3)
+            assert (record.optimizer, record.num_epochs) == (cfg.optimizer, cfg.num_epochs)
