@@ -60,7 +60,8 @@ PRESETS: dict[str, CascadeConfig] = {
 }
 
 
-def coarse_mask_sources(protocol: Protocol, coarse_ctx: RunContext) -> dict[str, Path]:
+def coarse_mask_sources(protocol: Protocol,
+                        coarse_ctx: RunContext[CoarseConfig]) -> dict[str, Path]:
     """Case id → the coarse mask the cascade feeds to nnU-Net for that case.
 
     Training cases map to the out-of-fold mask of the fold where the case is in validation;
@@ -91,22 +92,22 @@ class CascadeMethod:
     config_type = CascadeConfig
     presets = PRESETS
 
-    def coarse_context(self, ctx: RunContext) -> RunContext:
+    def coarse_context(self, ctx: RunContext[CascadeConfig]) -> RunContext[CoarseConfig]:
         """The coarse stage's context: all protocol folds, in ``ctx.shared["coarse"]``.
 
         By default the coarse stage lives in ``run_dir/coarse``; ``--method all`` points
         it at the ``coarse`` run's folder instead, so that the two share one training.
         """
-        config: CascadeConfig = ctx.config
+        config = ctx.config
         home = Path(ctx.shared.get("coarse", ctx.run_dir / "coarse"))
         return dataclasses.replace(ctx.with_run_dir(home, config.coarse),
                                    folds=tuple(range(ctx.protocol.n_folds)))
 
-    def stages(self, ctx: RunContext) -> list[Stage]:
+    def stages(self, ctx: RunContext[CascadeConfig]) -> list[Stage]:
         """The coarse method's stages (all folds), then nnU-Net on CT + coarse mask."""
         from ichbench.methods import get_method
 
-        config: CascadeConfig = ctx.config
+        config = ctx.config
         coarse_ctx = self.coarse_context(ctx)
         coarse_stages = get_method("coarse").stages(coarse_ctx)
 
@@ -125,6 +126,6 @@ class CascadeMethod:
         return [*coarse_stages, *nnunet_stages(ctx, config.fine, prefix="fine", masks=masks,
                                                after=tuple(coarse_stages))]
 
-    def run(self, ctx: RunContext) -> None:
+    def run(self, ctx: RunContext[CascadeConfig]) -> None:
         """Run the coarse stages, then the two-channel nnU-Net, in this process."""
         run_inline(self.stages(ctx), ctx.log)

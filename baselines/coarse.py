@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from ichbench.baselines.training import AugmentSettings, TrainSettings
 from ichbench.config import check_ranges, shown
 from ichbench.nifti import Geometry, read_volume
 from ichbench.stages import Stage, run_inline, shards
+
+if TYPE_CHECKING:
+    from ichbench.methods import RunContext
 
 #: HU a CT can hold (air −1000, metal and dense bone up to ~3,000; 16-bit data ±32,768
 #: with margin): window limits outside are typing errors.
@@ -183,7 +186,7 @@ def build_model(config: CoarseConfig, seed: int):  # type: ignore[no-untyped-def
     return DenseNet2D(config.model)
 
 
-def load_fold_model(ctx: Any, config: CoarseConfig, fold: int):  # type: ignore[no-untyped-def]
+def load_fold_model(ctx: RunContext[CoarseConfig], config: CoarseConfig, fold: int):  # type: ignore[no-untyped-def]
     """Fold ``fold``'s best model (``folds/<k>/model.pt``) on ``ctx.device``.
 
     Raises
@@ -291,7 +294,7 @@ class CoarseMethod:
     config_type = CoarseConfig
     presets = PRESETS
 
-    def stages(self, ctx: Any) -> list[Stage]:
+    def stages(self, ctx: RunContext[CoarseConfig]) -> list[Stage]:
         """``coarse.fold<k>`` per fold in ``ctx.folds``, then ``coarse.predict.<split>``.
 
         A fold stage trains (or resumes) one fold and writes its out-of-fold masks; a
@@ -307,24 +310,26 @@ class CoarseMethod:
                        for part, ids in shards(ctx.protocol.ids(split))]
         return folds + predictions
 
-    def run(self, ctx: Any) -> None:
+    def run(self, ctx: RunContext[CoarseConfig]) -> None:
         """Every stage in this process: train ``ctx.folds``, OOF masks, predict splits."""
         run_inline(self.stages(ctx), ctx.log)
 
-    def _fold_stage(self, ctx: Any, fold: int) -> None:
-        config: CoarseConfig = ctx.config
+    def _fold_stage(self, ctx: RunContext[CoarseConfig], fold: int) -> None:
+        config = ctx.config
         with _cpu_threads(config, ctx.device):
             self.train_fold(ctx, config, GridCache(ctx.dataset, config), fold)
 
-    def _predict_stage(self, ctx: Any, split: str, ids: tuple[str, ...]) -> None:
-        config: CoarseConfig = ctx.config
+    def _predict_stage(self, ctx: RunContext[CoarseConfig], split: str,
+                       ids: tuple[str, ...]) -> None:
+        config = ctx.config
         with _cpu_threads(config, ctx.device):
             models = {k: load_fold_model(ctx, config, k) for k in ctx.folds}
             self.predict_splits(ctx, config, GridCache(ctx.dataset, config), models,
                                 splits=(split,), ids=ids)
 
     # -- the two halves, public so that a cascade can reuse them --------------------------
-    def train_fold(self, ctx: Any, config: CoarseConfig, cache: GridCache, fold: int):  # type: ignore[no-untyped-def]
+    def train_fold(self, ctx: RunContext[CoarseConfig], config: CoarseConfig,  # type: ignore[no-untyped-def]
+                   cache: GridCache, fold: int):
         """Train (or resume, or reload) fold ``fold``; write its out-of-fold masks."""
         from ichbench.baselines.training import (
             load_checkpoint,
@@ -367,7 +372,7 @@ class CoarseMethod:
                        oof_dir / f"{cid}.nii.gz")
         return model
 
-    def predict_splits(self, ctx: Any, config: CoarseConfig, cache: GridCache,
+    def predict_splits(self, ctx: RunContext[CoarseConfig], config: CoarseConfig, cache: GridCache,
                        models: Mapping[int, Any], *, splits: tuple[str, ...] | None = None,
                        ids: tuple[str, ...] | None = None) -> None:
         """Fold-ensemble masks for ``splits`` (default: every non-training split).

@@ -25,10 +25,10 @@ class FineMethod:
     config_type = NnunetConfig
     presets = PRESETS
 
-    def stages(self, ctx: RunContext) -> list[Stage]:
+    def stages(self, ctx: RunContext[NnunetConfig]) -> list[Stage]:
         """``fine.prepare``, ``fine.fold<k>``, ``fine.predict.<split>`` (see nnunet_stages)."""
         return nnunet_stages(ctx, ctx.config, prefix="fine")
 
-    def run(self, ctx: RunContext) -> None:
+    def run(self, ctx: RunContext[NnunetConfig]) -> None:
         """Train ``ctx.folds``, write out-of-fold masks and ensemble predictions."""
         run_inline(self.stages(ctx), ctx.log)

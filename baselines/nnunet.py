@@ -436,7 +436,7 @@ def predict(paths: NnunetPaths, folds: Sequence[int], jobs: Sequence[PredictionJ
 
 
 @contextlib.contextmanager
-def _nnunet_env(ctx: RunContext, cfg: NnunetConfig) -> Iterator[NnunetPaths]:
+def _nnunet_env(ctx: RunContext[Any], cfg: NnunetConfig) -> Iterator[NnunetPaths]:
     """nnU-Net's environment for ``ctx.run_dir/nnunet``, its import-time warning silenced."""
     paths = NnunetPaths(ctx.run_dir / "nnunet")
     with warnings.catch_warnings(), nnunet_environment(paths, n_proc=cfg.num_processes,
@@ -451,7 +451,7 @@ def _raw(paths: NnunetPaths, with_mask: bool) -> RawDataset:
     return RawDataset(folder=paths.raw / DATASET_NAME, n_channels=2 if with_mask else 1)
 
 
-def nnunet_stages(ctx: RunContext, cfg: NnunetConfig, *, prefix: str,
+def nnunet_stages(ctx: RunContext[Any], cfg: NnunetConfig, *, prefix: str,
                   masks: Callable[[], Mapping[str, Path]] | None = None,
                   after: tuple[Stage, ...] = ()) -> list[Stage]:
     """The nnU-Net stages of ``ctx``: prepare, one per fold, one per prediction split.
@@ -532,7 +532,7 @@ def nnunet_stages(ctx: RunContext, cfg: NnunetConfig, *, prefix: str,
     return [first, *folds, *predictions]
 
 
-def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
+def run_nnunet(ctx: RunContext[Any], cfg: NnunetConfig, *,
                masks: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """Every nnU-Net stage of ``ctx`` in this process (see :func:`nnunet_stages`).
 
@@ -548,7 +548,7 @@ def run_nnunet(ctx: RunContext, cfg: NnunetConfig, *,
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def _job(ctx: RunContext, raw: RawDataset, case_id: str, *, training: bool,
+def _job(ctx: RunContext[Any], raw: RawDataset, case_id: str, *, training: bool,
          out: Path) -> PredictionJob:
     return PredictionJob(case_id=case_id,
                          inputs=tuple(raw.channel_files(case_id, training=training)),

@@ -24,7 +24,7 @@ import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
@@ -33,6 +33,9 @@ from ichbench.atomic import write_json
 from ichbench.config import check_ranges, shown
 from ichbench.nifti import read_volume
 from ichbench.stages import Stage, run_inline
+
+if TYPE_CHECKING:
+    from ichbench.methods import RunContext
 
 
 @dataclass(frozen=True)
@@ -211,20 +214,20 @@ class ThresholdMethod:
     config_type = ThresholdConfig
     presets = PRESETS
 
-    def stages(self, ctx: Any) -> list[Stage]:
+    def stages(self, ctx: RunContext[ThresholdConfig]) -> list[Stage]:
         """One stage, ``threshold``: the grid scores are shared by every fold's tuning."""
         return [Stage(key="threshold", home=ctx.run_dir, group="threshold",
                       work=functools.partial(self.tune_and_predict, ctx))]
 
-    def run(self, ctx: Any) -> None:
+    def run(self, ctx: RunContext[ThresholdConfig]) -> None:
         """The stage in this process."""
         run_inline(self.stages(ctx), ctx.log)
 
-    def tune_and_predict(self, ctx: Any) -> None:
+    def tune_and_predict(self, ctx: RunContext[ThresholdConfig]) -> None:
         """Tune per fold on its training cases, write OOF masks and evaluation masks."""
         from ichbench.baselines.volumes import binarise, ensemble_mean, write_mask
 
-        config: ThresholdConfig = ctx.config
+        config = ctx.config
         grid = config.grid()
         needed = sorted({c for k in ctx.folds for c in ctx.protocol.fold_train(k)})
         ctx.log(f"threshold: scoring {len(grid)} grid points on {len(needed)} training cases")

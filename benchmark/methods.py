@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ichbench.dataset import Dataset
@@ -32,9 +32,25 @@ DEFAULT_PRESET = "cpu"
 DEVICES = ("auto", "cpu", "cuda")
 
 
+class MethodConfig(Protocol):
+    """What every method's config is: a (frozen, nested) dataclass instance.
+
+    Each method has its own config class (its ``config_type``); the harness builds, writes
+    and reads it through :mod:`ichbench.config` without knowing which.
+    """
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+
+#: The config type of a run context: the method's own ``config_type``.
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
+#: The config type of a sub-stage's context (:meth:`RunContext.with_run_dir`).
+SubConfigT = TypeVar("SubConfigT", bound=MethodConfig)
+
+
 @dataclass(frozen=True)
-class RunContext:
-    """What a method may use while it runs.
+class RunContext(Generic[ConfigT]):
+    """What a method may use while it runs; ``RunContext[CoarseConfig]`` for ``coarse``.
 
     Attributes
     ----------
@@ -43,11 +59,11 @@ class RunContext:
         its coarse stage a sub-folder.
     dataset, protocol
         The cases and their splits/folds. Methods train only on ``protocol`` training ids.
-    preset
-        ``"cpu"`` or ``"paper"``.
     config
         The method's typed configuration (its ``config_type``: the preset with ``--set``
-        overrides applied), built once by the harness and written to ``config.json``.
+        overrides applied), built once by the harness and written to ``config.json``. The
+        preset's name is not passed: a method acts on its config's values, never on which
+        preset they came from (``config.json`` records the name).
     device
         A torch device: ``"cpu"``, ``"cuda"`` or ``"cuda:<n>"``.
     folds
@@ -64,8 +80,7 @@ class RunContext:
     run_dir: Path
     dataset: Dataset
     protocol: SplitProtocol
-    preset: str
-    config: Any
+    config: ConfigT
     device: str
     folds: tuple[int, ...]
     seed: int
@@ -84,16 +99,15 @@ class RunContext:
         """``run_dir/predictions/<split>``: a submission folder for that split."""
         return self.run_dir / "predictions" / split
 
-    def with_run_dir(self, run_dir: Path, config: Any) -> RunContext:
+    def with_run_dir(self, run_dir: Path, config: SubConfigT) -> RunContext[SubConfigT]:
         """The same run seen by a sub-stage (e.g. the cascade's coarse model)."""
         return RunContext(run_dir=run_dir, dataset=self.dataset, protocol=self.protocol,
-                          preset=self.preset, config=config, device=self.device,
-                          folds=self.folds, seed=self.seed, log=self.log,
-                          shared=self.shared)
+                          config=config, device=self.device, folds=self.folds,
+                          seed=self.seed, log=self.log, shared=self.shared)
 
 
-class Method(Protocol):
-    """A segmentation method runnable by ``ichbench run``.
+class Method(Protocol[ConfigT]):
+    """A segmentation method runnable by ``ichbench run``, typed by its config class.
 
     Its ``stages`` train each fold in ``ctx.folds`` (resuming from checkpoints found in
     ``ctx.fold_dir``), write each fold's out-of-fold masks to ``ctx.oof_dir(k)``, and write
@@ -104,15 +118,15 @@ class Method(Protocol):
 
     name: str
     #: The method's frozen (nested) config dataclass.
-    config_type: type
+    config_type: type[ConfigT]
     #: Preset name (every name of :data:`PRESETS`) → config instance.
-    presets: Mapping[str, Any]
+    presets: Mapping[str, ConfigT]
 
-    def stages(self, ctx: RunContext) -> list[Stage]:
+    def stages(self, ctx: RunContext[ConfigT]) -> list[Stage]:
         """The method's work as idempotent stages (:mod:`ichbench.stages`)."""
         ...
 
-    def run(self, ctx: RunContext) -> None:
+    def run(self, ctx: RunContext[ConfigT]) -> None:
         """Train, predict and write submission folders under ``ctx.run_dir``."""
         ...
 
@@ -132,7 +146,7 @@ ALL_METHODS = tuple(REGISTRY)
 METHOD_CHOICES = (*REGISTRY, "all")
 
 
-def get_method(name: str) -> Method:
+def get_method(name: str) -> Method[Any]:
     """Instantiate the method registered as ``name``."""
     try:
         target = REGISTRY[name]

@@ -14,13 +14,16 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ichbench import __version__
 from ichbench.atomic import write_json
 from ichbench.config import ConfigError, apply_overrides, config_hash, from_dict, to_dict
 from ichbench.jsonfile import RecordError, read_json, shorten
 from ichbench.methods import DEFAULT_PRESET, DEVICES, PRESETS
+
+if TYPE_CHECKING:
+    from ichbench.methods import Method, RunContext
 
 #: Seed of the protocol's hold-out and fold shuffles (fixed: every run sees the same folds).
 PROTOCOL_SEED = 0
@@ -211,8 +214,8 @@ class OpenRun:
 
     run_dir: Path
     record: dict[str, Any]
-    impl: Any
-    ctx: Any
+    impl: Method[Any]
+    ctx: RunContext[Any]
 
     @property
     def method(self) -> str:
@@ -317,8 +320,7 @@ def open_run(run_dir: Path, *, device: str | None = None,
     except ProtocolError as exc:
         raise RunError(str(exc)) from None
     log = RunLog(run_dir / "log.txt", echo)
-    ctx = RunContext(run_dir=run_dir, dataset=dataset, protocol=protocol,
-                     preset=record["preset"], config=config,
+    ctx = RunContext(run_dir=run_dir, dataset=dataset, protocol=protocol, config=config,
                      device=device or record.get("device", "cpu"),
                      folds=tuple(record["folds"]), seed=int(record["seed"]), log=log,
                      shared={k: Path(v) for k, v in (record.get("shared") or {}).items()})

@@ -61,11 +61,11 @@ def make_dataset(root: Path, *, n_train: int = 6, n_val: int = 1, n_test: int = 
 
 
 def make_context(data_root: Path, run_dir: Path, config: Any, *, n_folds: int = 2,
-                 preset: str = "cpu", folds: tuple[int, ...] | None = None) -> RunContext:
+                 folds: tuple[int, ...] | None = None) -> RunContext[Any]:
     dataset = open_dataset(data_root)
     protocol = make_protocol(dataset, n_folds=n_folds, seed=0)
     lines: list[str] = []
-    return RunContext(run_dir=run_dir, dataset=dataset, protocol=protocol, preset=preset,
+    return RunContext(run_dir=run_dir, dataset=dataset, protocol=protocol,
                       config=config, device="cpu",
                       folds=tuple(range(n_folds)) if folds is None else folds, seed=0,
                       log=lines.append)

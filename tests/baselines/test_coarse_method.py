@@ -109,7 +109,7 @@ def test_each_fold_model_only_predicts_cases_it_never_trained_on(tmp_path, monke
 
     monkeypatch.setattr(training, "train_fold", spy)
     ctx = RunContext(run_dir=tmp_path / "run", dataset=dataset, protocol=protocol,
-                     preset="cpu", config=TINY, device="cpu",
+                     config=TINY, device="cpu",
                      folds=tuple(range(5)), seed=0, log=lambda s: None)
     CoarseMethod().run(ctx)
     for k in range(5):

@@ -61,7 +61,7 @@ def test_threshold_is_tuned_on_each_folds_training_cases_only(tiny, tmp_path, mo
 
     monkeypatch.setattr(th, "read_volume", spy)
     config = ThresholdConfig(hu_low=(55.0,), hu_high=(100.0,), smooth_sigma_vox=(0.0,))
-    ctx = RunContext(run_dir=tmp_path, dataset=tiny, protocol=protocol, preset="cpu",
+    ctx = RunContext(run_dir=tmp_path, dataset=tiny, protocol=protocol,
                      config=config, device="cpu", folds=tuple(range(5)), seed=0,
                      log=lambda s: None)
     ThresholdMethod().run(ctx)
