@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ichbench.atomic import write_json
+from ichbench.baselines.augment import AugmentSettings
 from ichbench.baselines.densenet import DenseNetConfig
-from ichbench.baselines.training import AugmentSettings, TrainSettings
+from ichbench.baselines.training import TrainSettings
 from ichbench.config import check_ranges, shown
 from ichbench.nifti import Geometry, read_volume
 from ichbench.stages import Stage, run_inline, shards
@@ -77,7 +78,7 @@ class CoarseConfig:
         Optimisation recipe (:class:`ichbench.baselines.training.TrainSettings`).
     augment
         Augmentation probabilities and ranges
-        (:class:`ichbench.baselines.training.AugmentSettings`; paper: 0.5, 0.5, 0.8).
+        (:class:`ichbench.baselines.augment.AugmentSettings`; paper: 0.5, 0.5, 0.8).
     keep_oof_probabilities
         Also save each out-of-fold case's probabilities on the model grid
         (``folds/<k>/oof_prob/<id>.npy``, float16).

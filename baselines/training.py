@@ -1,10 +1,13 @@
-"""Training a 2D slice model for one fold.
+"""Training a 2D slice model for one fold: the epoch loop, early stopping, checkpoints.
 
-Augmentation, the epoch loop, early stopping and resumable checkpoints.
+The augmentation is :mod:`ichbench.baselines.augment`, the CUDA-only helpers (AMP, pinned
+batches) :mod:`ichbench.baselines.amp`, the learning-curve figure
+:mod:`ichbench.reports.learning_curve`.
 
 Reproducibility is built in rather than bolted on: everything random in an epoch (the slice
 order and every augmentation parameter) is drawn from a generator seeded by
-``(seed, epoch)`` *before* the epoch runs (:func:`epoch_plan`), so an epoch can be replayed
+``(seed, epoch)`` *before* the epoch runs
+(:func:`~ichbench.baselines.augment.epoch_plan`), so an epoch can be replayed
 from its number alone, and a run resumed from a checkpoint draws exactly what an
 uninterrupted run would have drawn. Model initialisation uses ``torch.manual_seed(seed)``;
 torch's RNG state is still saved and restored with every checkpoint.
@@ -31,7 +34,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,152 +44,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from ichbench.atomic import atomic_path, write_json, write_text
+from ichbench.baselines.amp import autocast, backward_step, grad_scaler, to_device
+from ichbench.baselines.augment import (
+    AugmentParams,
+    AugmentSettings,
+    apply_augment,
+    crop_slice,
+    epoch_plan,
+)
 from ichbench.config import check_ranges
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dc", "seconds")
-
-
-# ----------------------------------------------------------------------------- augmentation
-@dataclass(frozen=True)
-class AugmentParams:
-    """The random choices for one training slice (sampled apart from applying them).
-
-    Attributes
-    ----------
-    hflip, vflip
-        Flip along x (left-right) / along y (anterior-posterior).
-    gamma
-        Exponent applied to the [0, 1] image, or None for no gamma change.
-    crop
-        Three uniforms in [0, 1) that place a training patch (:func:`crop_slice`): which
-        ICH pixel it covers, then its row and column offset.
-    on_foreground
-        The slice was drawn as an ICH slice: its patch covers an ICH pixel.
-    """
-
-    hflip: bool
-    vflip: bool
-    gamma: float | None
-    crop: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    on_foreground: bool = False
-
-
-@dataclass(frozen=True)
-class AugmentSettings:
-    """Probabilities and ranges of the paper's augmentation (Albumentations' names).
-
-    ``gamma_range`` defaults to Albumentations' ``RandomGamma(gamma_limit=(80, 120))``,
-    the library whose transform names the paper uses; the paper gives no range.
-    """
-
-    hflip_p: float = 0.5
-    vflip_p: float = 0.5
-    gamma_p: float = 0.8
-    gamma_range: tuple[float, float] = (0.8, 1.2)
-
-    def __post_init__(self) -> None:
-        for name in ("hflip_p", "vflip_p", "gamma_p"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"augment.{name}={value!r}: expected a probability in [0, 1]")
-        low, high = self.gamma_range
-        if not 0 < low <= high <= 10:
-            raise ValueError(f"augment.gamma_range={list(self.gamma_range)!r}: expected "
-                             "(low, high) with 0 < low <= high <= 10")
-
-
-def sample_augment(rng: np.random.Generator, settings: AugmentSettings) -> AugmentParams:
-    """Draw one slice's augmentation parameters (always the same number of draws)."""
-    u = rng.random(3)
-    gamma = float(rng.uniform(*settings.gamma_range))
-    return AugmentParams(hflip=bool(u[0] < settings.hflip_p), vflip=bool(u[1] < settings.vflip_p),
-                         gamma=gamma if u[2] < settings.gamma_p else None)
-
-
-def apply_augment(image: np.ndarray, label: np.ndarray,
-                  params: AugmentParams) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``params`` to an image in [0, 1] and its (y, x) label; gamma touches the image only.
-
-    The image is (y, x) or (channel, y, x); every channel is flipped with the label.
-    """
-    if params.hflip:
-        image, label = image[..., ::-1], label[:, ::-1]
-    if params.vflip:
-        image, label = image[..., ::-1, :], label[::-1, :]
-    if params.gamma is not None:
-        image = np.power(image, np.float32(params.gamma))
-    return np.ascontiguousarray(image), np.ascontiguousarray(label)
-
-
-def epoch_plan(seed: int, epoch: int, n_slices: int, settings: AugmentSettings, *,
-               foreground: np.ndarray | None = None, samples: int | None = None,
-               foreground_fraction: float = 0.0) -> tuple[np.ndarray, list[AugmentParams]]:
-    """Slice order and augmentation parameters of ``epoch`` (1-based) for a fold's ``seed``.
-
-    With ``samples=None`` (the paper) an epoch visits every slice once in random order.
-    Otherwise it draws ``samples`` slices, of which ``round(foreground_fraction × samples)``
-    come from the slices flagged in ``foreground`` and the rest from all slices (each group
-    without replacement while it lasts). Why: ICH covers a few percent of a head's slices
-    and ~0.2 % of its voxels, so a short CPU budget spent on uniform slices is mostly spent
-    learning "background"; drawing a fixed share of lesion slices is nnU-Net's foreground
-    oversampling carried over to 2D slices.
-    """
-    rng = np.random.default_rng([seed, epoch])
-    if samples is None:
-        order = rng.permutation(n_slices)
-        from_fg = np.zeros(order.size, dtype=bool)
-    else:
-        fg = (np.flatnonzero(foreground) if foreground is not None
-              else np.empty(0, dtype=np.int64))
-        n_fg = round(foreground_fraction * samples) if fg.size else 0
-        order = np.concatenate([_draw(rng, fg, n_fg),
-                                _draw(rng, np.arange(n_slices), samples - n_fg)])
-        perm = rng.permutation(order.size)
-        order, from_fg = order[perm], (np.arange(order.size) < n_fg)[perm]
-    params = [sample_augment(rng, settings) for _ in range(order.size)]
-    # Patch positions from their own stream, so that the slice order and the flips and
-    # gammas of a plan do not depend on whether the run crops.
-    crops = np.random.default_rng([seed, epoch, 1]).random((order.size, 3))
-    return order, [replace(p, crop=(float(c[0]), float(c[1]), float(c[2])),
-                           on_foreground=bool(f))
-                   for p, c, f in zip(params, crops, from_fg, strict=True)]
-
-
-def crop_slice(image: np.ndarray, label: np.ndarray, params: AugmentParams,
-               size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A ``size`` × ``size`` patch of a (y, x) or (channel, y, x) slice and its (y, x) label.
-
-    The patch is placed by ``params.crop``.
-
-    A slice drawn as an ICH slice gets a patch that holds one of its ICH pixels (label ≥ 0.5,
-    chosen by ``crop[0]``) at a random position within the patch; any other slice a patch at
-    a uniform position. Why: nnU-Net trains on patches, a share of them centred on
-    foreground, and infers on whole images; a 64-pixel patch costs a quarter of a 128-pixel
-    slice, so a budget buys four times the steps. (On the default synthetic data whole
-    slices still did better at equal time, so the ``cpu`` preset does not crop.)
-    """
-    height, width = label.shape
-    if size > min(height, width):
-        raise ValueError(f"patch {size} larger than the slice {height} × {width}")
-    pick, u_row, u_col = params.crop
-    fg = np.flatnonzero(label >= 0.5) if params.on_foreground else np.empty(0, dtype=np.int64)
-    if fg.size:
-        row, col = divmod(int(fg[min(int(pick * fg.size), fg.size - 1)]), width)
-        top = int(np.clip(row - int(u_row * size), 0, height - size))
-        left = int(np.clip(col - int(u_col * size), 0, width - size))
-    else:
-        top, left = int(u_row * (height - size + 1)), int(u_col * (width - size + 1))
-    return (image[..., top:top + size, left:left + size],
-            label[top:top + size, left:left + size])
-
-
-def _draw(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
-    """``n`` items of ``pool``: whole shuffled copies of it, then a partial one."""
-    if n <= 0 or pool.size == 0:
-        return np.empty(0, dtype=np.int64)
-    reps, rest = divmod(n, pool.size)
-    parts = [rng.permutation(pool) for _ in range(reps)] + [rng.permutation(pool)[:rest]]
-    return np.concatenate(parts).astype(np.int64)
 
 
 # ----------------------------------------------------------------------------- data + loop
@@ -362,53 +230,6 @@ def predict_volume(model: nn.Module, volume: np.ndarray, *, device: str,
     return out
 
 
-def autocast(device: str | torch.device):  # type: ignore[no-untyped-def]
-    """Mixed precision (float16) on CUDA; nothing on the CPU, where it is slower."""
-    import contextlib
-
-    if torch.device(device).type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
-def grad_scaler(device: str | torch.device) -> torch.amp.GradScaler | None:
-    """AMP's loss scaler on CUDA (float16 gradients underflow without it); None on the CPU."""
-    return torch.amp.GradScaler("cuda") if torch.device(device).type == "cuda" else None
-
-
-def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
-                  scaler: torch.amp.GradScaler | None, *,
-                  clip_norm: float | None = None) -> None:
-    """Backpropagate ``loss`` and step ``optimizer``, through ``scaler`` when there is one.
-
-    ``clip_norm`` clips the gradients' total norm first (on unscaled gradients), as
-    nnU-Net does at 12; None leaves them as they are.
-    """
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    if scaler is None:
-        loss.backward()
-        if clip_norm is not None:
-            nn.utils.clip_grad_norm_(params, clip_norm)
-        optimizer.step()
-        return
-    scaler.scale(loss).backward()
-    if clip_norm is not None:
-        scaler.unscale_(optimizer)
-        nn.utils.clip_grad_norm_(params, clip_norm)
-    scaler.step(optimizer)
-    scaler.update()
-
-
-def to_device(array: np.ndarray, device: str) -> torch.Tensor:
-    """A batch as a tensor on ``device``; through pinned memory, asynchronously, on CUDA."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if tensor.ndim == 4:  # channels-last: 14 % faster per CPU step (mkldnn), cuDNN's fast path
-        tensor = tensor.contiguous(memory_format=torch.channels_last)
-    if torch.device(device).type == "cuda":
-        return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.to(device)
-
-
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1 − soft Dice of the sigmoid over the whole batch (one pooled Dice, smooth 1)."""
     prob = torch.sigmoid(logits)
@@ -482,31 +303,14 @@ def write_history(fold_dir: Path, history: list[dict[str, float]]) -> None:
     write_text(fold_dir / "history.csv", out.getvalue())
 
 
-def plot_learning_curve(history: list[dict[str, float]], title: str):  # type: ignore[no-untyped-def]
-    """Figure of training/validation loss and validation Dice per epoch (not shown)."""
-    import matplotlib
+def _save_learning_curve(fold_dir: Path, history: list[dict[str, float]], label: str) -> None:
+    """``fold_dir/learning_curve.png``: the fold's curve, drawn by the report's function."""
+    from ichbench.reports.learning_curve import history_columns, learning_curve_figure
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 3.2), layout="constrained")
-    ax_loss, ax_dc = fig.subplots(1, 2)
-    epochs = [row["epoch"] for row in history]
-    ax_loss.plot(epochs, [row["train_loss"] for row in history], label="train BCE")
-    ax_loss.plot(epochs, [row["val_loss"] for row in history], label="validation BCE")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss")
-    ax_loss.legend()
-    ax_dc.plot(epochs, [row["val_dc"] for row in history], color="C2")
-    if history:
-        best = max(history, key=lambda row: row["val_dc"])
-        ax_dc.axvline(best["epoch"], color="grey", linestyle=":", label=f"best {best['epoch']}")
-        ax_dc.legend()
-    ax_dc.set_xlabel("epoch")
-    ax_dc.set_ylabel("validation Dice (model grid)")
-    ax_dc.set_ylim(0, 1)
-    fig.suptitle(title)
-    return fig
+    fig = learning_curve_figure({label: {"": history_columns(history)}},
+                                title=f"{label}: learning curve", figsize=(10.0, 4.0))
+    with atomic_path(fold_dir / "learning_curve.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -644,9 +448,7 @@ def train_fold(model: nn.Module, train: SliceSet, val: SliceSet, settings: Train
     save_checkpoint(fold_dir / "model.pt", {"model": best_state, "best_epoch": best_epoch,
                                             "best_val_dc": best_dc})
     write_history(fold_dir, history)
-    fig = plot_learning_curve(history, f"{label}: learning curve")
-    with atomic_path(fold_dir / "learning_curve.png") as tmp:
-        fig.savefig(tmp, dpi=100)
+    _save_learning_curve(fold_dir, history, label)
     result = FoldResult(best_epoch=best_epoch, best_val_dc=float(best_dc),
                         epochs_run=len(history), stopped_early=bool(stopped),
                         seconds=time.perf_counter() - t_fold)

@@ -101,7 +101,7 @@ class _CoarseSlices:
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         import torch
 
-        from ichbench.baselines.training import AugmentSettings, apply_augment, sample_augment
+        from ichbench.baselines.augment import AugmentSettings, apply_augment, sample_augment
 
         rng = np.random.default_rng(index)
         yy, xx = np.mgrid[:self.size, :self.size] / self.size
@@ -122,8 +122,8 @@ def check_coarse(device: Any, *, iterations: int, tiny: bool, workers: int) -> S
     import torch
     from torch.nn import functional as F
 
+    from ichbench.baselines.amp import autocast, backward_step, grad_scaler
     from ichbench.baselines.coarse import PRESETS, build_model
-    from ichbench.baselines.training import autocast, backward_step, grad_scaler
 
     config = PRESETS["paper"]
     size = config.grid_zyx[1]
@@ -246,7 +246,7 @@ def check_fine(device: Any, *, iterations: int, tiny: bool, workers: int,
     from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
     from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 
-    from ichbench.baselines.training import autocast, backward_step, grad_scaler
+    from ichbench.baselines.amp import autocast, backward_step, grad_scaler
 
     if tiny:
         patch_zyx = (8, 32, 32)

@@ -3,7 +3,8 @@
 Modules, lowest first (each imports only modules above it in this list; tested by
 ``tests/reports/test_layering.py``): :mod:`~ichbench.reports.inputs` (score/run folders,
 published means), :mod:`~ichbench.reports.labels` and :mod:`~ichbench.reports.style`
-(display names, figure style), :mod:`~ichbench.reports.ranking` (INSTANCE and
+(display names, figure style), :mod:`~ichbench.reports.learning_curve` (the learning-curve
+figure, also drawn for each trained fold), :mod:`~ichbench.reports.ranking` (INSTANCE and
 rank-then-aggregate), :mod:`~ichbench.reports.stats` (bootstrap, Wilcoxon, Holm),
 :mod:`~ichbench.reports.challenger` and :mod:`~ichbench.reports.challenger_analysis`
 (challengeR's analyses), :mod:`~ichbench.reports.analysis` (the frozen analysis record),

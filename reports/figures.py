@@ -1,4 +1,6 @@
-"""Figures: metric distributions, rank stability, volume agreement, overlays, learning curves.
+"""Figures: metric distributions, rank stability, volume agreement, overlays.
+
+The learning-curve figure is :mod:`ichbench.reports.learning_curve`.
 
 Every function builds a standalone :class:`matplotlib.figure.Figure` (no pyplot, no global
 state, never ``show()``); callers save it or put it in a PDF. The functions take plain
@@ -230,49 +232,6 @@ def case_overlays(panels: Sequence[Mapping], *, title: str = "") -> Figure:
         ax.axis("off")
     fig.suptitle((title + "  " if title else "") +
                  "(CT W80/L40; green = truth, red = prediction)", fontsize=13)
-    return fig
-
-
-def learning_curves(histories: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]], *,
-                    title: str = "") -> Figure:
-    """Loss and validation DC per epoch, one line per fold, one row per stage.
-
-    A dot marks each fold's best validation DC (the coarse stage keeps those weights;
-    nnU-Net predicts with its last epoch's).
-
-    Parameters
-    ----------
-    histories : mapping of stage to {fold: {column: values}}
-        Columns from ``history.csv``: ``epoch, train_loss, val_loss, val_dc``. Stages are
-        e.g. ``"coarse"`` and ``"fine"`` for a cascade, or the method name.
-    """
-    fig = Figure(figsize=SLIDE, layout="constrained")
-    rows = max(len(histories), 1)
-    axes = np.atleast_2d(fig.subplots(rows, 2, squeeze=False))
-    for r, (stage, folds) in enumerate(histories.items()):
-        ax_loss, ax_dc = axes[r]
-        for i, (fold, cols) in enumerate(sorted(folds.items())):
-            epoch = cols.get("epoch", np.arange(len(next(iter(cols.values())))))
-            colour = f"C{i % 10}"
-            if "train_loss" in cols:
-                ax_loss.plot(epoch, cols["train_loss"], color=colour, lw=1,
-                             label=f"fold {fold} train")
-            if "val_loss" in cols:
-                ax_loss.plot(epoch, cols["val_loss"], color=colour, lw=1, ls="--",
-                             label=f"fold {fold} val")
-            if "val_dc" in cols and np.isfinite(cols["val_dc"]).any():
-                ax_dc.plot(epoch, cols["val_dc"], color=colour, lw=1, label=f"fold {fold}")
-                best = int(np.nanargmax(cols["val_dc"]))
-                ax_dc.plot(epoch[best], cols["val_dc"][best], marker="o", color=colour, ms=5)
-        ax_loss.set_title(f"{stage}: loss (solid train, dashed validation)", fontsize=12)
-        ax_dc.set_title(f"{stage}: validation DC", fontsize=12)
-        for ax in (ax_loss, ax_dc):
-            ax.set_xlabel("epoch")
-            ax.grid(alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=9, ncol=2)
-    if title:
-        fig.suptitle(title)
     return fig
 
 

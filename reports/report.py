@@ -145,11 +145,8 @@ def leaderboard_pages(content: LeaderboardContent) -> list[Figure]:
 
 def run_pages(content: RunContent) -> list[Figure]:
     """The pages of a run folder's report (footers added)."""
-    from ichbench.reports.figures import (
-        leaderboard_figures,
-        learning_curves,
-        metric_distributions,
-    )
+    from ichbench.reports.figures import leaderboard_figures, metric_distributions
+    from ichbench.reports.learning_curve import learning_curve_figure
     from ichbench.reports.sources import learning_notes
 
     config, teams = content.config, content.teams
@@ -183,7 +180,7 @@ def run_pages(content: RunContent) -> list[Figure]:
         class_pages(pages, content.classes, content.subtypes, who="split")
     if content.histories:
         did_not_learn = learning_notes(content.histories)
-        figure_page(pages, "Learning curves", learning_curves(content.histories),
+        figure_page(pages, "Learning curves", learning_curve_figure(content.histories),
                     caption="Per fold: training and validation loss and validation DC per "
                             "epoch (dot: best epoch), from folds/<k>/history.csv. The "
                             "coarse stage keeps its best epoch's weights; nnU-Net (fine) "

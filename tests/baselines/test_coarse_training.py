@@ -4,16 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from ichbench.baselines.augment import AugmentParams, AugmentSettings, apply_augment, epoch_plan
 from ichbench.baselines.coarse import PRESETS, build_model
-from ichbench.baselines.training import (
-    AugmentParams,
-    AugmentSettings,
-    SliceSet,
-    apply_augment,
-    epoch_plan,
-    read_fold_result,
-    train_fold,
-)
+from ichbench.baselines.training import SliceSet, read_fold_result, train_fold
 
 
 def _slices(ids, seed):
@@ -208,7 +201,7 @@ def test_foreground_sampling_and_dice_term_train_and_resume_bit_identically(tmp_
 def test_amp_and_pinned_batches_apply_on_cuda_only():
     import contextlib
 
-    from ichbench.baselines.training import autocast, to_device
+    from ichbench.baselines.amp import autocast, to_device
 
     assert isinstance(autocast("cpu"), contextlib.nullcontext)
     batch = to_device(np.zeros((2, 1, 4, 4), dtype=np.float32)[:, :, ::-1], "cpu")
@@ -219,7 +212,7 @@ def test_amp_and_pinned_batches_apply_on_cuda_only():
 
 
 def test_crop_slice_on_a_foreground_draw_holds_an_ich_pixel_anywhere_in_the_patch():
-    from ichbench.baselines.training import crop_slice
+    from ichbench.baselines.augment import crop_slice
 
     image = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
     label = np.zeros((64, 64), np.float32)
@@ -239,7 +232,7 @@ def test_crop_slice_on_a_foreground_draw_holds_an_ich_pixel_anywhere_in_the_patc
 
 
 def test_crop_slice_elsewhere_is_uniform_and_reaches_both_edges():
-    from ichbench.baselines.training import crop_slice
+    from ichbench.baselines.augment import crop_slice
 
     image = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
     label = np.zeros((64, 64), np.float32)
@@ -317,7 +310,8 @@ def test_coarse_config_refuses_a_patch_the_network_cannot_take():
 def test_training_batches_and_the_model_are_channels_last():
     """Channels-last is what makes a CPU step 14 % faster (mkldnn) and feeds cuDNN's fast
     path; a plain NCHW batch silently loses it."""
-    from ichbench.baselines.training import predict_volume, to_device
+    from ichbench.baselines.amp import to_device
+    from ichbench.baselines.training import predict_volume
 
     batch = to_device(np.zeros((2, 1, 32, 32), np.float32), "cpu")
     assert batch.is_contiguous(memory_format=torch.channels_last)
@@ -362,7 +356,7 @@ def test_augment_flips_every_channel_with_the_label_and_gammas_each():
 
 
 def test_a_patch_crops_every_channel_at_the_same_place():
-    from ichbench.baselines.training import crop_slice
+    from ichbench.baselines.augment import crop_slice
 
     image = np.random.default_rng(0).random((2, 64, 64)).astype(np.float32)
     label = np.zeros((64, 64), np.float32)

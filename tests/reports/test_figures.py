@@ -33,7 +33,7 @@ def test_metric_distributions_marks_inf_and_counts_undefined():
     assert "∞" in [t.get_text() for t in hd_axis.get_yticklabels()]
 
 
-def test_rank_stability_volume_overlay_and_learning_curves_build():
+def test_rank_stability_volume_and_overlay_build():
     counts = np.array([[8, 2], [2, 8]])
     assert isinstance(figures.rank_stability(["a", "b"], counts, observed={"a": 1}), Figure)
     gt = np.array([1.0, 10.0, 30.0, 0.0])
@@ -45,8 +45,6 @@ def test_rank_stability_volume_overlay_and_learning_curves_build():
     panels = [{"title": "best", "ct": ct, "truth": mask, "pred": np.roll(mask, 2),
                "aspect": 1.0}]
     assert isinstance(figures.case_overlays(panels), Figure)
-    history = {"epoch": np.arange(3), "train_loss": np.ones(3), "val_dc": np.zeros(3)}
-    assert isinstance(figures.learning_curves({"coarse": {"0": history}}), Figure)
 
 
 def test_brain_window_maps_w80_l40():
