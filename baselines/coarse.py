@@ -44,8 +44,8 @@ from ichbench.baselines.augment import AugmentSettings
 from ichbench.baselines.densenet import DenseNetConfig
 from ichbench.baselines.training import TrainSettings
 from ichbench.config import check_ranges, shown
-from ichbench.nifti import Geometry, read_volume
 from ichbench.stages import Stage, run_inline, shards
+from ichbench.volumes import Geometry, read_volume
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext

@@ -9,7 +9,7 @@ contract:
 * ``run_dir/folds/<k>/oof/<id>.nii.gz`` — fold ``k``'s model on its validation cases;
 * ``run_dir/predictions/<split>/<id>.nii.gz`` — the ensemble of the trained folds.
 
-Every mask is written by :func:`ichbench.nifti.write_volume` with the CT's geometry (not by
+Every mask is written by :func:`ichbench.volumes.write_volume` with the CT's geometry (not by
 nnU-Net's writer), so predictions sit exactly on the CT grid. Prediction runs in this
 process, case by case (no worker pools).
 
@@ -53,8 +53,8 @@ from ichbench.baselines.nnunet_raw import (
 from ichbench.baselines.nnunet_settings import MAX_STEPS, OPTIMIZERS, NnunetTrainerSettings
 from ichbench.config import check_choice, check_ranges
 from ichbench.cores import usable_cores
-from ichbench.nifti import Geometry, read_geometry, write_volume
 from ichbench.stages import Stage, run_inline, shards
+from ichbench.volumes import Geometry, read_geometry, write_volume
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext

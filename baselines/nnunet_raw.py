@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ichbench.atomic import write_json
-from ichbench.nifti import Geometry, read_geometry, read_volume, write_volume
+from ichbench.volumes import Geometry, read_geometry, read_volume, write_volume
 
 if TYPE_CHECKING:
     from ichbench.dataset import Dataset

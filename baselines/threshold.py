@@ -31,8 +31,8 @@ from scipy import ndimage
 
 from ichbench.atomic import write_json
 from ichbench.config import check_ranges, shown
-from ichbench.nifti import read_volume
 from ichbench.stages import Stage, run_inline
+from ichbench.volumes import read_volume
 
 if TYPE_CHECKING:
     from ichbench.methods import RunContext

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ichbench.nifti import Geometry, write_volume
+from ichbench.volumes import Geometry, write_volume
 
 
 def window_normalise(ct_hu: np.ndarray, hu_window: tuple[float, float]) -> np.ndarray:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ichbench.nifti import NiftiError, read_geometry
+from ichbench.volumes import NiftiError, read_geometry
 
 SPLITS = ("train", "validation", "test")
 

@@ -27,14 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ichbench.dataset import LAYOUT_HINT, SYNTH_MANIFEST, evaluation_split, find_train_dir
-from ichbench.nifti import (
-    Geometry,
-    NiftiError,
-    list_cases,
-    printable,
-    read_geometry,
-    read_volume,
-)
+from ichbench.nifti import printable
+from ichbench.volumes import Geometry, NiftiError, list_cases, read_geometry, read_volume
 
 if TYPE_CHECKING:
     from ichbench.releases import Release

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ichbench.dataset import Dataset, open_dataset
-from ichbench.nifti import Geometry, read_volume
+from ichbench.volumes import Geometry, read_volume
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

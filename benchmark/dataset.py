@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from ichbench.cases import SPLITS, Case, Dataset, DatasetError, cache_root
-from ichbench.nifti import NiftiError, list_cases
+from ichbench.volumes import NiftiError, list_cases
 
 TRAIN_DIRS = ("train", "train_2")
 #: Marker file the synthetic generator writes at the dataset root (parameters per case).

@@ -82,8 +82,8 @@ def compare_folder(pairs: Sequence[Pair], *, repeat: int, out: Callable[[str], N
     Each variant runs ``repeat`` times, interleaved, and its fastest run counts.
     """
     import ichbench.submissions.case as case_module
-    from ichbench.nifti import read_volume
     from ichbench.submissions import score_folder
+    from ichbench.volumes import read_volume
 
     with tempfile.TemporaryDirectory(prefix="ichbench-lesion-speed-") as tmp:
         root = Path(tmp)

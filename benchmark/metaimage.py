@@ -19,7 +19,7 @@ submission may hold MetaImage masks next to NIfTI ones. This reader is ichbench'
 - NaN and infinity are kept in the array (ITK's NIfTI reader turns them into 0), so a
   scorer sees them.
 
-Geometry comes back as :class:`ichbench.nifti.Geometry`, in SimpleITK's (x, y, z) order,
+Geometry comes back as :class:`ichbench.geometry.Geometry`, in SimpleITK's (x, y, z) order,
 with the same meaning as for NIfTI: MetaImage's ``TransformMatrix`` lists the direction
 cosines of one image axis per group of three numbers, i.e. it is the transpose of ITK's
 row-major direction matrix.
@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.nifti import MAX_VOXELS, Geometry, NiftiError, OpenedVolume, Volume
+from ichbench.geometry import Geometry, OpenedVolume, Volume
+from ichbench.niftibytes import MAX_VOXELS, NiftiError
 
 METAIMAGE_SUFFIX = ".mha"
 
@@ -68,7 +69,7 @@ _USED_KEYS = frozenset({
 class MetaImageError(NiftiError):
     """A file that cannot be used as a MetaImage volume; the message names the file and fix.
 
-    A subclass of :class:`~ichbench.nifti.NiftiError`, so that every caller that handles
+    A subclass of :class:`~ichbench.niftibytes.NiftiError`, so that every caller that handles
     an unusable image file handles an unusable ``.mha`` the same way.
     """
 
@@ -347,7 +348,7 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
 
 
 def open_mha(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS) -> OpenedVolume:
-    """:func:`ichbench.nifti.open_volume` for ``.mha``: header checked now, voxels on ``load``."""
+    """:func:`ichbench.volumes.open_volume` for ``.mha``: header checked now, voxels on ``load``."""
     path = Path(path)
     header = read_header(path, max_voxels=max_voxels)
 
@@ -410,15 +411,3 @@ def _inflate(path: Path, handle, expected: int) -> np.ndarray:  # type: ignore[n
         raise MetaImageError(f"{path}: bytes follow the compressed voxel data; the file is "
                              "damaged, write it again")
     return out
-
-
-def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[str], *,
-                 compress: bool = True) -> None:
-    """Write a (z, y, x) array as ``.mha`` with ``geometry`` copied exactly, atomically.
-
-    Uses SimpleITK's writer (the one grand-challenge's algorithms typically use), so a
-    file this writes is also a test of this module's reader.
-    """
-    from ichbench import nifti
-
-    nifti.write_volume(array, geometry, path, compress=compress)

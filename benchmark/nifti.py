@@ -1,8 +1,9 @@
-"""Reading and writing NIfTI volumes: the one place where axis order is decided.
+"""Reading NIfTI-1 volumes: the one place where a NIfTI header's axis order is decided.
 
 Headers and voxel bytes are read and checked by :mod:`ichbench.niftibytes` (no ITK, no
-trust in the header); ITK only turns a checked header's qform/sform into geometry and
-writes files. Its public names are re-exported here.
+trust in the header); ITK only turns a checked header's qform/sform into geometry. Its
+public names are re-exported here. Callers that need not know the format (every one but
+the readers' own tests) use :mod:`ichbench.volumes`, which also writes.
 
 SimpleITK reports geometry in physical (x, y, z) order, while the NumPy array it returns is
 indexed (z, y, x). Everything in ichbench past this module works with arrays and with
@@ -14,12 +15,11 @@ wrong is silent: on 0.45 × 0.45 × 5 mm CT a reversed spacing turns an HD95 of 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ichbench.geometry import Geometry, OpenedVolume, Volume
 from ichbench.niftibytes import (
     MAX_EXTENSION_BYTES,
     MAX_VOXELS,
@@ -32,177 +32,22 @@ from ichbench.niftibytes import (
 )
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "MAX_EXTENSION_BYTES",
     "MAX_VOXELS",
     "NIFTI_SUFFIXES",
-    "Geometry",
     "NiftiError",
     "NiftiHeader",
-    "OpenedVolume",
-    "Volume",
-    "case_id",
     "check_path",
-    "list_cases",
     "open_nifti",
-    "open_volume",
     "printable",
     "read_checked_header",
     "read_geometry",
     "read_header",
     "read_volume",
     "read_voxels",
-    "reorient",
-    "write_volume",
 ]
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
-#: Every image file name a case id is taken from: NIfTI, and MetaImage (ichbench.metaimage).
-IMAGE_SUFFIXES = (*NIFTI_SUFFIXES, ".mha")
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Where a volume's voxels sit in the patient (all in SimpleITK's (x, y, z) order).
-
-    Attributes
-    ----------
-    size_xyz : tuple of int
-        Number of voxels along x, y, z.
-    spacing_xyz_mm : tuple of float
-        Voxel spacing in mm along x, y, z.
-    origin_mm : tuple of float
-        Physical position of voxel (0, 0, 0) in mm.
-    direction : tuple of float
-        Row-major 3 × 3 direction cosine matrix.
-    """
-
-    size_xyz: tuple[int, int, int]
-    spacing_xyz_mm: tuple[float, float, float]
-    origin_mm: tuple[float, float, float]
-    direction: tuple[float, ...]
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """Array shape, (z, y, x)."""
-        x, y, z = self.size_xyz
-        return (z, y, x)
-
-    @property
-    def spacing_zyx_mm(self) -> tuple[float, float, float]:
-        """Voxel spacing in mm per array axis, (z, y, x)."""
-        x, y, z = self.spacing_xyz_mm
-        return (z, y, x)
-
-    @property
-    def voxel_volume_ml(self) -> float:
-        """Volume of one voxel in millilitres (1 mL = 1000 mm³)."""
-        return float(np.prod(self.spacing_xyz_mm)) / 1000.0
-
-    def mismatch(self, other: Geometry, *, spacing_rtol: float = 1e-3,
-                 origin_atol_mm: float = 1e-2, direction_atol: float = 1e-3) -> str | None:
-        """Describe how ``other`` differs from this geometry, or return None if it matches.
-
-        Size must be equal; spacing, origin and direction are compared within tolerances
-        that absorb float32 header rounding but not a real difference.
-        """
-        if self.size_xyz != other.size_xyz:
-            return f"size {other.size_xyz} (x, y, z) differs from the reference's {self.size_xyz}"
-        if not np.allclose(other.spacing_xyz_mm, self.spacing_xyz_mm, rtol=spacing_rtol,
-                           atol=0):
-            return (f"spacing {_fmt(other.spacing_xyz_mm)} mm differs from the reference's "
-                    f"{_fmt(self.spacing_xyz_mm)} mm")
-        if not np.allclose(other.origin_mm, self.origin_mm, rtol=0, atol=origin_atol_mm):
-            return (f"origin {_fmt(other.origin_mm)} mm differs from the reference's "
-                    f"{_fmt(self.origin_mm)} mm")
-        if not np.allclose(other.direction, self.direction, rtol=0, atol=direction_atol):
-            return (f"direction {_fmt(other.direction)} differs from the reference's "
-                    f"{_fmt(self.direction)}")
-        return None
-
-    def voxel_map(self, other: Geometry, *, tolerance_vox: float = 1e-2,
-                  ) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]] | None:
-        """How ``other``'s voxels land exactly on this grid, or None if they do not.
-
-        Two grids coincide physically when every voxel centre of ``other`` is a voxel
-        centre of this grid: its axes are this grid's axes permuted and possibly reversed
-        (same spacing), and both cover the same box. That is what a mask saved with its
-        array and direction both flipped looks like.
-
-        Returns
-        -------
-        (axes, flips) or None
-            ``axes[a]`` is the axis of ``other`` (in x, y, z order) that runs along this
-            grid's axis ``a``; ``flips[a]`` whether it runs backwards. The identity is
-            ``((0, 1, 2), (False, False, False))``. See :func:`reorient`.
-        """
-        a_self = np.reshape(self.direction, (3, 3)) * np.asarray(self.spacing_xyz_mm)
-        a_other = np.reshape(other.direction, (3, 3)) * np.asarray(other.spacing_xyz_mm)
-        try:
-            inverse = np.linalg.inv(a_self)
-        except np.linalg.LinAlgError:
-            return None
-        linear = inverse @ a_other  # other's index steps in this grid's index steps
-        shift = inverse @ (np.asarray(other.origin_mm) - np.asarray(self.origin_mm))
-        rounded = np.round(linear)
-        if (np.abs(linear - rounded).max() > 1e-3
-                or not np.array_equal(np.abs(rounded).sum(axis=0), np.ones(3))
-                or not np.array_equal(np.abs(rounded).sum(axis=1), np.ones(3))):
-            return None
-        axes = tuple(int(np.flatnonzero(rounded[a])[0]) for a in range(3))
-        flips = tuple(bool(rounded[a, axes[a]] < 0) for a in range(3))
-        for a in range(3):
-            n = self.size_xyz[a]
-            if other.size_xyz[axes[a]] != n:
-                return None
-            start = (n - 1) if flips[a] else 0  # where other's index 0 must land
-            if abs(shift[a] - start) > tolerance_vox:
-                return None
-        return axes, flips  # type: ignore[return-value]
-
-    def to_dict(self) -> dict[str, list[float] | list[int]]:
-        """Plain-JSON form (x, y, z order), for fingerprints and run folders."""
-        return {"size_xyz": list(self.size_xyz), "spacing_xyz_mm": list(self.spacing_xyz_mm),
-                "origin_mm": list(self.origin_mm), "direction": list(self.direction)}
-
-
-def _fmt(values: tuple[float, ...]) -> str:
-    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
-
-
-@dataclass(frozen=True)
-class Volume:
-    """A volume as an array indexed (z, y, x) with its geometry."""
-
-    array: np.ndarray
-    geometry: Geometry
-
-    def __repr__(self) -> str:
-        sp = "×".join(f"{s:.3g}" for s in self.geometry.spacing_xyz_mm)
-        return (f"Volume(shape={self.array.shape} (z, y, x), dtype={self.array.dtype}, "
-                f"spacing={sp} mm)")
-
-
-def reorient(array: np.ndarray, axes: tuple[int, int, int],
-             flips: tuple[bool, bool, bool]) -> np.ndarray:
-    """Put a (z, y, x) array of another grid onto this one, per :meth:`Geometry.voxel_map`.
-
-    Exact: voxels are only permuted and reversed, never interpolated.
-    """
-    xyz = array.transpose(2, 1, 0).transpose(axes)
-    for a, flip in enumerate(flips):
-        if flip:
-            xyz = np.flip(xyz, axis=a)
-    return np.ascontiguousarray(xyz.transpose(2, 1, 0))
-
-
-def case_id(path: str | os.PathLike[str]) -> str | None:
-    """The case id of an image file name (without ``.nii``/``.nii.gz``/``.mha``), else None."""
-    name = Path(path).name
-    for suffix in IMAGE_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return None
 
 
 def _reader(path: Path):  # type: ignore[no-untyped-def]
@@ -239,68 +84,12 @@ def read_geometry(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS)
         3D, inconsistent (see :func:`read_header`), or claims more than ``max_voxels``
         voxels.
     """
-    if Path(path).name.endswith(".mha"):  # MetaImage: same contract, own reader
-        from ichbench import metaimage
-
-        return metaimage.read_geometry(check_path(path), max_voxels=max_voxels)
     return read_checked_header(path, max_voxels=max_voxels)[1]
-
-
-@dataclass(frozen=True)
-class OpenedVolume:
-    """A volume whose header has been checked, with its voxels not yet read.
-
-    Attributes
-    ----------
-    geometry : Geometry
-        From the checked header: compare it with the truth's before reading anything.
-    load : callable
-        ``load(writable=True)`` reads and checks the voxels, returning the (z, y, x)
-        array; raises :class:`NiftiError` (or a subclass) with a one-line message.
-    """
-
-    geometry: Geometry
-    load: Callable[..., np.ndarray]
-
-
-#: How each file format is opened, by file-name suffix (lower case): ``"module:function"``
-#: with the signature of :func:`open_nifti`. The one place a new format (e.g. ``.mha``)
-#: plugs in; longer suffixes are tried first.
-VOLUME_OPENERS: dict[str, str] = {".nii.gz": "ichbench.nifti:open_nifti",
-                                  ".nii": "ichbench.nifti:open_nifti",
-                                  ".mha": "ichbench.metaimage:open_mha"}
-
-
-def open_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
-                ) -> OpenedVolume:
-    """Check a volume file of any supported format and its header; read no voxel yet.
-
-    The path is checked first (:func:`check_path`: UTF-8 name, a regular readable
-    non-empty file), then the opener of its suffix (:data:`VOLUME_OPENERS`) checks the
-    header against the file. Scoring calls this for truth and prediction alike.
-
-    Raises
-    ------
-    NiftiError
-        One line naming the file, what was found and the fix.
-    """
-    import importlib
-
-    path = check_path(path)
-    name = path.name
-    for suffix in sorted(VOLUME_OPENERS, key=len, reverse=True):
-        if name.endswith(suffix):
-            module, function = VOLUME_OPENERS[suffix].split(":")
-            opener = getattr(importlib.import_module(module), function)
-            return opener(path, max_voxels=max_voxels)  # type: ignore[no-any-return]
-    known = ", ".join(sorted(VOLUME_OPENERS))
-    raise NiftiError(f"{path}: not a volume format ichbench reads ({known}); save it as "
-                     ".nii.gz")
 
 
 def open_nifti(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
                ) -> OpenedVolume:
-    """:func:`open_volume` for single-file NIfTI-1 (``.nii``, ``.nii.gz``)."""
+    """:func:`ichbench.volumes.open_volume` for single-file NIfTI-1 (``.nii``, ``.nii.gz``)."""
     header, geometry = read_checked_header(path, max_voxels=max_voxels)
 
     def load(writable: bool = True) -> np.ndarray:
@@ -383,64 +172,9 @@ def read_volume(path: str | os.PathLike[str], *, max_voxels: int = MAX_VOXELS,
         For anything that makes the file unusable; the message names the file.
     """
     path = Path(path)
-    if path.name.endswith(".mha"):  # MetaImage: same contract, own reader
-        from ichbench import metaimage
-
-        return metaimage.read_volume(check_path(path), max_voxels=max_voxels, dtype=dtype)
     header = read_header(path, max_voxels=max_voxels)
     geometry = _checked_geometry(path, header, max_voxels)
     array = read_voxels(path, header)
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     return Volume(array=array, geometry=geometry)
-
-
-def write_volume(array: np.ndarray, geometry: Geometry, path: str | os.PathLike[str], *,
-                 compress: bool | None = None) -> None:
-    """Write a (z, y, x) array with ``geometry`` copied exactly, atomically.
-
-    Used for every mask ichbench writes: the prediction must sit on its CT's grid, so
-    spacing, origin and direction come from the reference image, never recomputed. The
-    format follows the suffix (SimpleITK's writer: ``.nii``, ``.nii.gz``, ``.mha``);
-    ``compress`` defaults to what the suffix says (``.gz``).
-    """
-    import SimpleITK as sitk
-
-    from ichbench.atomic import atomic_path
-
-    if array.shape != geometry.shape:
-        raise ValueError(f"array shape {array.shape} does not match the reference geometry "
-                         f"{geometry.shape} (z, y, x)")
-    if array.dtype == bool:
-        array = array.astype(np.uint8)
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
-    image.SetSpacing(geometry.spacing_xyz_mm)
-    image.SetOrigin(geometry.origin_mm)
-    image.SetDirection(geometry.direction)
-    with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=(
-            str(path).endswith(".gz") if compress is None else compress))
-
-
-def list_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
-    """Map case id → NIfTI path for the entries directly inside ``folder`` (sorted by id).
-
-    Every entry with a NIfTI name except folders is listed, also a FIFO, a device or a
-    link to one: such a file is then refused by the reader with a message, never skipped
-    silently (and never read, which could block).
-
-    Raises
-    ------
-    NiftiError
-        If two files share a case id (``001.nii`` and ``001.nii.gz``).
-    """
-    found: dict[str, Path] = {}
-    for entry in sorted(Path(folder).iterdir()):
-        cid = case_id(entry)
-        if cid is None or entry.is_dir():
-            continue
-        if cid in found:
-            raise NiftiError(f"{folder}: case {cid} appears twice ({found[cid].name}, "
-                             f"{entry.name}); keep one")
-        found[cid] = entry
-    return found

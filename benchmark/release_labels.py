@@ -32,7 +32,6 @@ import numpy as np
 
 from ichbench.atomic import write_json
 from ichbench.cases import SPLITS, Case, Dataset, DatasetError, cache_root
-from ichbench.nifti import Geometry, NiftiError, read_geometry, read_volume, reorient, write_volume
 from ichbench.releases import (
     BHSD_LABELS,
     Release,
@@ -41,10 +40,18 @@ from ichbench.releases import (
     read_release,
     release_split,
 )
+from ichbench.volumes import (
+    Geometry,
+    NiftiError,
+    read_geometry,
+    read_volume,
+    reorient,
+    write_volume,
+)
 
 #: Bumped when the derivation rules change (part of the cache key).
 LABEL_RULES_VERSION = 1
-#: Tolerances of :meth:`ichbench.nifti.Geometry.mismatch` (float32 header rounding).
+#: Tolerances of :meth:`ichbench.geometry.Geometry.mismatch` (float32 header rounding).
 SPACING_RTOL, ORIGIN_ATOL_MM, DIRECTION_ATOL = 1e-3, 1e-2, 1e-3
 
 
@@ -52,7 +59,7 @@ def header_differences(ct: Geometry, label: Geometry) -> list[str]:
     """Every header field in which ``label`` differs from its CT, each with both values.
 
     Shape (x, y, z), spacing (mm), origin (mm) and direction are compared with the
-    tolerances of :meth:`~ichbench.nifti.Geometry.mismatch`; an empty list means the label
+    tolerances of :meth:`~ichbench.geometry.Geometry.mismatch`; an empty list means the label
     is on its CT's grid.
     """
     out = []

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ichbench.nifti import NiftiError, list_cases
+from ichbench.volumes import NiftiError, list_cases
 
 #: BHSD's label values (also MBH-Seg24/25's and the phantom's): code → subtype.
 BHSD_LABELS: dict[int, str] = {1: "EDH", 2: "IPH", 3: "IVH", 4: "SAH", 5: "SDH"}

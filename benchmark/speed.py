@@ -25,7 +25,7 @@ For each family it prints:
 2. for the whole folder written as NIfTI, the time of
    :func:`ichbench.submissions.score_folder` (``jobs=--jobs``) against a plain script
    (SimpleITK read of each pair + ``surface-distance``), their ratio, and the share of
-   ichbench's scoring time spent reading NIfTI (``ichbench.nifti.read_volume`` of the
+   ichbench's scoring time spent reading NIfTI (``ichbench.volumes.read_volume`` of the
    pairs, timed separately);
 3. whole process against whole process (start-up, imports and decoding included):
    ``ichbench score --jobs 1`` as a command against the plain script run as
@@ -322,7 +322,7 @@ def compare_processes(pred_dir: Path, truth_dir: Path, case_ids: Sequence[str], 
 
 def write_folders(pairs: Sequence[Pair], root: Path) -> tuple[Path, Path]:
     """Write the pairs as ``root/truth`` and ``root/pred`` folders of ``<case>.nii.gz``."""
-    from ichbench.nifti import Geometry, write_volume
+    from ichbench.volumes import Geometry, write_volume
 
     truth_dir, pred_dir = root / "truth", root / "pred"
     truth_dir.mkdir()
@@ -346,7 +346,7 @@ def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
     NIfTI and (``process_repeat`` > 0) the whole-process ratio of
     :func:`compare_processes`, or None when ``ichbench.submissions`` is missing.
     """
-    from ichbench.nifti import read_volume
+    from ichbench.volumes import read_volume
 
     try:
         from ichbench.submissions import score_folder
@@ -376,7 +376,7 @@ def compare_folder(pairs: Sequence[Pair], surface_distance: Any, *, jobs: int,
         f"({ours_s / n:.2f} s/case), plain SimpleITK + surface-distance script "
         f"{plain_s:.2f} s ({plain_s / n:.2f} s/case), ratio {ratio:.1f}")
     share = read_s / ours_s
-    out(f"folder: reading the {2 * n} NIfTI files with ichbench.nifti.read_volume takes "
+    out(f"folder: reading the {2 * n} NIfTI files with ichbench.volumes.read_volume takes "
         f"{read_s:.2f} s, {share:.0%} of score_folder's time"
         + (" (jobs > 1: share of wall time)" if jobs > 1 else ""))
     out(f"folder: statuses {_nonzero(result.status_counts)}")

@@ -81,7 +81,7 @@ def abc2_for_cases(truth: Mapping[str, Path], case_ids: list[str] | tuple[str, .
     true volume is the label's voxel count times the voxel volume. Unreadable labels are
     skipped.
     """
-    from ichbench.nifti import NiftiError, read_volume
+    from ichbench.volumes import NiftiError, read_volume
 
     out: dict[str, tuple[float, float]] = {}
     for case in case_ids:

@@ -51,8 +51,6 @@ from pathlib import Path
 from typing import Any
 
 from ichbench import __version__
-from ichbench.nifti import case_id as image_case_id
-from ichbench.nifti import read_geometry
 from ichbench.submissions.case import CaseScore
 from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
 from ichbench.submissions.folder import ScoreError, truth_cases
@@ -65,6 +63,8 @@ from ichbench.submissions.grand_challenge_jobs import (
 )
 from ichbench.submissions.status import Status
 from ichbench.submissions.summary import SUMMARY_METRICS, status_warnings
+from ichbench.volumes import case_id as image_case_id
+from ichbench.volumes import read_geometry
 
 #: Where grand-challenge mounts things inside the evaluation container.
 DEFAULT_INPUT = Path("/input")

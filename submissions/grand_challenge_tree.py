@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ichbench.nifti import NiftiError, case_id, read_volume
+from ichbench.volumes import NiftiError, case_id, read_volume, write_volume
 
 #: Interface slugs used for the dry-run's jobs (a phase's own slugs may differ).
 INPUT_SLUG = "ct-image"
@@ -70,8 +70,6 @@ def build_input_tree(submission_dir: str | os.PathLike[str], input_dir: str | os
     NotADirectoryError
         If ``submission_dir`` is not a folder.
     """
-    from ichbench import metaimage
-
     submission_dir, input_dir = Path(submission_dir), Path(input_dir)
     if not submission_dir.is_dir():
         raise NotADirectoryError(f"submission folder {submission_dir}: not a folder")
@@ -121,7 +119,7 @@ def build_input_tree(submission_dir: str | os.PathLike[str], input_dir: str | os
                 shutil.copyfile(entry, target)
                 notes.append(f"copied {entry.name} unconverted ({' '.join(str(exc).split())})")
             else:
-                metaimage.write_volume(volume.array, volume.geometry, target)
+                write_volume(volume.array, volume.geometry, target, compress=True)
         jobs.append(_job(pk, case, image_pk, target.name))
     random.Random(seed).shuffle(jobs)
     from ichbench.atomic import write_json

@@ -14,9 +14,9 @@ import numpy as np
 
 from ichbench.atomic import write_json
 from ichbench.cores import usable_cores
-from ichbench.nifti import Geometry, write_volume
 from ichbench.phantom.lesions import SUBTYPE_CODES
 from ichbench.phantom.scan import PRESETS, CaseParams, render_case, sample_case
+from ichbench.volumes import Geometry, write_volume
 
 #: Bumped whenever generated data changes; part of the cache folder name. v6: labels hold
 #: subtype codes (1 EDH, 2 IPH, 3 IVH, 4 SAH, 5 SDH); CTs and ``label > 0`` equal v5's.

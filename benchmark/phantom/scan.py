@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from ichbench.nifti import Geometry
 from ichbench.phantom.anatomy import AnatomyParams, Head, sample_anatomy
 from ichbench.phantom.lattice import Lattice
 from ichbench.phantom.lesions import (
@@ -27,6 +26,7 @@ from ichbench.phantom.lesions import (
     sample_lesions,
     subtype_codes,
 )
+from ichbench.volumes import Geometry
 
 #: Presets: in-plane matrix size and how many sub-samples per voxel side in-plane.
 PRESETS = {"full": {"matrix": 512, "factor": 1, "supersample": 1},

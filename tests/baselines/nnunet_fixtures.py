@@ -16,8 +16,8 @@ import numpy as np
 from ichbench.baselines.nnunet import NnunetConfig
 from ichbench.dataset import open_dataset
 from ichbench.methods import RunContext
-from ichbench.nifti import Geometry, write_volume
 from ichbench.protocol import make_protocol
+from ichbench.volumes import Geometry, write_volume
 
 SHAPE_ZYX = (10, 40, 40)
 COS, SIN = 0.9961946981, 0.0871557427  # 5° about x: an oblique (gantry-tilt-like) grid

@@ -19,8 +19,8 @@ from ichbench.baselines.cascade import CascadeMethod
 from ichbench.baselines.nnunet_raw import DATASET_NAME
 from ichbench.config import apply_overrides
 from ichbench.methods import PRESETS
-from ichbench.nifti import read_geometry, read_volume, write_volume
 from ichbench.stages import Stage
+from ichbench.volumes import read_geometry, read_volume, write_volume
 
 ENSEMBLE = 99
 

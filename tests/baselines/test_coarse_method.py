@@ -12,8 +12,8 @@ from ichbench.config import apply_overrides, from_dict, to_dict
 from ichbench.dataset import open_dataset
 from ichbench.methods import PRESETS as PRESET_NAMES
 from ichbench.methods import RunContext
-from ichbench.nifti import read_geometry
 from ichbench.protocol import make_protocol
+from ichbench.volumes import read_geometry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark"))
 import tiny_ich_data
@@ -74,7 +74,7 @@ def test_grid_cache_gives_one_channel_per_window(tmp_path):
     """Channel k is the CT clipped to window k and scaled to [0, 1], on the model grid."""
     from ichbench.baselines.coarse import GridCache
     from ichbench.baselines.volumes import to_grid, window_normalise
-    from ichbench.nifti import read_volume
+    from ichbench.volumes import read_volume
 
     dataset = open_dataset(tiny_ich_data.build(tmp_path / "data", n_train=2, validation=1,
                                                test=1))

@@ -20,7 +20,7 @@ from ichbench.baselines.nnunet_settings import (
 )
 from ichbench.config import from_dict, to_dict
 from ichbench.methods import PRESETS
-from ichbench.nifti import read_geometry, read_volume
+from ichbench.volumes import read_geometry, read_volume
 
 MODEL = "IchbenchTrainer__ichbenchPlans__3d_fullres"
 

@@ -14,7 +14,7 @@ from ichbench.baselines.nnunet_raw import (
     splits_from_protocol,
     write_splits,
 )
-from ichbench.nifti import read_geometry, read_volume, write_volume
+from ichbench.volumes import read_geometry, read_volume, write_volume
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.nifti import Geometry, write_volume
+from ichbench.volumes import Geometry, write_volume
 
 GEOM = Geometry(size_xyz=(6, 5, 4), spacing_xyz_mm=(0.5, 0.5, 5.0), origin_mm=(10.0, -3.0, 2.0),
                 direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))

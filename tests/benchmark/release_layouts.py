@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import tiny_ich_data
 
-from ichbench.nifti import Geometry, write_volume
+from ichbench.volumes import Geometry, write_volume
 
 GEOMETRY = tiny_ich_data.GEOMETRY
 

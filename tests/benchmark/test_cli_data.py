@@ -10,7 +10,7 @@ from ich_layout import GEOM, _write, make_release
 
 from ichbench.cli import cli
 from ichbench.datacheck import check_dataset
-from ichbench.nifti import Geometry, write_volume
+from ichbench.volumes import Geometry, write_volume
 
 
 def run(*args):

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ichbench.cli import cli
-from ichbench.nifti import Geometry, write_volume
+from ichbench.volumes import Geometry, write_volume
 
 GEOMETRY = Geometry((16, 16, 8), (0.45, 0.45, 5.0), (0.0, 0.0, 0.0),
                     (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))

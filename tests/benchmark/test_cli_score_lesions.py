@@ -6,7 +6,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from ichbench.cli import cli
-from ichbench.nifti import Geometry, write_volume
+from ichbench.volumes import Geometry, write_volume
 
 GEOMETRY = Geometry(size_xyz=(16, 16, 4), spacing_xyz_mm=(1.0, 1.0, 2.0),
                     origin_mm=(0.0, 0.0, 0.0), direction=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))

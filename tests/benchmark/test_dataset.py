@@ -15,7 +15,7 @@ from ichbench.dataset import (
     split_counts,
     synthetic_case_ids,
 )
-from ichbench.nifti import Geometry, write_volume
+from ichbench.volumes import Geometry, write_volume
 
 
 def test_split_counts_keep_instance_proportions():

@@ -127,7 +127,7 @@ def test_a_split_predicted_in_parts_gives_the_same_masks(inprocess_run, tmp_path
     import numpy as np
 
     from ichbench import stages
-    from ichbench.nifti import read_volume
+    from ichbench.volumes import read_volume
 
     run_dir = tmp_path / "run"
     shutil.copytree(inprocess_run.run_dir, run_dir)

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from ichbench import metaimage
 from ichbench.metaimage import MetaImageError, read_header
-from ichbench.nifti import Geometry, NiftiError, case_id, read_geometry, read_volume
+from ichbench.volumes import Geometry, NiftiError, case_id, read_geometry, read_volume, write_volume
 
 # Tilted, non-symmetric direction (a swap of axes plus a tilt) so a transposed
 # TransformMatrix would show.
@@ -49,7 +48,7 @@ def _write(tmp_path, data: bytes, name="x.mha", **fields):
 def test_simpleitk_files_read_identically_to_itk(tmp_path, dtype, compress):
     array = (np.arange(np.prod(SKEWED.shape)) % 7).reshape(SKEWED.shape).astype(dtype)
     path = tmp_path / "001.mha"
-    metaimage.write_volume(array, SKEWED, path, compress=compress)
+    write_volume(array, SKEWED, path, compress=compress)
     ours = read_volume(path)
     itk = sitk.ReadImage(str(path))
     np.testing.assert_array_equal(ours.array, sitk.GetArrayFromImage(itk))
@@ -237,15 +236,15 @@ def test_header_is_read_without_touching_the_data(tmp_path):
 
 def test_dtype_argument_casts(tmp_path):
     path = tmp_path / "ct.mha"
-    metaimage.write_volume(_mask().astype(np.int16), SKEWED, path)
+    write_volume(_mask().astype(np.int16), SKEWED, path, compress=True)
     assert read_volume(path, dtype=np.float32).array.dtype == np.float32
 
 
 def _to_mha(root):
     for path in sorted(root.rglob("*.nii.gz")):
         volume = read_volume(path)
-        metaimage.write_volume(volume.array, volume.geometry,
-                               path.with_name(path.name.replace(".nii.gz", ".mha")))
+        write_volume(volume.array, volume.geometry,
+                               path.with_name(path.name.replace(".nii.gz", ".mha")), compress=True)
         path.unlink()
 
 
@@ -268,7 +267,8 @@ def test_data_check_refuses_a_case_in_two_formats(tmp_path):
 
     make_release(tmp_path)
     volume = read_volume(tmp_path / "train" / "label" / "001.nii.gz")
-    metaimage.write_volume(volume.array, volume.geometry, tmp_path / "train" / "label" / "001.mha")
+    write_volume(volume.array, volume.geometry, tmp_path / "train" / "label" / "001.mha",
+                 compress=True)
     report = check_dataset(tmp_path)
     assert not report.usable
     assert "appears twice" in str(report)

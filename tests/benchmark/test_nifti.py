@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from ichbench.nifti import (
+from ichbench.volumes import (
     Geometry,
     NiftiError,
     case_id,

@@ -16,16 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ichbench import nifti, niftibytes
-from ichbench.nifti import (
-    MAX_EXTENSION_BYTES,
-    Geometry,
-    NiftiError,
-    read_geometry,
-    read_header,
-    read_volume,
-    write_volume,
-)
+from ichbench import nifti, niftibytes, volumes
+from ichbench.nifti import MAX_EXTENSION_BYTES, read_header
+from ichbench.volumes import Geometry, NiftiError, read_geometry, read_volume, write_volume
 
 
 @pytest.fixture(autouse=True, params=["zlib-ng", "zlib"])
@@ -211,7 +204,7 @@ def test_open_volume_checks_the_header_and_reads_voxels_only_on_load(tmp_path, m
     write_volume(_mask(), GEOMETRY, path)
     calls = []
     monkeypatch.setattr(nifti, "read_voxels", lambda *a, **k: calls.append(a) or _mask())
-    opened = nifti.open_volume(path)
+    opened = volumes.open_volume(path)
     assert opened.geometry.size_xyz == GEOMETRY.size_xyz and calls == []
     opened.load(writable=False)
     assert len(calls) == 1
@@ -221,7 +214,7 @@ def test_open_volume_refuses_an_unknown_suffix_naming_the_formats(tmp_path):
     path = tmp_path / "mask.nrrd"
     path.write_bytes(b"NRRD0004\n")
     with pytest.raises(NiftiError, match=r"mask\.nrrd: not a volume format .*\.nii\.gz"):
-        nifti.open_volume(path)
+        volumes.open_volume(path)
 
 
 def test_permission_denied_is_named_not_not_nifti(tmp_path, monkeypatch):

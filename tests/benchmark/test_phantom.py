@@ -21,7 +21,7 @@ def params_300():
 
 
 def test_case_is_deterministic_per_seed_and_independent_of_process(case001, tmp_path):
-    from ichbench.nifti import read_volume
+    from ichbench.volumes import read_volume
 
     generate_dataset(tmp_path, cases=3, preset="small", seed=0, jobs=2, progress=False)
     ct = read_volume(tmp_path / "train" / "data" / "001.nii.gz")

@@ -13,7 +13,6 @@ from release_layouts import GEOMETRY, bhsd_id, make_bhsd, make_mbhseg, make_phys
 from ichbench.cli import cli
 from ichbench.datacheck import check_dataset
 from ichbench.dataset import DatasetError, open_dataset
-from ichbench.nifti import Geometry, read_geometry, read_volume, write_volume
 from ichbench.protocol import make_protocol
 from ichbench.release_labels import consensus, grid_rule, header_differences, onto_ct_grid
 from ichbench.releases import (
@@ -22,6 +21,7 @@ from ichbench.releases import (
     release_split,
     release_split_counts,
 )
+from ichbench.volumes import Geometry, read_geometry, read_volume, write_volume
 
 
 @pytest.fixture(autouse=True)

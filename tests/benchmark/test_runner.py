@@ -142,7 +142,7 @@ def test_real_release_without_evaluation_labels_predicts_a_ready_to_submit_folde
     like the CTs and on their grids, and never scored; a training hold-out is scored."""
     import shutil
 
-    from ichbench.nifti import read_geometry
+    from ichbench.volumes import read_geometry
 
     release = tmp_path / "release"
     shutil.copytree(tiny_root / "train", release / "train")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.nifti import Geometry, write_volume
+from ichbench.volumes import Geometry, write_volume
 
 SHAPE_ZYX = (8, 40, 48)
 GEOMETRY = Geometry(size_xyz=(48, 40, 8), spacing_xyz_mm=(0.9, 0.8, 5.0),

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from submission_files import GEOMETRY, blob, write
 
-from ichbench import metaimage
 from ichbench.submissions import grand_challenge as gc
 from ichbench.submissions import score_folder
 from ichbench.submissions.grand_challenge_tree import build_input_tree
+from ichbench.volumes import write_volume
 
 
 def strict_load(path):
@@ -27,7 +27,7 @@ def submission(tmp_path):
     """001 as .mha (one slice short), 002 as NIfTI, 003 (empty truth) with a false positive."""
     folder = tmp_path / "sub"
     folder.mkdir()
-    metaimage.write_volume(blob(z0=3, z1=6), GEOMETRY, folder / "001.mha")
+    write_volume(blob(z0=3, z1=6), GEOMETRY, folder / "001.mha", compress=True)
     write(folder, "002.nii.gz", blob(2, 9, 4, 12, 4, 12))
     write(folder, "003.nii.gz", blob(0, 2, 0, 4, 0, 4))
     return folder
@@ -46,7 +46,7 @@ def add_job(input_dir, pk, ct_name, files=(), status="Succeeded", outputs=None):
         if isinstance(content, bytes):
             (folder / name).write_bytes(content)
         else:
-            metaimage.write_volume(content, GEOMETRY, folder / name)
+            write_volume(content, GEOMETRY, folder / name, compress=True)
     path = input_dir / "predictions.json"
     jobs = json.loads(path.read_text()) if path.exists() else []
     jobs.append({"pk": pk, "status": status, "inputs": [socket("ct", "images/ct", ct_name)],
@@ -157,7 +157,7 @@ def test_a_linked_output_folder_is_not_followed(truth_dir, tmp_path):
     add_job(inp, "a1", "001.mha")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    metaimage.write_volume(blob(), GEOMETRY, elsewhere / "u.mha")
+    write_volume(blob(), GEOMETRY, elsewhere / "u.mha", compress=True)
     seg = inp / "a1" / "output" / "images" / "seg"
     seg.rmdir()
     seg.symlink_to(elsewhere, target_is_directory=True)
@@ -369,7 +369,7 @@ def test_a_hard_link_to_the_truth_is_outside_folder_as_in_score(truth_dir, tmp_p
     add_job(inp, "a2", "002.mha", [("u.mha", blob(2, 9, 4, 12, 4, 12))])
     truth_mha = tmp_path / "truth_mha"
     truth_mha.mkdir()
-    metaimage.write_volume(blob(), GEOMETRY, truth_mha / "001.mha")
+    write_volume(blob(), GEOMETRY, truth_mha / "001.mha", compress=True)
     write(truth_mha, "002.nii.gz", blob(2, 9, 4, 12, 4, 12))
     os.link(truth_mha / "001.mha", inp / "a1" / "output" / "images" / "seg" / "u.mha")
     result = gc.evaluate(inp, truth_mha, tmp_path / "out", jobs=1)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from submission_files import GEOMETRY, blob, write, write_header_only
 
-from ichbench.nifti import Geometry
 from ichbench.submissions import Status, score_folder
+from ichbench.volumes import Geometry
 
 
 def score(pred_dir, truth_dir, tmp_path, **options):
