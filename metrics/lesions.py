@@ -1,7 +1,8 @@
 """Lesion-wise evaluation: connected components of truth and prediction, matched.
 
 A *lesion* is a connected component of a binary mask under **26-connectivity** (voxels
-sharing a face, an edge or a corner are connected), found with ``scipy.ndimage.label``.
+sharing a face, an edge or a corner are connected), numbered as ``scipy.ndimage.label``
+numbers them (:func:`ichbench.metrics.components.label_components`).
 ICH is often multifocal; a missed 2 mL bleed next to a 60 mL hematoma hardly moves a
 case's Dice, so these numbers count lesions instead of voxels.
 
@@ -65,8 +66,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
+from ichbench.metrics.components import label_components, labelled_boxes
 from ichbench.metrics.lesion_distances import LargeSurface, lesion_hd95_mm
 from ichbench.metrics.nearest import lattice_found_below_mm, nearest_distances_mm
 from ichbench.metrics.surface import (
@@ -344,8 +345,8 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
     lone: tuple[np.ndarray, np.ndarray, list[int]] | None = None
     n_truth = 0
     for box in occupied_boxes(gt_mask | pred_mask):
-        g_lab, n_g = ndimage.label(gt_mask[box], structure=CONNECTIVITY)
-        p_lab, n_p = ndimage.label(pred_mask[box], structure=CONNECTIVITY)
+        g_lab, n_g, g_boxes = labelled_boxes(gt_mask[box])
+        p_lab, n_p = label_components(pred_mask[box])
         g_size = np.bincount(g_lab.ravel(), minlength=n_g + 1)
         p_size = np.bincount(p_lab.ravel(), minlength=n_p + 1)
         g_keep = g_size >= min_voxels
@@ -365,7 +366,7 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         origin = [s.start for s in box]
         first = np.searchsorted(pairs[0], np.arange(n_g + 2))  # pairs of lesion i: first[i]:
         work: list[tuple[int, int, np.ndarray]] = []  # index in lesions, label, partners
-        for i, g_box in enumerate(ndimage.find_objects(g_lab), start=1):
+        for i, g_box in enumerate(g_boxes, start=1):
             if not g_keep[i]:
                 continue
             where = tuple((int(o + s.start), int(o + s.stop))
