@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ichbench.metrics.nearest import corner_bounds
 from ichbench.metrics.surface import (
     PairDistances,
     extract_surface,
@@ -248,8 +249,9 @@ def _overlap_voxels(gt_mask: np.ndarray, pred_mask: np.ndarray,
     """Count |P∩G| on the intersection of the two masks' corner boxes only."""
     if gt_corners.size == 0 or pred_corners.size == 0:
         return 0
-    low = np.maximum(gt_corners.min(axis=0), pred_corners.min(axis=0))
-    high = np.minimum(gt_corners.max(axis=0), pred_corners.max(axis=0))
+    (gt_low, gt_high), (pred_low, pred_high) = corner_bounds(gt_corners), corner_bounds(
+        pred_corners)
+    low, high = np.maximum(gt_low, pred_low), np.minimum(gt_high, pred_high)
     if np.any(high <= low):
         return 0
     box = tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))

@@ -69,7 +69,11 @@ import numpy as np
 
 from ichbench.metrics.components import label_components, labelled_boxes
 from ichbench.metrics.lesion_distances import LargeSurface, lesion_hd95_mm
-from ichbench.metrics.nearest import lattice_found_below_mm, nearest_distances_mm
+from ichbench.metrics.nearest import (
+    corner_bounds,
+    lattice_found_below_mm,
+    nearest_distances_mm,
+)
 from ichbench.metrics.surface import (
     PairDistances,
     Surface,
@@ -504,7 +508,8 @@ def _shared_hd95_mm(case: PairDistances, p_lab: np.ndarray, matched_pred: np.nda
     others = pred.corners[~partner]
     if others.size:  # only those within reach of the truth's box can be nearer
         reach = np.ceil(found_below / np.asarray(spacing, np.float64)).astype(np.int64) + 1
-        low, high = gt.corners.min(axis=0) - reach, gt.corners.max(axis=0) + reach
+        low, high = corner_bounds(gt.corners)
+        low, high = low - reach, high + reach
         others = others[np.all((others >= low) & (others <= high), axis=1)]
     if others.size:
         from scipy.spatial import cKDTree
