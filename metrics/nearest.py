@@ -53,7 +53,7 @@ _MAX_FAR_CHUNK = 1 << 18
 _TREE_BOUND_REACHES = 3.0
 """The k-d tree's first, bounded query looks this many lattice reaches far."""
 
-_MAX_BRUTE_WORK = 2_000_000
+_MAX_BRUTE_WORK = 16_000_000
 """Up to this (far points × target points), far points are compared with every target."""
 
 _MAX_BRUTE_PAIRS = 1 << 16

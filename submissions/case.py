@@ -303,7 +303,8 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
     Returns
     -------
     mask : numpy.ndarray of bool
-        Foreground, same shape as ``array``.
+        Foreground, same shape as ``array`` (a view of a one-byte 0/1 array, read-only
+        when it is).
     problem : str or None
         Why the array is not a mask (with the fix), else None.
     note : str or None
@@ -311,7 +312,9 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
     """
     kind = array.dtype.kind
     if not nonfinite and kind in "biu" and _zero_one(array):
-        return array != 0, None, None  # what users submit: nothing to check or note
+        # what users submit: nothing to check or note; one-byte 0/1 voxels are booleans
+        mask = array.view(np.bool_) if array.dtype.itemsize == 1 else array != 0
+        return mask, None, None
     mask = array != 0  # NaN is != 0, so it lands in the foreground values checked below
     values = array[mask]
     if nonfinite:
