@@ -39,10 +39,11 @@ import numpy as np
 
 from ichbench.metrics.nearest import corner_bounds
 from ichbench.metrics.surface import (
+    DirectedDistances,
     PairDistances,
+    directed_order,
     extract_surface,
     robust_hausdorff_mm,
-    sorted_directed,
     surface_dice_at_tolerance,
     unsorted_distances_mm,
 )
@@ -227,8 +228,11 @@ def evaluate_case_with_distances(gt: np.ndarray, pred: np.ndarray, *,
     tp_voxels = _overlap_voxels(gt_mask, pred_mask, gt_surface.corners, pred_surface.corners)
     gt_to_pred_mm = unsorted_distances_mm(gt_surface, pred_surface, spacing_mm=spacing)
     pred_to_gt_mm = unsorted_distances_mm(pred_surface, gt_surface, spacing_mm=spacing)
-    gt_to_pred = sorted_directed(gt_surface, gt_to_pred_mm)
-    pred_to_gt = sorted_directed(pred_surface, pred_to_gt_mm)
+    gt_order = directed_order(gt_surface, gt_to_pred_mm)
+    pred_order = directed_order(pred_surface, pred_to_gt_mm)
+    gt_to_pred = DirectedDistances(gt_to_pred_mm[gt_order], gt_surface.areas_mm2[gt_order])
+    pred_to_gt = DirectedDistances(pred_to_gt_mm[pred_order],
+                                   pred_surface.areas_mm2[pred_order])
     voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0
     return CaseMetrics(
         dc=dice_coefficient(gt_voxels, pred_voxels, tp_voxels),
@@ -241,7 +245,8 @@ def evaluate_case_with_distances(gt: np.ndarray, pred: np.ndarray, *,
         tp_voxels=tp_voxels,
         gt_volume_ml=gt_voxels * voxel_ml,
         pred_volume_ml=pred_voxels * voxel_ml,
-    ), PairDistances(gt_surface, pred_surface, gt_to_pred_mm, pred_to_gt_mm)
+    ), PairDistances(gt_surface, pred_surface, gt_to_pred_mm, pred_to_gt_mm, gt_order,
+                     pred_order)
 
 
 def _overlap_voxels(gt_mask: np.ndarray, pred_mask: np.ndarray,

@@ -75,12 +75,14 @@ from ichbench.metrics.nearest import (
     nearest_distances_mm,
 )
 from ichbench.metrics.surface import (
+    DirectedDistances,
     PairDistances,
     Surface,
     extract_surface,
     occupied_boxes,
     robust_hausdorff_mm,
     sorted_directed,
+    sorted_subset,
 )
 
 CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
@@ -498,10 +500,10 @@ def _shared_hd95_mm(case: PairDistances, p_lab: np.ndarray, matched_pred: np.nda
     matched = Surface(pred.corners[partner], pred.areas_mm2[partner], 0)
 
     to_lesion = case.pred_to_gt_mm[partner]
-    redo = np.flatnonzero(~(to_lesion < found_below))
-    if redo.size:
-        to_lesion[redo] = nearest_distances_mm(matched.corners[redo], gt.corners,
-                                               spacing_mm=spacing)
+    redo_partner = np.flatnonzero(~(to_lesion < found_below))
+    if redo_partner.size:
+        to_lesion[redo_partner] = nearest_distances_mm(matched.corners[redo_partner],
+                                                       gt.corners, spacing_mm=spacing)
 
     to_matched = case.gt_to_pred_mm.copy()
     reusable = to_matched < found_below
@@ -523,8 +525,14 @@ def _shared_hd95_mm(case: PairDistances, p_lab: np.ndarray, matched_pred: np.nda
     if redo.size:
         to_matched[redo] = nearest_distances_mm(gt.corners[redo], matched.corners,
                                                 spacing_mm=spacing)
-    return robust_hausdorff_mm(sorted_directed(gt, to_matched),
-                               sorted_directed(matched, to_lesion), percent=95.0)
+    # a direction whose distances were all kept sorts them by the case's order
+    gt_side = (DirectedDistances(to_matched[case.gt_order], gt.areas_mm2[case.gt_order])
+               if case.gt_order is not None and not redo.size
+               else sorted_directed(gt, to_matched))
+    pred_side = (sorted_subset(pred, to_lesion, case.pred_order, partner)
+                 if case.pred_order is not None and not redo_partner.size
+                 else sorted_directed(matched, to_lesion))
+    return robust_hausdorff_mm(gt_side, pred_side, percent=95.0)
 
 
 def _summarise(lesions: list[Lesion], fp: int, fp_voxels: int, n_pred: int, voxel_ml: float,
