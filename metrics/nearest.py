@@ -30,6 +30,7 @@ box.
 """
 
 import itertools
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -53,8 +54,17 @@ _MAX_FAR_CHUNK = 1 << 18
 _TREE_BOUND_REACHES = 3.0
 """The k-d tree's first, bounded query looks this many lattice reaches far."""
 
+_SMALL_BRUTE_WORK = 250_000
+"""Up to this (far points × target points), comparing with every target beats a tree."""
+
 _MAX_BRUTE_WORK = 16_000_000
-"""Up to this (far points × target points), far points are compared with every target."""
+"""Up to this, far points are compared with every target while the tree is not loaded."""
+
+_BRUTE_BUDGET = 60_000_000
+"""Pairs compared per process instead of importing the k-d tree (~0.15 s either way)."""
+
+_brute_pairs = 0
+"""Pairs compared so far in this process above :data:`_SMALL_BRUTE_WORK` (the budget)."""
 
 _MAX_BRUTE_PAIRS = 1 << 16
 """Point pairs per vectorised step of that comparison."""
@@ -274,7 +284,7 @@ def _far_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
     prediction has millions).
     """
     distances_mm = out
-    if which.size * target.shape[0] <= _MAX_BRUTE_WORK:
+    if _compare_with_every_target(which.size * target.shape[0]):
         _brute_distances_mm(source, which, target, spacing, distances_mm)
         return
     from scipy.spatial import cKDTree
@@ -303,6 +313,27 @@ def _far_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
         del distance_map_mm, background
     # outside the box a k-d tree does not degrade
     _query_mm(tree, source, rest[~inside], target, spacing, distances_mm)
+
+
+def _compare_with_every_target(pairs: int) -> bool:
+    """Whether far points are compared with every target instead of a k-d tree's query.
+
+    A k-d tree answers faster once built, but ``scipy.spatial`` costs ~0.15 s to import
+    (``scipy._lib``'s array-API layer), more than a scoring run with two far specks per
+    case spends comparing them with every target. Small comparisons always win; larger
+    ones (up to :data:`_MAX_BRUTE_WORK`) are made while the tree is not loaded and the
+    process has compared fewer than :data:`_BRUTE_BUDGET` pairs: a run of a few cases
+    never imports it, a long run pays at most about the import twice. Both routes give
+    the same distances (tested bit for bit).
+    """
+    global _brute_pairs
+    if pairs <= _SMALL_BRUTE_WORK:
+        return True
+    if (pairs > _MAX_BRUTE_WORK or _brute_pairs + pairs > _BRUTE_BUDGET
+            or "scipy.spatial" in sys.modules):
+        return False
+    _brute_pairs += pairs
+    return True
 
 
 def _brute_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
