@@ -37,11 +37,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ichbench.metrics.nearest import corner_bounds
 from ichbench.metrics.surface import (
+    DirectedDistances,
     PairDistances,
+    directed_order,
     extract_surface,
     robust_hausdorff_mm,
-    sorted_directed,
     surface_dice_at_tolerance,
     unsorted_distances_mm,
 )
@@ -226,8 +228,11 @@ def evaluate_case_with_distances(gt: np.ndarray, pred: np.ndarray, *,
     tp_voxels = _overlap_voxels(gt_mask, pred_mask, gt_surface.corners, pred_surface.corners)
     gt_to_pred_mm = unsorted_distances_mm(gt_surface, pred_surface, spacing_mm=spacing)
     pred_to_gt_mm = unsorted_distances_mm(pred_surface, gt_surface, spacing_mm=spacing)
-    gt_to_pred = sorted_directed(gt_surface, gt_to_pred_mm)
-    pred_to_gt = sorted_directed(pred_surface, pred_to_gt_mm)
+    gt_order = directed_order(gt_surface, gt_to_pred_mm)
+    pred_order = directed_order(pred_surface, pred_to_gt_mm)
+    gt_to_pred = DirectedDistances(gt_to_pred_mm[gt_order], gt_surface.areas_mm2[gt_order])
+    pred_to_gt = DirectedDistances(pred_to_gt_mm[pred_order],
+                                   pred_surface.areas_mm2[pred_order])
     voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0
     return CaseMetrics(
         dc=dice_coefficient(gt_voxels, pred_voxels, tp_voxels),
@@ -240,7 +245,8 @@ def evaluate_case_with_distances(gt: np.ndarray, pred: np.ndarray, *,
         tp_voxels=tp_voxels,
         gt_volume_ml=gt_voxels * voxel_ml,
         pred_volume_ml=pred_voxels * voxel_ml,
-    ), PairDistances(gt_surface, pred_surface, gt_to_pred_mm, pred_to_gt_mm)
+    ), PairDistances(gt_surface, pred_surface, gt_to_pred_mm, pred_to_gt_mm, gt_order,
+                     pred_order)
 
 
 def _overlap_voxels(gt_mask: np.ndarray, pred_mask: np.ndarray,
@@ -248,8 +254,9 @@ def _overlap_voxels(gt_mask: np.ndarray, pred_mask: np.ndarray,
     """Count |P∩G| on the intersection of the two masks' corner boxes only."""
     if gt_corners.size == 0 or pred_corners.size == 0:
         return 0
-    low = np.maximum(gt_corners.min(axis=0), pred_corners.min(axis=0))
-    high = np.minimum(gt_corners.max(axis=0), pred_corners.max(axis=0))
+    (gt_low, gt_high), (pred_low, pred_high) = corner_bounds(gt_corners), corner_bounds(
+        pred_corners)
+    low, high = np.maximum(gt_low, pred_low), np.minimum(gt_high, pred_high)
     if np.any(high <= low):
         return 0
     box = tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))

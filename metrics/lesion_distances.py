@@ -29,7 +29,7 @@ would, so where a cumulative share lies within :data:`_SHARE_MARGIN` of the perc
 
 import numpy as np
 
-from ichbench.metrics.nearest import lattice_distance_mm, nearest_distances_mm
+from ichbench.metrics.nearest import corner_bounds, lattice_distance_mm, nearest_distances_mm
 from ichbench.metrics.surface import (
     DirectedDistances,
     Surface,
@@ -143,7 +143,7 @@ class LargeSurface:
         farthest source point's distance to one target point (an anchor near the
         source) of the source's bounding box; the search sees those points only.
         """
-        low, high = source.corners.min(axis=0), source.corners.max(axis=0)
+        low, high = corner_bounds(source.corners)
         cells_mm = self._cells_to_box_mm(low, high)
         nearest_cell = int(np.argmin(cells_mm))
         anchor = self.corners[self.starts[nearest_cell]]
@@ -165,7 +165,7 @@ class LargeSurface:
         percentile only contribute their area; the rest get exact distances.
         """
         needed_mm2 = percent / 100.0 * self.total_mm2
-        low, high = target.corners.min(axis=0), target.corners.max(axis=0)
+        low, high = corner_bounds(target.corners)
         anchors = _representatives(target.corners)
         # cells
         lower_mm = self._cells_to_box_mm(low, high)

@@ -1,7 +1,8 @@
 """Lesion-wise evaluation: connected components of truth and prediction, matched.
 
 A *lesion* is a connected component of a binary mask under **26-connectivity** (voxels
-sharing a face, an edge or a corner are connected), found with ``scipy.ndimage.label``.
+sharing a face, an edge or a corner are connected), numbered as ``scipy.ndimage.label``
+numbers them (:func:`ichbench.metrics.components.label_components`).
 ICH is often multifocal; a missed 2 mL bleed next to a 60 mL hematoma hardly moves a
 case's Dice, so these numbers count lesions instead of voxels.
 
@@ -65,17 +66,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
+from ichbench.metrics.components import label_components, labelled_boxes
 from ichbench.metrics.lesion_distances import LargeSurface, lesion_hd95_mm
-from ichbench.metrics.nearest import lattice_found_below_mm, nearest_distances_mm
+from ichbench.metrics.nearest import (
+    corner_bounds,
+    lattice_found_below_mm,
+    nearest_distances_mm,
+)
 from ichbench.metrics.surface import (
+    DirectedDistances,
     PairDistances,
     Surface,
     extract_surface,
     occupied_boxes,
     robust_hausdorff_mm,
     sorted_directed,
+    sorted_subset,
 )
 
 CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
@@ -344,8 +351,8 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
     lone: tuple[np.ndarray, np.ndarray, list[int]] | None = None
     n_truth = 0
     for box in occupied_boxes(gt_mask | pred_mask):
-        g_lab, n_g = ndimage.label(gt_mask[box], structure=CONNECTIVITY)
-        p_lab, n_p = ndimage.label(pred_mask[box], structure=CONNECTIVITY)
+        g_lab, n_g, g_boxes = labelled_boxes(gt_mask[box])
+        p_lab, n_p = label_components(pred_mask[box])
         g_size = np.bincount(g_lab.ravel(), minlength=n_g + 1)
         p_size = np.bincount(p_lab.ravel(), minlength=n_p + 1)
         g_keep = g_size >= min_voxels
@@ -365,7 +372,7 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
         origin = [s.start for s in box]
         first = np.searchsorted(pairs[0], np.arange(n_g + 2))  # pairs of lesion i: first[i]:
         work: list[tuple[int, int, np.ndarray]] = []  # index in lesions, label, partners
-        for i, g_box in enumerate(ndimage.find_objects(g_lab), start=1):
+        for i, g_box in enumerate(g_boxes, start=1):
             if not g_keep[i]:
                 continue
             where = tuple((int(o + s.start), int(o + s.stop))
@@ -493,17 +500,18 @@ def _shared_hd95_mm(case: PairDistances, p_lab: np.ndarray, matched_pred: np.nda
     matched = Surface(pred.corners[partner], pred.areas_mm2[partner], 0)
 
     to_lesion = case.pred_to_gt_mm[partner]
-    redo = np.flatnonzero(~(to_lesion < found_below))
-    if redo.size:
-        to_lesion[redo] = nearest_distances_mm(matched.corners[redo], gt.corners,
-                                               spacing_mm=spacing)
+    redo_partner = np.flatnonzero(~(to_lesion < found_below))
+    if redo_partner.size:
+        to_lesion[redo_partner] = nearest_distances_mm(matched.corners[redo_partner],
+                                                       gt.corners, spacing_mm=spacing)
 
     to_matched = case.gt_to_pred_mm.copy()
     reusable = to_matched < found_below
     others = pred.corners[~partner]
     if others.size:  # only those within reach of the truth's box can be nearer
         reach = np.ceil(found_below / np.asarray(spacing, np.float64)).astype(np.int64) + 1
-        low, high = gt.corners.min(axis=0) - reach, gt.corners.max(axis=0) + reach
+        low, high = corner_bounds(gt.corners)
+        low, high = low - reach, high + reach
         others = others[np.all((others >= low) & (others <= high), axis=1)]
     if others.size:
         from scipy.spatial import cKDTree
@@ -517,8 +525,14 @@ def _shared_hd95_mm(case: PairDistances, p_lab: np.ndarray, matched_pred: np.nda
     if redo.size:
         to_matched[redo] = nearest_distances_mm(gt.corners[redo], matched.corners,
                                                 spacing_mm=spacing)
-    return robust_hausdorff_mm(sorted_directed(gt, to_matched),
-                               sorted_directed(matched, to_lesion), percent=95.0)
+    # a direction whose distances were all kept sorts them by the case's order
+    gt_side = (DirectedDistances(to_matched[case.gt_order], gt.areas_mm2[case.gt_order])
+               if case.gt_order is not None and not redo.size
+               else sorted_directed(gt, to_matched))
+    pred_side = (sorted_subset(pred, to_lesion, case.pred_order, partner)
+                 if case.pred_order is not None and not redo_partner.size
+                 else sorted_directed(matched, to_lesion))
+    return robust_hausdorff_mm(gt_side, pred_side, percent=95.0)
 
 
 def _summarise(lesions: list[Lesion], fp: int, fp_voxels: int, n_pred: int, voxel_ml: float,

@@ -20,7 +20,9 @@ the search runs in two stages:
    (cell = the reach) skip stage 1. Only when many points find nothing within the bound
    and lie inside the target's bounding box (a lesion inside a huge prediction, where an
    unbounded k-d tree query degrades) do those get an EDT over that box, which costs at
-   most what ``surface-distance`` pays for every case.
+   most what ``surface-distance`` pays for every case. A handful of far points (two
+   false-positive specks) are instead compared with every target point: the minimum of
+   the same lattice lengths, without building a tree.
 
 Both stages give the minimum over all target points, as an EDT over the bounding box of
 both masks would, at a cost that mostly follows the number of surface points, not the
@@ -28,11 +30,14 @@ box.
 """
 
 import itertools
+import sys
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:  # scipy is imported where it is needed: it costs ~0.2 s at start-up
+    from scipy.spatial import cKDTree
 
 _MAX_OFFSETS = 1000
 """Lattice offsets tried before falling back to the k-d tree."""
@@ -48,6 +53,21 @@ _MAX_FAR_CHUNK = 1 << 18
 
 _TREE_BOUND_REACHES = 3.0
 """The k-d tree's first, bounded query looks this many lattice reaches far."""
+
+_SMALL_BRUTE_WORK = 250_000
+"""Up to this (far points × target points), comparing with every target beats a tree."""
+
+_MAX_BRUTE_WORK = 16_000_000
+"""Up to this, far points are compared with every target while the tree is not loaded."""
+
+_BRUTE_BUDGET = 60_000_000
+"""Pairs compared per process instead of importing the k-d tree (~0.15 s either way)."""
+
+_brute_pairs = 0
+"""Pairs compared so far in this process above :data:`_SMALL_BRUTE_WORK` (the budget)."""
+
+_MAX_BRUTE_PAIRS = 1 << 16
+"""Point pairs per vectorised step of that comparison."""
 
 _CHUNKS = (1, 4, 8, 16, 32, 64, 128, 256)
 """Offsets tried per vectorised step, doubling (the rest go in one last step)."""
@@ -72,6 +92,34 @@ def lattice_distance_mm(offsets: np.ndarray, spacing_mm: np.ndarray) -> np.ndarr
     scaled = offsets.astype(np.float64) * spacing_mm
     squared = scaled * scaled
     return np.sqrt(squared[:, 0] + squared[:, 1] + squared[:, 2])
+
+
+def corner_bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest index per axis of (n, 3) points, n ≥ 1.
+
+    Column by column: ``points.min(axis=0)`` on an (n, 3) array runs a reduction of
+    length 3 per row and is about twenty times slower.
+    """
+    low = np.array([points[:, axis].min() for axis in range(3)])
+    high = np.array([points[:, axis].max() for axis in range(3)])
+    return low, high
+
+
+def dilate_box(grid: np.ndarray) -> np.ndarray:
+    """Binary dilation of a 3D boolean grid by a 3×3×3 box (outside is background).
+
+    What ``scipy.ndimage.binary_dilation(grid, structure=np.ones((3, 3, 3)))`` gives: a
+    box is separable, so one shifted OR per direction of each axis.
+    """
+    out = grid.copy()
+    for axis in range(3):
+        before = out.copy()
+        lead = [slice(None)] * 3
+        lag = [slice(None)] * 3
+        lead[axis], lag[axis] = slice(1, None), slice(None, -1)
+        out[tuple(lead)] |= before[tuple(lag)]
+        out[tuple(lag)] |= before[tuple(lead)]
+    return out
 
 
 def _reach_mm(spacing_mm: tuple[float, float, float]) -> tuple[np.ndarray, float]:
@@ -157,8 +205,10 @@ def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
     spacing = np.asarray(spacing_mm, np.float64)
     offsets, lengths = _sorted_offsets(tuple(float(s) for s in spacing_mm))
     reach = np.abs(offsets).max(axis=0)
-    low = np.minimum(source.min(axis=0), target.min(axis=0)) - reach
-    extent = np.maximum(source.max(axis=0), target.max(axis=0)) + reach + 1 - low
+    (source_low, source_high), (target_low, target_high) = (corner_bounds(source),
+                                                            corner_bounds(target))
+    low = np.minimum(source_low, target_low) - reach
+    extent = np.maximum(source_high, target_high) + reach + 1 - low
     grid = np.zeros(tuple(int(n) for n in extent), bool)  # zero pages cost nothing
     flat_grid = grid.reshape(-1)
     flat_grid[_flat_index(target, low, grid.shape)] = True
@@ -171,7 +221,7 @@ def nearest_distances_mm(source: np.ndarray, target: np.ndarray, *,
     cell = np.maximum(reach, 1)
     occupied = np.zeros(tuple(int(n) for n in extent // cell + 1), bool)
     occupied.reshape(-1)[_flat_index(target, low, occupied.shape, cell)] = True
-    near = ndimage.binary_dilation(occupied, structure=np.ones((3, 3, 3), bool))
+    near = dilate_box(occupied)
     in_reach = near.reshape(-1)[_flat_index(source, low, near.shape, cell)]
 
     distances_mm = np.full(source.shape[0], np.inf)
@@ -202,7 +252,7 @@ def _chunks(indices: np.ndarray) -> list[np.ndarray]:
     return np.array_split(indices, -(-indices.size // _MAX_FAR_CHUNK)) if indices.size else []
 
 
-def _query_mm(tree: cKDTree, source: np.ndarray, which: np.ndarray, target: np.ndarray,
+def _query_mm(tree: "cKDTree", source: np.ndarray, which: np.ndarray, target: np.ndarray,
               spacing: np.ndarray, out: np.ndarray, **bound: float) -> None:
     """Exact distances of ``source[which]`` to their k-d tree nearest target, into ``out``.
 
@@ -234,6 +284,11 @@ def _far_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
     prediction has millions).
     """
     distances_mm = out
+    if _compare_with_every_target(which.size * target.shape[0]):
+        _brute_distances_mm(source, which, target, spacing, distances_mm)
+        return
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(target * spacing, leafsize=32, balanced_tree=False, compact_nodes=False)
     _, reach_mm = _reach_mm(tuple(float(s) for s in spacing))
     _query_mm(tree, source, which, target, spacing, distances_mm,
@@ -244,10 +299,13 @@ def _far_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
     if rest.size * target.shape[0] <= _MAX_TREE_WORK:
         _query_mm(tree, source, rest, target, spacing, distances_mm)
         return
-    low, high = target.min(axis=0), target.max(axis=0) + 1
+    low, high = corner_bounds(target)
+    high = high + 1
     inside = np.concatenate([np.all((source[piece] >= low) & (source[piece] < high), axis=1)
                              for piece in _chunks(rest)])
     if inside.any():
+        from scipy import ndimage
+
         background = np.ones(tuple(int(n) for n in high - low), bool)
         background[tuple((target - low).T)] = False
         distance_map_mm = ndimage.distance_transform_edt(background, sampling=spacing)
@@ -255,3 +313,46 @@ def _far_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
         del distance_map_mm, background
     # outside the box a k-d tree does not degrade
     _query_mm(tree, source, rest[~inside], target, spacing, distances_mm)
+
+
+def _compare_with_every_target(pairs: int) -> bool:
+    """Whether far points are compared with every target instead of a k-d tree's query.
+
+    A k-d tree answers faster once built, but ``scipy.spatial`` costs ~0.15 s to import
+    (``scipy._lib``'s array-API layer), more than a scoring run with two far specks per
+    case spends comparing them with every target. Small comparisons always win; larger
+    ones (up to :data:`_MAX_BRUTE_WORK`) are made while the tree is not loaded and the
+    process has compared fewer than :data:`_BRUTE_BUDGET` pairs: a run of a few cases
+    never imports it, a long run pays at most about the import twice. Both routes give
+    the same distances (tested bit for bit).
+    """
+    global _brute_pairs
+    if pairs <= _SMALL_BRUTE_WORK:
+        return True
+    if (pairs > _MAX_BRUTE_WORK or _brute_pairs + pairs > _BRUTE_BUDGET
+            or "scipy.spatial" in sys.modules):
+        return False
+    _brute_pairs += pairs
+    return True
+
+
+def _brute_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
+                        spacing: np.ndarray, out: np.ndarray) -> None:
+    """Exact distances of ``source[which]`` to every target point, the minimum into ``out``.
+
+    For a few far points (false-positive specks): the length of each integer offset in
+    :func:`lattice_distance_mm`'s arithmetic (squares summed in axis order), minimised;
+    in pieces of at most :data:`_MAX_BRUTE_PAIRS` pairs (512 KiB per temporary).
+    """
+    rows = max(1, _MAX_BRUTE_PAIRS // target.shape[0])
+    for start in range(0, which.size, rows):
+        piece = which[start:start + rows]
+        squared = np.zeros((piece.size, target.shape[0]))
+        scaled = np.empty_like(squared)
+        for axis in range(3):  # integer offsets are exact in float64
+            np.subtract(source[piece, axis, None], target[None, :, axis], out=scaled,
+                        dtype=np.float64)
+            scaled *= spacing[axis]
+            scaled *= scaled
+            squared += scaled
+        out[piece] = np.sqrt(squared.min(axis=1))

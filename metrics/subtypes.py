@@ -34,9 +34,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-from ichbench.metrics.lesions import CONNECTIVITY
+from ichbench.metrics.components import label_components, labelled_boxes
 
 
 @dataclass(frozen=True)
@@ -133,13 +132,12 @@ def stratify_by_class(gt_labels: np.ndarray, pred: np.ndarray, *,
     values = np.unique(gt_labels[gt_any])
     if values.size == 0:
         return []
-    p_lab, _ = ndimage.label(pred_mask, structure=CONNECTIVITY)
-    p_boxes = ndimage.find_objects(p_lab)
+    p_lab, _, p_boxes = labelled_boxes(pred_mask)
     strata = []
     for value in values.tolist():
         g_c = gt_labels == value
         box = _box(g_c)  # label each class on its own box only
-        g_lab, n_g = ndimage.label(g_c[box], structure=CONNECTIVITY)
+        g_lab, n_g = label_components(g_c[box])
         hit = np.zeros(n_g + 1, bool)
         hit[g_lab[pred_mask[box] & g_c[box]]] = True
         g_size = np.bincount(g_lab.ravel(), minlength=n_g + 1)

@@ -91,12 +91,18 @@ class PairDistances:
     gt_to_pred_mm, pred_to_gt_mm : numpy.ndarray
         Shape (gt.n_points,) and (pred.n_points,), float64, in the surfaces' point order
         (unsorted): from :func:`unsorted_distances_mm`.
+    gt_order, pred_order : numpy.ndarray or None
+        The permutations that sort them (:func:`directed_order`), when known: a lesion
+        pair that keeps a direction's distances, or a subset of them, sorts them by
+        reusing the order (:func:`sorted_subset`) instead of sorting again.
     """
 
     gt: Surface
     pred: Surface
     gt_to_pred_mm: np.ndarray
     pred_to_gt_mm: np.ndarray
+    gt_order: np.ndarray | None = None
+    pred_order: np.ndarray | None = None
 
 
 def _runs(projection: np.ndarray) -> list[tuple[int, int]]:
@@ -282,8 +288,43 @@ def sorted_directed(source: Surface, distances_mm: np.ndarray) -> DirectedDistan
     points' order, so any subset of a surface measured point by point sorts to what
     :func:`directed_distances` gives for that subset.
     """
-    order = np.lexsort((source.areas_mm2, distances_mm))
+    order = directed_order(source, distances_mm)
     return DirectedDistances(distances_mm[order], source.areas_mm2[order])
+
+
+def directed_order(source: Surface, distances_mm: np.ndarray) -> np.ndarray:
+    """The permutation :func:`sorted_directed` applies: by distance, then area, then index.
+
+    ``np.lexsort`` is stable, so points equal in both keep their order.
+    """
+    return np.lexsort((source.areas_mm2, distances_mm))
+
+
+def sorted_subset(source: Surface, distances_mm: np.ndarray, order: np.ndarray,
+                  keep: np.ndarray) -> DirectedDistances:
+    """:func:`sorted_directed` of the points ``keep`` of ``source``, from its full ``order``.
+
+    Parameters
+    ----------
+    source : Surface
+        The surface whose points ``keep`` (bool, one per point) are wanted.
+    distances_mm : numpy.ndarray
+        One distance per kept point, in ``source``'s point order: the values that
+        ``order`` was computed from, restricted to ``keep``.
+    order : numpy.ndarray
+        :func:`directed_order` of all of ``source``'s points.
+    keep : numpy.ndarray
+        Bool, shape (source.n_points,).
+
+    Returns
+    -------
+    DirectedDistances
+        Equal to ``sorted_directed`` of the subset: a stable sort of a subset is the full
+        stable order with the other points left out.
+    """
+    position = np.cumsum(keep) - 1  # index of each kept point within the subset
+    subset = position[order[keep[order]]]
+    return DirectedDistances(distances_mm[subset], source.areas_mm2[keep][subset])
 
 
 def surface_dice_at_tolerance(gt_to_pred: DirectedDistances, pred_to_gt: DirectedDistances,

@@ -303,15 +303,20 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
     Returns
     -------
     mask : numpy.ndarray of bool
-        Foreground, same shape as ``array``.
+        Foreground, same shape as ``array`` (a view of a one-byte 0/1 array, read-only
+        when it is).
     problem : str or None
         Why the array is not a mask (with the fix), else None.
     note : str or None
         A remark on an accepted mask (labels other than 0 and 1), else None.
     """
+    kind = array.dtype.kind
+    if not nonfinite and kind in "biu" and _zero_one(array):
+        # what users submit: nothing to check or note; one-byte 0/1 voxels are booleans
+        mask = array.view(np.bool_) if array.dtype.itemsize == 1 else array != 0
+        return mask, None, None
     mask = array != 0  # NaN is != 0, so it lands in the foreground values checked below
     values = array[mask]
-    kind = array.dtype.kind
     if nonfinite:
         return mask, (f"{nonfinite} NaN or infinite voxel(s) in the file; a mask holds whole "
                       "numbers only, save 0/1 as uint8"), None
@@ -336,6 +341,13 @@ def mask_values(array: np.ndarray, *, nonfinite: int = 0,
             ", ..." if labels.size > 6 else "")
         note = f"non-zero labels {shown} found; {LABEL_NOTE}"
     return mask, None, note
+
+
+def _zero_one(array: np.ndarray) -> bool:
+    """Whether an integer or boolean array holds only 0 and 1 (two SIMD reductions)."""
+    if array.size == 0:
+        return True
+    return bool(array.max() <= 1 and (array.dtype.kind != "i" or array.min() >= 0))
 
 
 def _named(exc: NiftiError, path: Path) -> str:

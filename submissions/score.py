@@ -6,16 +6,13 @@ External submissions (``ichbench score``) and ichbench's own runs (the harness) 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ichbench import __version__
 from ichbench.atomic import write_json
@@ -35,6 +32,10 @@ from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
 from ichbench.submissions.folder import CaseTask, ScoreError, plan_submission, truth_cases
 from ichbench.submissions.status import Status
 from ichbench.submissions.summary import summarize, write_cases_csv
+
+if TYPE_CHECKING:  # worker processes are imported by the runs that start them (jobs > 1)
+    import multiprocessing.context
+    from concurrent.futures import Future
 
 #: Cases queued per worker process; bounds memory to a few cases per worker.
 _IN_FLIGHT_PER_JOB = 2
@@ -294,6 +295,8 @@ def _map_cases(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTa
     if jobs <= 1:
         yield from map(run_case, tasks)
         return
+    from concurrent.futures.process import BrokenProcessPool
+
     context = _mp_context()
     finished: set[str] = set()
     try:
@@ -319,6 +322,9 @@ def _check_workers_start(context: multiprocessing.context.BaseContext) -> None:
     start at all (e.g. a folder named ``ichbench`` in the working directory shadowing an
     editable install); the second must not be reported as every case's fault.
     """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=context,
                                  initializer=_init_worker) as pool:
@@ -340,6 +346,8 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     A plain fork would copy the caller's threads (torch, ITK) in whatever locked state
     they are in.
     """
+    import multiprocessing
+
     if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
@@ -373,6 +381,8 @@ def _start_forkserver() -> None:
 
 def _pooled(run_case: Callable[[CaseTask], CaseScore], tasks: Sequence[CaseTask], jobs: int,
             context: multiprocessing.context.BaseContext) -> Iterator[CaseScore]:
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     pending: set[Future[CaseScore]] = set()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
                              initializer=_init_worker) as pool:
@@ -392,6 +402,9 @@ def _isolated(run_case: Callable[[CaseTask], CaseScore], task: CaseTask,
     crashed = CaseTask(task.case_id, task.truth, None, Status.UNREADABLE,
                        f"{task.prediction.name if task.prediction else 'the file'}: the "
                        "NIfTI reader crashed on it; write it again with a standard writer")
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     for attempt in (task, crashed):
         try:
             with ProcessPoolExecutor(max_workers=1, mp_context=context,
@@ -414,11 +427,22 @@ def _init_worker() -> None:
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:
-    from tqdm import tqdm
+    import contextlib
 
     enabled = sys.stderr.isatty() if progress is None else progress
+    if not enabled:  # no bar to draw: tqdm (~15 ms to import) is not needed
+        return contextlib.nullcontext(_NoBar())
+    from tqdm import tqdm
+
     return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="case",
                 desc="scoring", leave=False, dynamic_ncols=True)
+
+
+class _NoBar:
+    """The part of a progress bar that scoring calls, doing nothing."""
+
+    def update(self, n: int = 1) -> None:
+        """Ignore ``n`` finished cases."""
 
 
 def _describe_truth(truth: object, truth_map: Mapping[str, Path]) -> str:

@@ -58,3 +58,24 @@ def test_built_wheel_holds_every_source_module_under_ichbench(tmp_path):
             relative = source.relative_to(root / folder).as_posix()
             assert f"{package}/{relative}" in names, f"{folder}/{relative} missing from wheel"
     assert not any(n.split("/")[0] in folders for n in names), "top-level generic package"
+
+
+def test_version_equals_the_installed_metadata():
+    from importlib.metadata import version
+
+    assert ichbench.__version__ == version("ichbench")
+
+
+def test_cli_lists_every_command_and_imports_only_the_one_that_runs():
+    from ichbench.cli import COMMANDS
+
+    code = ("import sys; from ichbench.cli import cli\n"
+            "try:\n    cli(['score', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('ichbench.commands.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "['ichbench.commands.score']"
+    listed = subprocess.run([sys.executable, "-m", "ichbench.cli", "--help"],
+                            capture_output=True, text=True, check=True).stdout
+    for name in COMMANDS:
+        assert f"  {name} " in listed

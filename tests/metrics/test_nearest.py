@@ -87,3 +87,40 @@ def test_truth_around_an_under_segmented_ball_equals_brute_force():
     expected = cdist(source * np.array(spacing_mm), target * np.array(spacing_mm)).min(axis=1)
     got = nearest_distances_mm(source, target, spacing_mm=spacing_mm)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("spacing", [(5.0, 0.45, 0.45), (1.0, 1.0, 1.0), (2.0, 0.7, 0.9)])
+def test_far_points_compared_with_every_target_equal_the_k_d_tree_route(monkeypatch, spacing):
+    """A few far points (specks) skip the k-d tree: same distances, bit for bit, and the
+    minimum over every target point in the lattice arithmetic."""
+    import ichbench.metrics.nearest as nearest
+
+    rng = np.random.default_rng(5)
+    target = np.unique(rng.integers(0, 40, (3000, 3)), axis=0)
+    source = np.unique(np.concatenate([rng.integers(0, 40, (200, 3)),
+                                       rng.integers(150, 400, (20, 3))]), axis=0)
+    monkeypatch.setattr(nearest, "_SMALL_BRUTE_WORK", 10 ** 12)
+    brute = nearest.nearest_distances_mm(source, target, spacing_mm=spacing)
+    monkeypatch.setattr(nearest, "_SMALL_BRUTE_WORK", -1)
+    monkeypatch.setattr(nearest, "_MAX_BRUTE_WORK", -1)
+    tree = nearest.nearest_distances_mm(source, target, spacing_mm=spacing)
+    np.testing.assert_array_equal(brute, tree)
+    offsets = (source[:, None, :] - target[None, :, :]).reshape(-1, 3)
+    oracle = nearest.lattice_distance_mm(offsets, np.asarray(spacing)).reshape(
+        source.shape[0], -1).min(axis=1)
+    np.testing.assert_array_equal(brute, oracle)
+
+
+def test_far_points_skip_the_tree_within_the_budget_only(monkeypatch):
+    import sys
+
+    import ichbench.metrics.nearest as nearest
+
+    monkeypatch.delitem(sys.modules, "scipy.spatial", raising=False)
+    monkeypatch.setattr(nearest, "_brute_pairs", 0)
+    assert nearest._compare_with_every_target(nearest._SMALL_BRUTE_WORK)
+    assert nearest._brute_pairs == 0  # small comparisons are free of the budget
+    assert nearest._compare_with_every_target(nearest._MAX_BRUTE_WORK)
+    assert not nearest._compare_with_every_target(nearest._MAX_BRUTE_WORK + 1)
+    monkeypatch.setattr(nearest, "_brute_pairs", nearest._BRUTE_BUDGET)
+    assert not nearest._compare_with_every_target(nearest._SMALL_BRUTE_WORK + 1)

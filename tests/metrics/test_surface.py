@@ -132,3 +132,21 @@ def test_distances_are_sorted_with_their_areas():
                                 spacing_mm=spacing_mm)
     assert np.all(np.diff(result.distances_mm) >= 0)
     assert result.areas_mm2.shape == result.distances_mm.shape
+
+
+def test_sorted_subset_equals_sorting_the_subset_with_ties():
+    """Reusing a full sort for a subset of points gives the subset's own sort, ties too."""
+    from ichbench.metrics.surface import Surface, directed_order, sorted_directed, sorted_subset
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    surface = Surface(np.zeros((n, 3), np.int32), rng.choice([0.1, 0.2, 0.3], n), 0)
+    distances = rng.choice([0.0, 0.45, 0.9, 5.0, np.inf], n)  # many ties in both keys
+    order = directed_order(surface, distances)
+    for share in (0.0, 0.3, 1.0):
+        keep = rng.random(n) < share
+        subset = Surface(surface.corners[keep], surface.areas_mm2[keep], 0)
+        expected = sorted_directed(subset, distances[keep])
+        got = sorted_subset(surface, distances[keep], order, keep)
+        np.testing.assert_array_equal(got.distances_mm, expected.distances_mm)
+        np.testing.assert_array_equal(got.areas_mm2, expected.areas_mm2)
