@@ -48,7 +48,7 @@ import numpy as np
 from ichbench.atomic import write_text
 from ichbench.metrics import evaluate_case
 from ichbench.metrics.subtypes import stratify_by_class
-from ichbench.submissions.columns import SUMMARY_METRICS, describe, mean
+from ichbench.submissions.columns import SUMMARY_METRICS, describe, format_number, mean
 from ichbench.submissions.lesions import LESION_COLUMNS, LESION_SUMMARY_METRICS, lesion_columns
 
 #: BHSD's (and MBH-Seg24/25's) label convention.
@@ -342,8 +342,6 @@ def subtypes_summary(rows: Sequence[Mapping[str, Any]], names: Mapping[int, str]
 def write_rows_csv(path: str | os.PathLike[str], columns: Sequence[str],
                    rows: Iterable[Mapping[str, Any]]) -> None:
     """Write a table atomically; numbers as cases.csv writes them (``inf``, ``nan``)."""
-    from ichbench.submissions.summary import format_number
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

@@ -184,3 +184,15 @@ def _quantile(sorted_data: np.ndarray, q: float) -> float:
     if math.isinf(high) or math.isinf(low):
         return high if math.isinf(high) else low
     return low + (high - low) * frac
+
+
+def format_number(value: float | int) -> str:
+    """Text of one number in cases.csv: ``inf``, ``nan``, an int, or a round-trip float."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)

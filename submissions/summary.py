@@ -32,12 +32,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ichbench.atomic import write_text
 from ichbench.metrics import DEFAULT_HD_PERCENTILE
 from ichbench.submissions.case import CaseScore
-from ichbench.submissions.columns import CSV_COLUMNS, SUMMARY_METRICS, describe
+from ichbench.submissions.columns import CSV_COLUMNS, SUMMARY_METRICS, describe, format_number
 from ichbench.submissions.lesions import LESION_COLUMNS, lesion_summary
 from ichbench.submissions.status import Status
 
@@ -83,18 +81,6 @@ def summarize(scores: Sequence[CaseScore], *, tolerance_mm: float, version: str,
         **lesion_summary([s.lesion for s in scores], [s.gt_volume_ml for s in scores],
                          [s.pred_volume_ml for s in scores], describe),
     }
-
-
-def format_number(value: float | int) -> str:
-    """Text of one number in cases.csv: ``inf``, ``nan``, an int, or a round-trip float."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return str(int(value))
-    value = float(value)
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return repr(value)
 
 
 def write_cases_csv(path: str | os.PathLike[str], scores: Sequence[CaseScore]) -> None:
