@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING
 from ichbench.baselines import coarse, nnunet
 from ichbench.baselines.coarse import CoarseConfig
 from ichbench.baselines.nnunet import NnunetConfig, nnunet_stages
-from ichbench.stages import Stage, run_inline
+from ichbench.harness.stages import Stage, run_inline
 
 if TYPE_CHECKING:
-    from ichbench.methods import RunContext
-    from ichbench.protocol import Protocol
+    from ichbench.data.protocol import Protocol
+    from ichbench.harness.methods import RunContext
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class CascadeMethod:
 
     def stages(self, ctx: RunContext[CascadeConfig]) -> list[Stage]:
         """The coarse method's stages (all folds), then nnU-Net on CT + coarse mask."""
-        from ichbench.methods import get_method
+        from ichbench.harness.methods import get_method
 
         config = ctx.config
         coarse_ctx = self.coarse_context(ctx)

@@ -39,16 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ichbench.atomic import write_json
 from ichbench.baselines.augment import AugmentSettings
 from ichbench.baselines.densenet import DenseNetConfig
 from ichbench.baselines.training import TrainSettings
-from ichbench.config import check_ranges, shown
-from ichbench.stages import Stage, run_inline, shards
-from ichbench.volumes import Geometry, read_volume
+from ichbench.harness.config import check_ranges, shown
+from ichbench.harness.stages import Stage, run_inline, shards
+from ichbench.io.atomic import write_json
+from ichbench.io.volumes import Geometry, read_volume
 
 if TYPE_CHECKING:
-    from ichbench.methods import RunContext
+    from ichbench.harness.methods import RunContext
 
 #: HU a CT can hold (air −1000, metal and dense bone up to ~3,000; 16-bit data ±32,768
 #: with margin): window limits outside are typing errors.
@@ -288,7 +288,7 @@ def _write_fold_cases(fold_dir: Path, fold: int, train_ids: tuple[str, ...],
 
 
 class CoarseMethod:
-    """The coarse 2D DenseNet as an :class:`ichbench.methods.Method`."""
+    """The coarse 2D DenseNet as an :class:`ichbench.harness.methods.Method`."""
 
     name = "coarse"
 

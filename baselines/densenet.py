@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ichbench.config import check_ranges, shown
+from ichbench.harness.config import check_ranges, shown
 
 
 @dataclass(frozen=True)

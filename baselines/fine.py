@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ichbench.baselines.nnunet import PRESETS, NnunetConfig, nnunet_stages
-from ichbench.stages import Stage, run_inline
+from ichbench.harness.stages import Stage, run_inline
 
 if TYPE_CHECKING:
-    from ichbench.methods import RunContext
+    from ichbench.harness.methods import RunContext
 
 
 class FineMethod:

@@ -9,7 +9,7 @@ contract:
 * ``run_dir/folds/<k>/oof/<id>.nii.gz`` — fold ``k``'s model on its validation cases;
 * ``run_dir/predictions/<split>/<id>.nii.gz`` — the ensemble of the trained folds.
 
-Every mask is written by :func:`ichbench.volumes.write_volume` with the CT's geometry (not by
+Every mask is written by :func:`ichbench.io.volumes.write_volume` with the CT's geometry (not by
 nnU-Net's writer), so predictions sit exactly on the CT grid. Prediction runs in this
 process, case by case (no worker pools).
 
@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ichbench.atomic import write_json
 from ichbench.baselines.nnunet_env import (
     NnunetPaths,
     augmentation_workers,
@@ -51,13 +50,14 @@ from ichbench.baselines.nnunet_raw import (
     write_splits,
 )
 from ichbench.baselines.nnunet_settings import MAX_STEPS, OPTIMIZERS, NnunetTrainerSettings
-from ichbench.config import check_choice, check_ranges
-from ichbench.cores import usable_cores
-from ichbench.stages import Stage, run_inline, shards
-from ichbench.volumes import Geometry, read_geometry, write_volume
+from ichbench.harness.config import check_choice, check_ranges
+from ichbench.harness.stages import Stage, run_inline, shards
+from ichbench.io.atomic import write_json
+from ichbench.io.cores import usable_cores
+from ichbench.io.volumes import Geometry, read_geometry, write_volume
 
 if TYPE_CHECKING:
-    from ichbench.methods import RunContext
+    from ichbench.harness.methods import RunContext
 
 TRAINER_NAME = "IchbenchTrainer"
 
@@ -476,7 +476,7 @@ def nnunet_stages(ctx: RunContext[Any], cfg: NnunetConfig, *, prefix: str,
         ``<prefix>.prepare`` (convert, plan, preprocess; needs ``after``),
         ``<prefix>.fold<k>`` for ``k`` in ``ctx.folds`` (train or resume, then the fold's
         out-of-fold masks) and ``<prefix>.predict.<split>`` (the folds' ensemble; a large
-        split in parts, see :func:`ichbench.stages.shards`).
+        split in parts, see :func:`ichbench.harness.stages.shards`).
     """
     with_mask = masks is not None
     mask_channels = (1,) if with_mask else ()

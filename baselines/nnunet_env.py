@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
-from ichbench.atomic import write_text
+from ichbench.io.atomic import write_text
 
 #: Name of the module nnU-Net imports from ``nnUNet_extTrainer``. It only re-exports the
 #: trainer classes defined in :mod:`ichbench.baselines.nnunet_trainers`, so the classes

@@ -6,7 +6,7 @@ coarse mask) and, for custom folds, ``<preprocessed>/DatasetNNN_Name/splits_fina
 This module writes exactly that from an ichbench protocol, so nnU-Net's own random split
 is never used: fold ``k``'s validation cases are ``protocol.fold_val(k)``, in that order.
 
-Every volume is re-written through :mod:`ichbench.nifti` (CT as stored, labels and masks
+Every volume is re-written through :mod:`ichbench.io.nifti` (CT as stored, labels and masks
 binarised to uint8) with the CT's geometry, so nnU-Net reads one consistent grid per case
 even when the source files differ in type or scaling.
 """
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ichbench.atomic import write_json
-from ichbench.volumes import Geometry, read_geometry, read_volume, write_volume
+from ichbench.io.atomic import write_json
+from ichbench.io.volumes import Geometry, read_geometry, read_volume, write_volume
 
 if TYPE_CHECKING:
-    from ichbench.dataset import Dataset
-    from ichbench.protocol import Protocol
+    from ichbench.data.dataset import Dataset
+    from ichbench.data.protocol import Protocol
 
 #: nnU-Net dataset id and name used inside every run folder (one dataset per run folder,
 #: so a fixed id never collides).

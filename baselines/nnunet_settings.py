@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ichbench.atomic import write_json
-from ichbench.config import ConfigError, check_choice, check_ranges, from_dict, to_dict
+from ichbench.harness.config import ConfigError, check_choice, check_ranges, from_dict, to_dict
+from ichbench.io.atomic import write_json
 
 #: File in the preprocessed dataset folder holding the trainer's settings.
 TRAINER_CONFIG_FILE = "ichbench_trainer.json"

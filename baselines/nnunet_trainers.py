@@ -70,12 +70,12 @@ from batchgeneratorsv2.transforms.utils.pseudo2d import Convert2DTo3DTransform
 from batchgeneratorsv2.transforms.utils.random import RandomTransform
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from ichbench.atomic import atomic_path, write_text
 from ichbench.baselines.nnunet_settings import (
     TRAINER_CONFIG_FILE,
     NnunetTrainerSettings,
     TrainerSettingsError,
 )
+from ichbench.io.atomic import atomic_path, write_text
 
 #: nnU-Net intensity transforms (2.8.1 default pipeline) that must not touch a mask channel.
 INTENSITY_TRANSFORMS: tuple[type, ...] = (

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
-from ichbench.atomic import write_json
-from ichbench.config import check_ranges, shown
-from ichbench.stages import Stage, run_inline
-from ichbench.volumes import read_volume
+from ichbench.harness.config import check_ranges, shown
+from ichbench.harness.stages import Stage, run_inline
+from ichbench.io.atomic import write_json
+from ichbench.io.volumes import read_volume
 
 if TYPE_CHECKING:
-    from ichbench.methods import RunContext
+    from ichbench.harness.methods import RunContext
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def choose(scores: Mapping[str, np.ndarray], case_ids: Sequence[str],
 
 
 class ThresholdMethod:
-    """The threshold floor as an :class:`ichbench.methods.Method`."""
+    """The threshold floor as an :class:`ichbench.harness.methods.Method`."""
 
     name = "threshold"
 

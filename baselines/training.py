@@ -43,7 +43,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ichbench.atomic import atomic_path, write_json, write_text
 from ichbench.baselines.amp import autocast, backward_step, grad_scaler, to_device
 from ichbench.baselines.augment import (
     AugmentParams,
@@ -52,7 +51,8 @@ from ichbench.baselines.augment import (
     crop_slice,
     epoch_plan,
 )
-from ichbench.config import check_ranges
+from ichbench.harness.config import check_ranges
+from ichbench.io.atomic import atomic_path, write_json, write_text
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_dc", "seconds")
 

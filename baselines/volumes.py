@@ -3,7 +3,7 @@
 Intensity windows, fixed-grid resampling, fold ensembling and writing masks on a CT's own
 grid.
 
-Arrays are indexed (z, y, x) as everywhere in ichbench (see :mod:`ichbench.nifti`).
+Arrays are indexed (z, y, x) as everywhere in ichbench (see :mod:`ichbench.io.nifti`).
 Resampling to a fixed grid works in *index* space, as the paper does ("the training shape of
 each volume is fixed at 256 × 256 × 16"): the volume is stretched to the grid whatever its
 spacing, and stretched back afterwards. Voxel centres are aligned (the ``align_corners=False``
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ichbench.volumes import Geometry, write_volume
+from ichbench.io.volumes import Geometry, write_volume
 
 
 def window_normalise(ct_hu: np.ndarray, hu_window: tuple[float, float]) -> np.ndarray:

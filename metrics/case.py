@@ -2,7 +2,7 @@
 
 :func:`evaluate_case` compares a predicted mask P with the truth G (3D arrays of one
 shape, non-zero = foreground, axes as ``spacing_mm``, i.e. (z, y, x) for arrays read by
-``ichbench.nifti``) and returns a :class:`CaseMetrics`:
+``ichbench.io.nifti``) and returns a :class:`CaseMetrics`:
 
 - DC  = (2|P∩G| + 1e-5) / (|P| + |G| + 1e-5), ε-smoothed as the challenge's code, on
   binarised masks (the challenge summed raw values, which inflates 0/255 masks).
@@ -174,7 +174,7 @@ def evaluate_case(gt: np.ndarray, pred: np.ndarray, *,
     ----------
     gt, pred : numpy.ndarray
         Truth and prediction, 3D arrays of identical shape, any dtype, non-zero =
-        foreground; axes in the order of ``spacing_mm`` ((z, y, x) from ``ichbench.nifti``).
+        foreground; axes in the order of ``spacing_mm`` ((z, y, x) from ``ichbench.io.nifti``).
     spacing_mm : tuple of 3 floats
         Voxel spacing in mm per array axis, from the truth's header. No default: a wrong
         axis order changes HD (e.g. (5.0, 0.45, 0.45) vs (0.45, 0.45, 5.0)).

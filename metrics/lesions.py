@@ -297,7 +297,7 @@ def evaluate_lesions(gt: np.ndarray, pred: np.ndarray, *,
     ----------
     gt, pred : numpy.ndarray
         Truth and prediction, 3D arrays of one shape, non-zero = foreground, axes in the
-        order of ``spacing_mm`` ((z, y, x) for arrays read by ``ichbench.nifti``).
+        order of ``spacing_mm`` ((z, y, x) for arrays read by ``ichbench.io.nifti``).
     spacing_mm : tuple of 3 floats
         Voxel spacing in mm per array axis, from the truth's header (volumes and HD95).
     bin_edges_ml : sequence of float, default (1, 5, 30)

@@ -21,7 +21,7 @@ against); :func:`surface_dice_at_tolerance` and :func:`robust_hausdorff_mm` stat
 empty cases.
 
 Array axes are used as given: ``spacing_mm[i]`` is the spacing of array axis ``i``
-((z, y, x) for arrays read by ``ichbench.nifti``).
+((z, y, x) for arrays read by ``ichbench.io.nifti``).
 """
 
 from dataclasses import dataclass

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ichbench import __version__
-from ichbench.atomic import write_json, write_text
+from ichbench.io.atomic import write_json, write_text
 from ichbench.reports.analysis import (
     LEADERBOARD_COLUMNS,
     Analysis,

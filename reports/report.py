@@ -22,7 +22,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from ichbench import __version__
-from ichbench.atomic import atomic_path, write_text
+from ichbench.io.atomic import atomic_path, write_text
 from ichbench.reports.analysis import leaderboard_columns
 from ichbench.reports.inputs import ReportInputError, is_run_folder
 from ichbench.reports.labels import heads

@@ -67,7 +67,7 @@ def compare_run_folders(run_a: str | Path, run_b: str | Path) -> Reproduction:
     ValueError
         If either path is not a folder.
     """
-    from ichbench.volumes import read_volume
+    from ichbench.io.volumes import read_volume
 
     a, b = Path(run_a), Path(run_b)
     for run in (a, b):

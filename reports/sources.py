@@ -23,8 +23,8 @@ import numpy as np
 from ichbench.reports.inputs import TeamResults
 
 if TYPE_CHECKING:
+    from ichbench.io.volumes import Volume
     from ichbench.reports.analysis import Analysis
-    from ichbench.volumes import Volume
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ T = TypeVar("T")
 @functools.lru_cache(maxsize=8)
 def _dataset(root: str):  # type: ignore[no-untyped-def]
     try:
-        from ichbench.dataset import open_dataset
+        from ichbench.data.dataset import open_dataset
 
         return open_dataset(root)
     except Exception:  # any failure means "no dataset": the figures that need it are skipped
@@ -42,7 +42,7 @@ def _dataset(root: str):  # type: ignore[no-untyped-def]
 def _folder_cases(folder: object) -> dict[str, Path] | None:
     if not isinstance(folder, str | Path) or not Path(folder).is_dir():
         return None
-    from ichbench.volumes import list_cases
+    from ichbench.io.volumes import list_cases
 
     try:
         cases = list_cases(folder)
@@ -130,7 +130,7 @@ def read_case(truth: Path, ct: Path, pred: Path | None
     missing prediction (``pred`` None) is an empty mask. None when a file cannot be read
     or has another size: the figure then leaves the case out.
     """
-    from ichbench.volumes import NiftiError, read_geometry, read_volume
+    from ichbench.io.volumes import NiftiError, read_geometry, read_volume
 
     try:  # headers first: no file is read unless it has the truth's size
         gt = read_volume(truth)

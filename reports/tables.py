@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from ichbench.atomic import write_text
+from ichbench.io.atomic import write_text
 
 #: Decimals per column family in human-readable tables.
 DECIMALS = {"dc": 4, "nsd": 4, "rvd": 4, "hd": 2, "hd95": 2, "score": 2, "p": 4,

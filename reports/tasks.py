@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.atomic import write_text
+from ichbench.io.atomic import write_text
 from ichbench.reports.analysis import Analysis, analyse
 from ichbench.reports.challenger import consensus_ranking
 from ichbench.reports.inputs import ReportInputError, load_inputs

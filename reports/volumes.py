@@ -77,11 +77,11 @@ def abc2_for_cases(truth: Mapping[str, Path], case_ids: list[str] | tuple[str, .
                    ) -> dict[str, tuple[float, float]]:
     """(true volume, ABC/2) in mL per case of ``case_ids`` found in ``truth``.
 
-    Reads each label once through :mod:`ichbench.nifti` (spacing from its header); the
+    Reads each label once through :mod:`ichbench.io.nifti` (spacing from its header); the
     true volume is the label's voxel count times the voxel volume. Unreadable labels are
     skipped.
     """
-    from ichbench.volumes import NiftiError, read_volume
+    from ichbench.io.volumes import NiftiError, read_volume
 
     out: dict[str, tuple[float, float]] = {}
     for case in case_ids:

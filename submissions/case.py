@@ -7,13 +7,13 @@ case is then scored as an empty prediction; a bad truth file becomes ``truth_unr
 Order of the checks, chosen so that hostile files cost nothing:
 
 1. ``lstat`` again (no link, a regular file, not a truth file);
-2. the header only (:func:`ichbench.volumes.open_volume`): absurd sizes, non-3D and
+2. the header only (:func:`ichbench.io.volumes.open_volume`): absurd sizes, non-3D and
    non-NIfTI files are refused here;
 3. the header's size must equal the truth's **before** any voxel is read. This bounds
    what reading can cost: the NIfTI reader allocates and decompresses exactly the
    voxels the header claims, so a gzip bomb can make it decompress at most
    ``truth voxels × 8`` bytes and is otherwise never inflated;
-4. spacing, origin and direction (:meth:`ichbench.geometry.Geometry.mismatch`);
+4. spacing, origin and direction (:meth:`ichbench.io.geometry.Geometry.mismatch`);
 5. the voxels, read by ``OpenedVolume.load`` (for NIfTI: exact length, intact gzip,
    scaling applied, NaN kept): whole, finite numbers; non-zero is foreground.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ichbench.io.volumes import Geometry, NiftiError, OpenedVolume, open_volume, reorient
 from ichbench.metrics.case import evaluate_case_with_distances
 from ichbench.submissions.classes import (
     CLASS_METRICS,
@@ -39,7 +40,6 @@ from ichbench.submissions.classes import (
 from ichbench.submissions.folder import CaseTask, entry_problem
 from ichbench.submissions.lesions import lesion_columns  # issue 13: lesion-wise columns
 from ichbench.submissions.status import Status
-from ichbench.volumes import Geometry, NiftiError, OpenedVolume, open_volume, reorient
 
 NAN = float("nan")
 

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ichbench.atomic import write_text
+from ichbench.io.atomic import write_text
 from ichbench.metrics import evaluate_case
 from ichbench.metrics.subtypes import stratify_by_class
 from ichbench.submissions.columns import SUMMARY_METRICS, describe, format_number, mean

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ichbench.nifti import printable
+from ichbench.io.nifti import printable
+from ichbench.io.volumes import case_id
 from ichbench.submissions.status import Status
-from ichbench.volumes import case_id
 
 
 class ScoreError(ValueError):

@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from ichbench import __version__
+from ichbench.io.volumes import case_id as image_case_id
+from ichbench.io.volumes import read_geometry
 from ichbench.submissions.case import CaseScore
 from ichbench.submissions.defaults import DEFAULT_TOLERANCE_MM
 from ichbench.submissions.folder import ScoreError, truth_cases
@@ -63,8 +65,6 @@ from ichbench.submissions.grand_challenge_jobs import (
 )
 from ichbench.submissions.status import Status
 from ichbench.submissions.summary import SUMMARY_METRICS, status_warnings
-from ichbench.volumes import case_id as image_case_id
-from ichbench.volumes import read_geometry
 
 #: Where grand-challenge mounts things inside the evaluation container.
 DEFAULT_INPUT = Path("/input")
@@ -405,7 +405,7 @@ def clean_text(text: str) -> str:
 
 def write_json_strict(path: Path, obj: Any) -> None:
     """Write ``obj`` as RFC 8259 JSON (no NaN/Infinity), atomically."""
-    from ichbench.atomic import atomic_open
+    from ichbench.io.atomic import atomic_open
 
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(strict_json(obj), handle, indent=2, allow_nan=False)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ichbench.io.volumes import case_id as image_case_id
 from ichbench.submissions.status import Status
-from ichbench.volumes import case_id as image_case_id
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _SAFE_PK = re.compile(r"[A-Za-z0-9_-]{1,100}")

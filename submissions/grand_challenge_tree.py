@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ichbench.volumes import NiftiError, case_id, read_volume, write_volume
+from ichbench.io.volumes import NiftiError, case_id, read_volume, write_volume
 
 #: Interface slugs used for the dry-run's jobs (a phase's own slugs may differ).
 INPUT_SLUG = "ct-image"
@@ -122,7 +122,7 @@ def build_input_tree(submission_dir: str | os.PathLike[str], input_dir: str | os
                 write_volume(volume.array, volume.geometry, target, compress=True)
         jobs.append(_job(pk, case, image_pk, target.name))
     random.Random(seed).shuffle(jobs)
-    from ichbench.atomic import write_json
+    from ichbench.io.atomic import write_json
 
     write_json(input_dir / "predictions.json", jobs)
     return Tree(input_dir=input_dir, n_jobs=len(jobs), notes=tuple(notes))

@@ -45,7 +45,8 @@ from typing import Any
 import numpy as np
 
 from ichbench import __version__
-from ichbench.atomic import write_json
+from ichbench.io.atomic import write_json
+from ichbench.io.volumes import NiftiError, case_id, open_volume
 from ichbench.metrics import evaluate_case
 from ichbench.metrics.raters import multirater_metrics
 from ichbench.submissions.case import CaseScore, _read_prediction, mask_values
@@ -61,7 +62,6 @@ from ichbench.submissions.folder import CaseTask, ScoreError, plan_submission
 from ichbench.submissions.lesions import lesion_columns
 from ichbench.submissions.status import Status
 from ichbench.submissions.summary import summarize, write_cases_csv
-from ichbench.volumes import NiftiError, case_id, open_volume
 
 _RATER_FILE = re.compile(r"^label_annot_(\d+)$")
 

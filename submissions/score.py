@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ichbench import __version__
-from ichbench.atomic import write_json
-from ichbench.nifti import printable
+from ichbench.io.atomic import write_json
+from ichbench.io.nifti import printable
 from ichbench.submissions.case import CaseScore, score_case, without_label_notes
 from ichbench.submissions.classes import (
     ABSENT_CLASS_POLICIES,
@@ -78,8 +78,8 @@ class ScoreResult:
 
 
 def default_jobs() -> int:
-    """Number of CPU cores this process may use (:func:`ichbench.cores.usable_cores`)."""
-    from ichbench.cores import usable_cores
+    """Number of CPU cores this process may use (:func:`ichbench.io.cores.usable_cores`)."""
+    from ichbench.io.cores import usable_cores
 
     return usable_cores()
 

@@ -32,7 +32,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ichbench.atomic import write_text
+from ichbench.io.atomic import write_text
 from ichbench.metrics import DEFAULT_HD_PERCENTILE
 from ichbench.submissions.case import CaseScore
 from ichbench.submissions.columns import CSV_COLUMNS, SUMMARY_METRICS, describe, format_number

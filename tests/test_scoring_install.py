@@ -56,7 +56,7 @@ def _allowed_distributions():
 
 
 def test_score_and_grand_challenge_load_only_the_score_requirements(tmp_path):
-    from ichbench.volumes import Geometry, write_volume
+    from ichbench.io.volumes import Geometry, write_volume
 
     geometry = Geometry((8, 8, 4), (1.0, 1.0, 5.0), (0.0, 0.0, 0.0),
                         (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
@@ -157,7 +157,7 @@ def test_score_requirements_include_zlib_ng():
 def test_commands_that_need_the_full_install_say_so_before_writing(tmp_path):
     # issue 23: leaderboard (figures on) wrote its tables, then a matplotlib traceback;
     # report likewise; run --method threshold ended in a torch traceback
-    from ichbench.volumes import Geometry, write_volume
+    from ichbench.io.volumes import Geometry, write_volume
 
     geometry = Geometry((8, 8, 4), (1.0, 1.0, 5.0), (0.0, 0.0, 0.0),
                         (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))

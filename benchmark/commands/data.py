@@ -63,7 +63,7 @@ def check(root: Path, quiet: bool) -> None:
     """
     import sys
 
-    from ichbench.datacheck import check_dataset
+    from ichbench.data.datacheck import check_dataset
 
     bar = None
     if not quiet and sys.stderr.isatty():
@@ -96,9 +96,9 @@ def check(root: Path, quiet: bool) -> None:
 def show(root: Path, out_file: Path, case_ids: str | None) -> None:
     """Draw a few cases: brain window (W80/L40) with the label outline, skull base, bone."""
     require_full_install("data show", "matplotlib")
-    from ichbench.atomic import atomic_path
-    from ichbench.datafigure import show_cases
-    from ichbench.dataset import DatasetError
+    from ichbench.data.datafigure import show_cases
+    from ichbench.data.dataset import DatasetError
+    from ichbench.io.atomic import atomic_path
 
     ids = [c.strip() for c in case_ids.split(",") if c.strip()] if case_ids else None
     try:

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from ichbench.commands.needs import require_full_install
-from ichbench.executors import EXECUTORS
-from ichbench.methods import DEVICES, METHOD_CHOICES, PRESETS
+from ichbench.harness.executors import EXECUTORS
+from ichbench.harness.methods import DEVICES, METHOD_CHOICES, PRESETS
 
 
 def _parse_folds(ctx: click.Context, param: click.Parameter, value: str | None
@@ -99,10 +99,10 @@ def run(method: str | None, data: Path | None, preset: str | None, device: str,
     predictions/<split>/, scores/<split>/, stages/) and prints a table of mean DC, NSD, HD,
     HD95 and RVD per split. Without --data it uses a synthetic head-CT dataset.
     """
-    from ichbench.runner import Execution, RunError, run_all, run_method
-    from ichbench.slurm import SlurmOptions
-    from ichbench.status import format_status
-    from ichbench.status import run_status as stage_status
+    from ichbench.harness.runner import Execution, RunError, run_all, run_method
+    from ichbench.harness.slurm import SlurmOptions
+    from ichbench.harness.status import format_status
+    from ichbench.harness.status import run_status as stage_status
 
     try:
         if status_dir is not None:

@@ -1,7 +1,7 @@
 """The default synthetic dataset: generated once per (phantom version, size, seed), cached.
 
-Kept beside the phantom, not in :mod:`ichbench.dataset`: the cache needs the generator,
-and the generator needs the layout's naming rules from :mod:`ichbench.dataset`.
+Kept beside the phantom, not in :mod:`ichbench.data.dataset`: the cache needs the generator,
+and the generator needs the layout's naming rules from :mod:`ichbench.data.dataset`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ichbench.cases import cache_root
-from ichbench.dataset import SYNTH_MANIFEST
+from ichbench.data.cases import cache_root
+from ichbench.data.dataset import SYNTH_MANIFEST
 
 #: Cases of the default synthetic dataset: INSTANCE's 100/30/70 halved (50 train, 15
 #: validation, 35 test). The 50 held-out cases resolve the ΔDC of about 0.02 that the

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.atomic import write_json
-from ichbench.cores import usable_cores
+from ichbench.io.atomic import write_json
+from ichbench.io.cores import usable_cores
+from ichbench.io.volumes import Geometry, write_volume
 from ichbench.phantom.lesions import SUBTYPE_CODES
 from ichbench.phantom.scan import PRESETS, CaseParams, render_case, sample_case
-from ichbench.volumes import Geometry, write_volume
 
 #: Bumped whenever generated data changes; part of the cache folder name. v6: labels hold
 #: subtype codes (1 EDH, 2 IPH, 3 IVH, 4 SAH, 5 SDH); CTs and ``label > 0`` equal v5's.
@@ -79,7 +79,7 @@ def generate_dataset(out_dir: str | os.PathLike[str], *, cases: int = 200,
     out_dir
         Target folder (created; existing case files are overwritten).
     cases
-        Number of cases; split by :func:`ichbench.dataset.split_counts` (100/30/70).
+        Number of cases; split by :func:`ichbench.data.dataset.split_counts` (100/30/70).
     preset
         ``"small"`` (128 × 128 in-plane) or ``"full"`` (512 × 512).
     seed
@@ -96,7 +96,7 @@ def generate_dataset(out_dir: str | os.PathLike[str], *, cases: int = 200,
         with the dataset parameters and the labels' meaning (``label_map``: code → subtype)
         to ``ichbench_synthetic.json`` at the root.
     """
-    from ichbench.dataset import SYNTH_MANIFEST, synthetic_case_ids
+    from ichbench.data.dataset import SYNTH_MANIFEST, synthetic_case_ids
 
     if preset not in PRESETS:
         raise ValueError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")

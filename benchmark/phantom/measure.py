@@ -15,7 +15,7 @@ import time
 import numpy as np
 from scipy import ndimage
 
-from ichbench.dataset import synthetic_case_ids
+from ichbench.data.dataset import synthetic_case_ids
 from ichbench.phantom.anatomy import REGIONS
 from ichbench.phantom.generate import case_seed
 from ichbench.phantom.scan import render_case, sample_case

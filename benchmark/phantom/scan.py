@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from ichbench.io.volumes import Geometry
 from ichbench.phantom.anatomy import AnatomyParams, Head, sample_anatomy
 from ichbench.phantom.lattice import Lattice
 from ichbench.phantom.lesions import (
@@ -26,7 +27,6 @@ from ichbench.phantom.lesions import (
     sample_lesions,
     subtype_codes,
 )
-from ichbench.volumes import Geometry
 
 #: Presets: in-plane matrix size and how many sub-samples per voxel side in-plane.
 PRESETS = {"full": {"matrix": 512, "factor": 1, "supersample": 1},

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from ichbench.baselines.nnunet import NnunetConfig
-from ichbench.dataset import open_dataset
-from ichbench.methods import RunContext
-from ichbench.protocol import make_protocol
-from ichbench.volumes import Geometry, write_volume
+from ichbench.data.dataset import open_dataset
+from ichbench.data.protocol import make_protocol
+from ichbench.harness.methods import RunContext
+from ichbench.io.volumes import Geometry, write_volume
 
 SHAPE_ZYX = (10, 40, 40)
 COS, SIN = 0.9961946981, 0.0871557427  # 5° about x: an oblique (gantry-tilt-like) grid

@@ -13,14 +13,14 @@ import pytest
 import torch
 from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 
-import ichbench.methods
+import ichbench.harness.methods
 from ichbench.baselines import coarse, nnunet
 from ichbench.baselines.cascade import CascadeMethod
 from ichbench.baselines.nnunet_raw import DATASET_NAME
-from ichbench.config import apply_overrides
-from ichbench.methods import PRESETS
-from ichbench.stages import Stage
-from ichbench.volumes import read_geometry, read_volume, write_volume
+from ichbench.harness.config import apply_overrides
+from ichbench.harness.methods import PRESETS
+from ichbench.harness.stages import Stage
+from ichbench.io.volumes import read_geometry, read_volume, write_volume
 
 ENSEMBLE = 99
 
@@ -60,7 +60,7 @@ class StubCoarse:
 def cascade_run(tmp_path_factory):
     stub = StubCoarse()
     patcher = pytest.MonkeyPatch()
-    patcher.setattr(ichbench.methods, "get_method",
+    patcher.setattr(ichbench.harness.methods, "get_method",
                     lambda name: stub if name == "coarse" else None)
     try:
         data = make_dataset(tmp_path_factory.mktemp("data"), n_train=6)

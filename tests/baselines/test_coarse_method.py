@@ -1,22 +1,18 @@
 import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny_ich_data
 
 from ichbench.baselines import training
 from ichbench.baselines.coarse import PRESETS, CoarseConfig, CoarseMethod
-from ichbench.config import apply_overrides, from_dict, to_dict
-from ichbench.dataset import open_dataset
-from ichbench.methods import PRESETS as PRESET_NAMES
-from ichbench.methods import RunContext
-from ichbench.protocol import make_protocol
-from ichbench.volumes import read_geometry
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark"))
-import tiny_ich_data
+from ichbench.data.dataset import open_dataset
+from ichbench.data.protocol import make_protocol
+from ichbench.harness.config import apply_overrides, from_dict, to_dict
+from ichbench.harness.methods import PRESETS as PRESET_NAMES
+from ichbench.harness.methods import RunContext
+from ichbench.io.volumes import read_geometry
 
 TINY = apply_overrides(PRESETS["cpu"], ["train.epochs=1", "grid_zyx=4,32,32"])
 
@@ -74,7 +70,7 @@ def test_grid_cache_gives_one_channel_per_window(tmp_path):
     """Channel k is the CT clipped to window k and scaled to [0, 1], on the model grid."""
     from ichbench.baselines.coarse import GridCache
     from ichbench.baselines.volumes import to_grid, window_normalise
-    from ichbench.volumes import read_volume
+    from ichbench.io.volumes import read_volume
 
     dataset = open_dataset(tiny_ich_data.build(tmp_path / "data", n_train=2, validation=1,
                                                test=1))

@@ -10,7 +10,7 @@ from ichbench.baselines.volumes import (
     window_normalise,
     write_mask,
 )
-from ichbench.volumes import Geometry, read_volume
+from ichbench.io.volumes import Geometry, read_volume
 
 GEOM = Geometry(size_xyz=(30, 22, 7), spacing_xyz_mm=(0.43, 0.51, 4.8),
                 origin_mm=(-101.5, 87.25, -33.0),
@@ -55,7 +55,7 @@ def test_grid_round_trip_of_a_mask_keeps_its_shape_and_most_voxels():
 
 def test_written_prediction_copies_the_ct_geometry_exactly(tmp_path):
     # anisotropic spacing, axis-permuting direction with a flip, non-zero origin
-    from ichbench.volumes import write_volume
+    from ichbench.io.volumes import write_volume
 
     write_volume(np.zeros(GEOM.shape, np.int16), GEOM, tmp_path / "ct.nii.gz")
     ct = read_volume(tmp_path / "ct.nii.gz")

@@ -18,9 +18,9 @@ from ichbench.baselines.nnunet_settings import (
     NnunetTrainerSettings,
     TrainerSettingsError,
 )
-from ichbench.config import from_dict, to_dict
-from ichbench.methods import PRESETS
-from ichbench.volumes import read_geometry, read_volume
+from ichbench.harness.config import from_dict, to_dict
+from ichbench.harness.methods import PRESETS
+from ichbench.io.volumes import read_geometry, read_volume
 
 MODEL = "IchbenchTrainer__ichbenchPlans__3d_fullres"
 
@@ -152,7 +152,7 @@ def test_trainer_uses_the_presets_optimiser_prior_and_oversampling(fine_run):
 
 def test_output_prior_sets_every_head_to_the_foreground_probability():
     from ichbench.baselines.nnunet_trainers import set_output_prior
-    from ichbench.gpucheck import fine_network
+    from ichbench.perf.gpucheck import fine_network
 
     net, _, _ = fine_network((8, 32, 32), (5.0, 2.0, 2.0), in_channels=2,
                                  features=(4, 8, 16))

@@ -16,7 +16,7 @@ from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 from ichbench.baselines.fine import FineMethod
 from ichbench.baselines.nnunet_raw import DATASET_NAME
 from ichbench.baselines.nnunet_trainers import IchbenchTrainer, seed_everything
-from ichbench.volumes import read_volume
+from ichbench.io.volumes import read_volume
 
 MODEL = f"nnunet/results/{DATASET_NAME}/IchbenchTrainer__ichbenchPlans__3d_fullres"
 

@@ -14,7 +14,7 @@ from ichbench.baselines.nnunet_raw import (
     splits_from_protocol,
     write_splits,
 )
-from ichbench.volumes import read_geometry, read_volume, write_volume
+from ichbench.io.volumes import read_geometry, read_volume, write_volume
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,16 @@
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny_ich_data
 
 from ichbench.baselines import threshold as th
 from ichbench.baselines.threshold import ThresholdConfig, ThresholdMethod, ThresholdParams, segment
-from ichbench.config import from_dict, to_dict
-from ichbench.dataset import open_dataset
-from ichbench.methods import RunContext
-from ichbench.protocol import make_protocol
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark"))
-import tiny_ich_data
+from ichbench.data.dataset import open_dataset
+from ichbench.data.protocol import make_protocol
+from ichbench.harness.config import from_dict, to_dict
+from ichbench.harness.methods import RunContext
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ichbench.io.volumes import Geometry, write_volume
 from ichbench.reports.bench import make_score_folder, make_teams
-from ichbench.volumes import Geometry, write_volume
 
 GEOMETRY = Geometry(size_xyz=(32, 32, 6), spacing_xyz_mm=(0.5, 0.5, 5.0),
                     origin_mm=(0.0, 0.0, 0.0), direction=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))

@@ -5,12 +5,12 @@ import csv
 import numpy as np
 import pytest
 
+from ichbench.io.volumes import Geometry, write_volume
 from ichbench.reports.leaderboard import build_leaderboard
 from ichbench.reports.pages import layout_problems
 from ichbench.reports.report import leaderboard_pages
 from ichbench.reports.report_content import leaderboard_content
 from ichbench.submissions import score_folder
-from ichbench.volumes import Geometry, write_volume
 
 GEOMETRY = Geometry((24, 24, 8), (0.9, 0.9, 5.0), (0.0, 0.0, 0.0),
                     (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))

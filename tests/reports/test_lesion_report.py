@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from ichbench.io.volumes import read_volume, write_volume
 from ichbench.reports.inputs import CaseTable, TeamResults, load_inputs
 from ichbench.reports.leaderboard import build_leaderboard
 from ichbench.reports.lesion_report import clinical_rows, detection_rows
@@ -21,7 +22,6 @@ from ichbench.reports.report_content import (
 )
 from ichbench.reports.report_text import figure_captions
 from ichbench.submissions import score_folder
-from ichbench.volumes import read_volume, write_volume
 
 BINS = ("lt1ml", "1to5ml", "5to30ml", "ge30ml")
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from ichbench.io.volumes import Geometry, write_volume
 from ichbench.reports.reproduce import compare_run_folders, main
-from ichbench.volumes import Geometry, write_volume
 
 GEOM = Geometry(size_xyz=(6, 5, 4), spacing_xyz_mm=(1.0, 1.0, 5.0), origin_mm=(0.0, 0.0, 0.0),
                 direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ichbench.io.volumes import Geometry, write_volume
 from ichbench.reports.sources import read_case
-from ichbench.volumes import Geometry, write_volume
 
 GEOMETRY = Geometry(size_xyz=(6, 5, 3), spacing_xyz_mm=(0.5, 0.5, 5.0),
                     origin_mm=(0.0, 0.0, 0.0), direction=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))

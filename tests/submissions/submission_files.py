@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ichbench.volumes import Geometry, write_volume
+from ichbench.io.volumes import Geometry, write_volume
 
 GEOMETRY = Geometry(
     size_xyz=(32, 32, 12),

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from submission_files import GEOMETRY, blob, write
 
+from ichbench.io.volumes import write_volume
 from ichbench.submissions import grand_challenge as gc
 from ichbench.submissions import score_folder
 from ichbench.submissions.grand_challenge_tree import build_input_tree
-from ichbench.volumes import write_volume
 
 
 def strict_load(path):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from submission_files import GEOMETRY, blob, write, write_header_only
 
+from ichbench.io.volumes import Geometry
 from ichbench.submissions import Status, score_folder
-from ichbench.volumes import Geometry
 
 
 def score(pred_dir, truth_dir, tmp_path, **options):
@@ -30,7 +30,7 @@ def assert_scored_as_empty(row):
 @pytest.fixture
 def reads(monkeypatch):
     """Record every file whose voxels the scorer reads (jobs=1 runs in this process)."""
-    import ichbench.nifti as nifti
+    import ichbench.io.nifti as nifti
 
     seen = []
     original = nifti.read_voxels

@@ -1,6 +1,6 @@
 """Header and stream tricks, scored end to end: each ends in the right status.
 
-The reader-level checks are tested in tests/benchmark/test_nifti_hostile.py; here a real
+The reader-level checks are tested in tests/io/test_nifti_hostile.py; here a real
 file of each class goes through score_folder, and the output folder's own traps.
 """
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from submission_files import GEOMETRY, blob, write
 
+from ichbench.io.volumes import Geometry, read_geometry, write_volume
 from ichbench.submissions import score_folder
 from ichbench.submissions.lesions import LESION_COLUMNS, lesion_summary
 from ichbench.submissions.summary import CSV_COLUMNS, describe
-from ichbench.volumes import Geometry, read_geometry, write_volume
 
 VOXEL_ML = 0.45 * 0.45 * 5.0 / 1000
 

@@ -3,8 +3,8 @@
 import numpy as np
 from submission_files import GEOMETRY, blob, write
 
+from ichbench.io.volumes import write_volume
 from ichbench.submissions import Status, score_folder
-from ichbench.volumes import write_volume
 
 
 def write_mha(folder, name, array, geometry=GEOMETRY, compress=True):
@@ -68,7 +68,7 @@ def test_mha_pointing_at_another_file_is_unreadable_and_never_opens_it(truth_dir
 
 
 def test_mha_geometry_and_value_rules_match_nifti(truth_dir, pred_dir, tmp_path):
-    from ichbench.volumes import Geometry
+    from ichbench.io.volumes import Geometry
 
     shifted = Geometry(GEOMETRY.size_xyz, GEOMETRY.spacing_xyz_mm, (0.0, 0.0, 0.0),
                        GEOMETRY.direction)
