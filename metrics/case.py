@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ichbench.metrics.checks import check_pair
 from ichbench.metrics.nearest import corner_bounds
 from ichbench.metrics.surface import (
     DirectedDistances,
@@ -133,31 +134,14 @@ def relative_volume_difference(gt_voxels: int, pred_voxels: int) -> float:
 
 def _check_inputs(gt: np.ndarray, pred: np.ndarray, spacing_mm: object,
                   tolerance_mm: float, hd_percentile: float) -> tuple[float, float, float]:
-    for name, array in (("gt", gt), ("pred", pred)):
-        if not isinstance(array, np.ndarray) or array.ndim != 3:
-            found = f"{array.ndim}D array" if isinstance(array, np.ndarray) else type(array)
-            raise ValueError(f"evaluate_case: {name} must be a 3D numpy array, found {found}; "
-                             "pass one volume (z, y, x)")
-    if gt.size == 0:
-        raise ValueError(f"evaluate_case: gt has no voxels (shape {gt.shape}); pass a volume "
-                         "with at least one voxel along each axis")
-    if gt.shape != pred.shape:
-        raise ValueError(f"evaluate_case: gt shape {gt.shape} != pred shape {pred.shape}; "
-                         "resample the prediction onto the truth grid")
-    try:
-        spacing = tuple(float(s) for s in spacing_mm)  # type: ignore[attr-defined]
-    except TypeError:
-        spacing = ()
-    if len(spacing) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError(f"evaluate_case: spacing_mm must be 3 positive finite floats in "
-                         f"array axis order (z, y, x), found {spacing_mm!r}")
+    spacing = check_pair(gt, pred, spacing_mm, caller="evaluate_case")
     if not (math.isfinite(tolerance_mm) and tolerance_mm >= 0):
         raise ValueError(f"evaluate_case: tolerance_mm must be a finite float >= 0, "
                          f"found {tolerance_mm!r}")
     if not 0.0 <= hd_percentile <= 100.0:
         raise ValueError(f"evaluate_case: hd_percentile must be in [0, 100], "
                          f"found {hd_percentile!r}")
-    return spacing  # type: ignore[return-value]
+    return spacing
 
 
 def _binary(array: np.ndarray) -> np.ndarray:

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ichbench.metrics.checks import check_pair
 from ichbench.metrics.components import label_components, labelled_boxes
 from ichbench.metrics.lesion_distances import LargeSurface, lesion_hd95_mm
 from ichbench.metrics.nearest import (
@@ -193,24 +194,7 @@ def bin_labels(bin_edges_ml: Sequence[float] = DEFAULT_BIN_EDGES_ML) -> list[str
 def _check(gt: np.ndarray, pred: np.ndarray, spacing_mm: object,
            bin_edges_ml: Sequence[float], min_lesion_ml: float,
            hd95_penalty_mm: float) -> tuple[float, float, float]:
-    for name, array in (("gt", gt), ("pred", pred)):
-        if not isinstance(array, np.ndarray) or array.ndim != 3:
-            found = f"{array.ndim}D array" if isinstance(array, np.ndarray) else type(array)
-            raise ValueError(f"evaluate_lesions: {name} must be a 3D numpy array, found "
-                             f"{found}; pass one volume (z, y, x)")
-    if gt.size == 0:
-        raise ValueError(f"evaluate_lesions: gt has no voxels (shape {gt.shape}); pass a "
-                         "volume with at least one voxel along each axis")
-    if gt.shape != pred.shape:
-        raise ValueError(f"evaluate_lesions: gt shape {gt.shape} != pred shape {pred.shape}; "
-                         "resample the prediction onto the truth grid")
-    try:
-        spacing = tuple(float(s) for s in spacing_mm)  # type: ignore[attr-defined]
-    except TypeError:
-        spacing = ()
-    if len(spacing) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError("evaluate_lesions: spacing_mm must be 3 positive finite floats in "
-                         f"array axis order (z, y, x), found {spacing_mm!r}")
+    spacing = check_pair(gt, pred, spacing_mm, caller="evaluate_lesions")
     edges = [float(e) for e in bin_edges_ml]
     if any(not math.isfinite(e) or e <= 0 for e in edges) or edges != sorted(set(edges)):
         raise ValueError("evaluate_lesions: bin_edges_ml must be increasing positive "
@@ -220,7 +204,7 @@ def _check(gt: np.ndarray, pred: np.ndarray, spacing_mm: object,
     if not (math.isfinite(hd95_penalty_mm) and hd95_penalty_mm >= 0):
         raise ValueError("evaluate_lesions: hd95_penalty_mm must be a finite distance >= 0, "
                          f"found {hd95_penalty_mm!r}")
-    return spacing  # type: ignore[return-value]
+    return spacing
 
 
 def _binary(array: np.ndarray) -> np.ndarray:

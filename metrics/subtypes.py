@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ichbench.metrics.checks import check_spacing
 from ichbench.metrics.components import label_components, labelled_boxes
 
 
@@ -122,10 +123,7 @@ def stratify_by_class(gt_labels: np.ndarray, pred: np.ndarray, *,
         raise ValueError("stratify_by_class: gt_labels and pred must be 3D arrays of one "
                          f"shape (z, y, x), found {getattr(gt_labels, 'shape', None)} and "
                          f"{getattr(pred, 'shape', None)}")
-    spacing = tuple(float(s) for s in spacing_mm)
-    if len(spacing) != 3 or not all(math.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError("stratify_by_class: spacing_mm must be 3 positive finite floats "
-                         f"(z, y, x), found {spacing_mm!r}")
+    spacing = check_spacing(spacing_mm, caller="stratify_by_class")
     voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0
     gt_any = gt_labels != 0
     pred_mask = pred if pred.dtype == np.bool_ else pred != 0
