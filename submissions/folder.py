@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ichbench.io.nifti import printable
-from ichbench.io.volumes import case_id
+from ichbench.io.volumes import NiftiError, case_id, list_cases
 from ichbench.submissions.status import Status
 
 
@@ -99,25 +98,9 @@ def truth_cases(truth: str | os.PathLike[str] | Mapping[str, str | os.PathLike[s
         raise ScoreError(f"truth folder {folder}: not a folder; give the folder of truth "
                          "label files (<id>.nii.gz)")
     try:
-        entries = sorted(folder.iterdir())
-    except OSError as exc:
-        raise ScoreError(f"truth folder {folder}: cannot be listed ({exc.strerror}); check "
-                         "its permissions") from None
-    found: dict[str, Path] = {}
-    for entry in entries:
-        cid = case_id(entry.name)
-        if cid is None:
-            continue
-        try:
-            entry.name.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = printable(entry.name)
-            raise ScoreError(f"truth folder {folder}: the file name {shown} is not valid "
-                             "UTF-8; rename it") from None
-        if cid in found:
-            raise ScoreError(f"truth folder {folder}: case {cid} appears twice "
-                             f"({found[cid].name}, {entry.name}); keep one")
-        found[cid] = entry
+        found = list_cases(folder)
+    except NiftiError as exc:
+        raise ScoreError(f"truth folder {exc}") from None
     if not found:
         raise ScoreError(f"truth folder {folder}: no .nii or .nii.gz files; give the folder "
                          "that holds the truth labels")

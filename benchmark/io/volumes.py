@@ -22,7 +22,7 @@ import numpy as np
 
 from ichbench.io import metaimage, nifti
 from ichbench.io.geometry import Geometry, OpenedVolume, Volume, reorient
-from ichbench.io.niftibytes import MAX_VOXELS, NiftiError, check_path
+from ichbench.io.niftibytes import MAX_VOXELS, NiftiError, check_path, printable
 
 __all__ = [
     "FORMATS",
@@ -166,20 +166,32 @@ def case_id(path: str | os.PathLike[str]) -> str | None:
 def list_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Map case id → image path for the entries directly inside ``folder`` (sorted by id).
 
-    Every entry with a NIfTI name except folders is listed, also a FIFO, a device or a
-    link to one: such a file is then refused by the reader with a message, never skipped
-    silently (and never read, which could block).
+    The one listing of a folder of cases (datasets, releases, truth folders). Every entry
+    with an image name is listed, also a folder, a FIFO, a device or a link to one: such
+    an entry is then refused by the reader with a message naming it, never skipped
+    silently (and never read, which could block). Other names are ignored.
 
     Raises
     ------
     NiftiError
-        If two files share a case id (``001.nii`` and ``001.nii.gz``).
+        If the folder cannot be listed, an image name is not valid UTF-8, or two files
+        share a case id (``001.nii`` and ``001.nii.gz``).
     """
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError as exc:
+        raise NiftiError(f"{folder}: cannot be listed ({exc.strerror}); check that it is a "
+                         "folder you may read") from None
     found: dict[str, Path] = {}
-    for entry in sorted(Path(folder).iterdir()):
+    for entry in entries:
         cid = case_id(entry)
-        if cid is None or entry.is_dir():
+        if cid is None:
             continue
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise NiftiError(f"{folder}: the file name {printable(entry.name)} is not valid "
+                             "UTF-8; rename it") from None
         if cid in found:
             raise NiftiError(f"{folder}: case {cid} appears twice ({found[cid].name}, "
                              f"{entry.name}); keep one")
