@@ -20,9 +20,9 @@ the search runs in two stages:
    (cell = the reach) skip stage 1. Only when many points find nothing within the bound
    and lie inside the target's bounding box (a lesion inside a huge prediction, where an
    unbounded k-d tree query degrades) do those get an EDT over that box, which costs at
-   most what ``surface-distance`` pays for every case. A handful of far points (two
-   false-positive specks) are instead compared with every target point: the minimum of
-   the same lattice lengths, without building a tree.
+   most what ``surface-distance`` pays for every case. A few far points (false-positive
+   specks) instead visit cells of the target points in the order of a lower bound of
+   their distance: the minimum of the same lattice lengths, without building a tree.
 
 Both stages give the minimum over all target points, as an EDT over the bounding box of
 both masks would, at a cost that mostly follows the number of surface points, not the
@@ -30,7 +30,6 @@ box.
 """
 
 import itertools
-import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -54,20 +53,11 @@ _MAX_FAR_CHUNK = 1 << 18
 _TREE_BOUND_REACHES = 3.0
 """The k-d tree's first, bounded query looks this many lattice reaches far."""
 
-_SMALL_BRUTE_WORK = 250_000
-"""Up to this (far points × target points), comparing with every target beats a tree."""
+_MAX_CELL_POINTS = 256
+"""Up to this many far points, a search over cells of the target replaces the k-d tree."""
 
-_MAX_BRUTE_WORK = 16_000_000
-"""Up to this, far points are compared with every target while the tree is not loaded."""
-
-_BRUTE_BUDGET = 60_000_000
-"""Pairs compared per process instead of importing the k-d tree (~0.15 s either way)."""
-
-_brute_pairs = 0
-"""Pairs compared so far in this process above :data:`_SMALL_BRUTE_WORK` (the budget)."""
-
-_MAX_BRUTE_PAIRS = 1 << 16
-"""Point pairs per vectorised step of that comparison."""
+_CELL_VOXELS = (1, 16, 16)
+"""A cell of that search, in voxels along (z, y, x)."""
 
 _CHUNKS = (1, 4, 8, 16, 32, 64, 128, 256)
 """Offsets tried per vectorised step, doubling (the rest go in one last step)."""
@@ -284,8 +274,8 @@ def _far_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
     prediction has millions).
     """
     distances_mm = out
-    if _compare_with_every_target(which.size * target.shape[0]):
-        _brute_distances_mm(source, which, target, spacing, distances_mm)
+    if which.size <= _MAX_CELL_POINTS:
+        _cell_distances_mm(source, which, target, spacing, distances_mm)
         return
     from scipy.spatial import cKDTree
 
@@ -315,44 +305,58 @@ def _far_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
     _query_mm(tree, source, rest[~inside], target, spacing, distances_mm)
 
 
-def _compare_with_every_target(pairs: int) -> bool:
-    """Whether far points are compared with every target instead of a k-d tree's query.
+def _squared_mm(point: np.ndarray, targets: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Squared lengths of ``point - targets`` in :func:`lattice_distance_mm`'s arithmetic.
 
-    A k-d tree answers faster once built, but ``scipy.spatial`` costs ~0.15 s to import
-    (``scipy._lib``'s array-API layer), more than a scoring run with two far specks per
-    case spends comparing them with every target. Small comparisons always win; larger
-    ones (up to :data:`_MAX_BRUTE_WORK`) are made while the tree is not loaded and the
-    process has compared fewer than :data:`_BRUTE_BUDGET` pairs: a run of a few cases
-    never imports it, a long run pays at most about the import twice. Both routes give
-    the same distances (tested bit for bit).
+    Each axis's scaled offset squared, summed in axis order from 0.0: integer offsets are
+    exact in float64, so the square root of the minimum is the EDT's distance.
     """
-    global _brute_pairs
-    if pairs <= _SMALL_BRUTE_WORK:
-        return True
-    if (pairs > _MAX_BRUTE_WORK or _brute_pairs + pairs > _BRUTE_BUDGET
-            or "scipy.spatial" in sys.modules):
-        return False
-    _brute_pairs += pairs
-    return True
+    squared = np.zeros(targets.shape[0])
+    for axis in range(3):
+        scaled = (point[axis] - targets[:, axis]).astype(np.float64)
+        scaled *= spacing[axis]
+        scaled *= scaled
+        squared += scaled
+    return squared
 
 
-def _brute_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
-                        spacing: np.ndarray, out: np.ndarray) -> None:
-    """Exact distances of ``source[which]`` to every target point, the minimum into ``out``.
+def _cell_distances_mm(source: np.ndarray, which: np.ndarray, target: np.ndarray,
+                       spacing: np.ndarray, out: np.ndarray) -> None:
+    """Exact distances of a few far points ``source[which]`` to the target, into ``out``.
 
-    For a few far points (false-positive specks): the length of each integer offset in
-    :func:`lattice_distance_mm`'s arithmetic (squares summed in axis order), minimised;
-    in pieces of at most :data:`_MAX_BRUTE_PAIRS` pairs (512 KiB per temporary).
+    The target points are grouped in cells of :data:`_CELL_VOXELS`; for each point the
+    cells are visited in the order of a lower bound of their squared distance (the
+    point's integer offset to the cell's box, in the same arithmetic) until that bound
+    exceeds the best squared distance found. Rounding is monotone and every term is
+    non-negative, so the bound never exceeds a distance computed in the cell and the
+    minimum equals the one over every target point, bit for bit. Two false-positive
+    specks cost milliseconds and no k-d tree (whose ``scipy.spatial`` import alone costs
+    ~0.15 s).
     """
-    rows = max(1, _MAX_BRUTE_PAIRS // target.shape[0])
-    for start in range(0, which.size, rows):
-        piece = which[start:start + rows]
-        squared = np.zeros((piece.size, target.shape[0]))
-        scaled = np.empty_like(squared)
-        for axis in range(3):  # integer offsets are exact in float64
-            np.subtract(source[piece, axis, None], target[None, :, axis], out=scaled,
-                        dtype=np.float64)
+    cell = np.asarray(_CELL_VOXELS, np.int64)
+    keys = target // cell
+    order = np.lexsort(keys.T[::-1])
+    sorted_keys = keys[order]
+    new_cell = np.ones(order.size, bool)
+    new_cell[1:] = np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)
+    starts = np.flatnonzero(new_cell)
+    members = target[order]
+    low = np.minimum.reduceat(members, starts, axis=0)
+    high = np.maximum.reduceat(members, starts, axis=0)
+    stops = np.append(starts[1:], order.size)
+    for index in which:
+        point = source[index]
+        gap = np.maximum(np.maximum(low - point, point - high), 0)
+        bound = np.zeros(starts.size)
+        for axis in range(3):
+            scaled = gap[:, axis].astype(np.float64)
             scaled *= spacing[axis]
             scaled *= scaled
-            squared += scaled
-        out[piece] = np.sqrt(squared.min(axis=1))
+            bound += scaled
+        best = np.inf
+        for c in np.argsort(bound, kind="stable"):
+            if bound[c] > best:
+                break
+            best = min(best, float(_squared_mm(point, members[starts[c]:stops[c]],
+                                               spacing).min()))
+        out[index] = np.sqrt(best)

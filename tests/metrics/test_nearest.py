@@ -65,6 +65,7 @@ def test_far_points_equal_brute_force_with_either_search(monkeypatch, tree_work,
 
     monkeypatch.setattr(nearest, "_MAX_TREE_WORK", tree_work)
     monkeypatch.setattr(nearest, "_TREE_BOUND_REACHES", bound_reaches)
+    monkeypatch.setattr(nearest, "_MAX_CELL_POINTS", -1)  # the tree and EDT routes
     rng = np.random.default_rng(11)
     spacing_mm = (5.0, 0.45, 0.45)
     source = _unique_points(rng, 200, 60)
@@ -89,38 +90,48 @@ def test_truth_around_an_under_segmented_ball_equals_brute_force():
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("spacing", [(5.0, 0.45, 0.45), (1.0, 1.0, 1.0), (2.0, 0.7, 0.9)])
-def test_far_points_compared_with_every_target_equal_the_k_d_tree_route(monkeypatch, spacing):
+def _lattice_oracle(source, target, spacing):
+    from ichbench.metrics.nearest import lattice_distance_mm
+
+    offsets = (source[:, None, :] - target[None, :, :]).reshape(-1, 3)
+    return lattice_distance_mm(offsets, np.asarray(spacing, float)).reshape(
+        source.shape[0], -1).min(axis=1)
+
+
+@pytest.mark.parametrize("spacing", [(5.0, 0.45, 0.45), (1.0, 1.0, 1.0), (2.0, 0.7, 0.9),
+                                     (0.45, 0.45, 5.0)])
+@pytest.mark.parametrize("cell", [(1, 16, 16), (1, 1, 1), (3, 5, 7)])
+def test_far_points_searched_by_cells_equal_the_k_d_tree_route(monkeypatch, spacing, cell):
     """A few far points (specks) skip the k-d tree: same distances, bit for bit, and the
-    minimum over every target point in the lattice arithmetic."""
+    minimum over every target point in the lattice arithmetic, whatever the cell size."""
     import ichbench.metrics.nearest as nearest
 
     rng = np.random.default_rng(5)
     target = np.unique(rng.integers(0, 40, (3000, 3)), axis=0)
     source = np.unique(np.concatenate([rng.integers(0, 40, (200, 3)),
-                                       rng.integers(150, 400, (20, 3))]), axis=0)
-    monkeypatch.setattr(nearest, "_SMALL_BRUTE_WORK", 10 ** 12)
-    brute = nearest.nearest_distances_mm(source, target, spacing_mm=spacing)
-    monkeypatch.setattr(nearest, "_SMALL_BRUTE_WORK", -1)
-    monkeypatch.setattr(nearest, "_MAX_BRUTE_WORK", -1)
+                                       rng.integers(150, 400, (20, 3)),
+                                       rng.integers(-60, -20, (20, 3))]), axis=0)
+    monkeypatch.setattr(nearest, "_CELL_VOXELS", cell)
+    monkeypatch.setattr(nearest, "_MAX_CELL_POINTS", 10 ** 9)
+    cells = nearest.nearest_distances_mm(source, target, spacing_mm=spacing)
+    monkeypatch.setattr(nearest, "_MAX_CELL_POINTS", -1)
     tree = nearest.nearest_distances_mm(source, target, spacing_mm=spacing)
-    np.testing.assert_array_equal(brute, tree)
-    offsets = (source[:, None, :] - target[None, :, :]).reshape(-1, 3)
-    oracle = nearest.lattice_distance_mm(offsets, np.asarray(spacing)).reshape(
-        source.shape[0], -1).min(axis=1)
-    np.testing.assert_array_equal(brute, oracle)
+    np.testing.assert_array_equal(cells, tree)
+    np.testing.assert_array_equal(cells, _lattice_oracle(source, target, spacing))
 
 
-def test_far_points_skip_the_tree_within_the_budget_only(monkeypatch):
-    import sys
-
+def test_a_point_inside_a_hollow_shell_and_ties_on_cell_borders(monkeypatch):
+    """The search visits cells until their bound exceeds the best: a point at the centre of
+    a shell (every cell about as near) and targets at equal distance in different cells."""
     import ichbench.metrics.nearest as nearest
 
-    monkeypatch.delitem(sys.modules, "scipy.spatial", raising=False)
-    monkeypatch.setattr(nearest, "_brute_pairs", 0)
-    assert nearest._compare_with_every_target(nearest._SMALL_BRUTE_WORK)
-    assert nearest._brute_pairs == 0  # small comparisons are free of the budget
-    assert nearest._compare_with_every_target(nearest._MAX_BRUTE_WORK)
-    assert not nearest._compare_with_every_target(nearest._MAX_BRUTE_WORK + 1)
-    monkeypatch.setattr(nearest, "_brute_pairs", nearest._BRUTE_BUDGET)
-    assert not nearest._compare_with_every_target(nearest._SMALL_BRUTE_WORK + 1)
+    monkeypatch.setattr(nearest, "_MAX_CELL_POINTS", 10 ** 9)
+    grid = np.indices((21, 41, 41)).reshape(3, -1).T
+    radius = np.sqrt((((grid - [10, 20, 20]) * [2.0, 1.0, 1.0]) ** 2).sum(axis=1))
+    shell = grid[(radius > 17) & (radius <= 18)].astype(np.int64)
+    ties = np.array([[10, 20 - 16, 20], [10, 20 + 16, 20], [10, 20, 20 - 16], [10, 20, 20 + 16]])
+    for target in (shell, ties):
+        source = np.array([[10, 20, 20], [0, 0, 0], [10, 15, 16]])
+        spacing = (2.0, 1.0, 1.0)
+        got = nearest.nearest_distances_mm(source, target, spacing_mm=spacing)
+        np.testing.assert_array_equal(got, _lattice_oracle(source, target, spacing))
