@@ -100,8 +100,10 @@ def _lattice_oracle(source, target, spacing):
 
 @pytest.mark.parametrize("spacing", [(5.0, 0.45, 0.45), (1.0, 1.0, 1.0), (2.0, 0.7, 0.9),
                                      (0.45, 0.45, 5.0)])
-@pytest.mark.parametrize("cell", [(1, 16, 16), (1, 1, 1), (3, 5, 7)])
-def test_far_points_searched_by_cells_equal_the_k_d_tree_route(monkeypatch, spacing, cell):
+@pytest.mark.parametrize("rows", [1, 8, 64])
+@pytest.mark.parametrize("shuffled", [False, True])  # surfaces come in array order; any order
+def test_far_points_searched_by_cells_equal_the_k_d_tree_route(monkeypatch, spacing, rows,
+                                                               shuffled):
     """A few far points (specks) skip the k-d tree: same distances, bit for bit, and the
     minimum over every target point in the lattice arithmetic, whatever the cell size."""
     import ichbench.metrics.nearest as nearest
@@ -111,7 +113,9 @@ def test_far_points_searched_by_cells_equal_the_k_d_tree_route(monkeypatch, spac
     source = np.unique(np.concatenate([rng.integers(0, 40, (200, 3)),
                                        rng.integers(150, 400, (20, 3)),
                                        rng.integers(-60, -20, (20, 3))]), axis=0)
-    monkeypatch.setattr(nearest, "_CELL_VOXELS", cell)
+    if shuffled:
+        target = rng.permutation(target)
+    monkeypatch.setattr(nearest, "_CELL_ROWS", rows)
     monkeypatch.setattr(nearest, "_MAX_CELL_POINTS", 10 ** 9)
     cells = nearest.nearest_distances_mm(source, target, spacing_mm=spacing)
     monkeypatch.setattr(nearest, "_MAX_CELL_POINTS", -1)
