@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ichbench.baselines import coarse, nnunet
+from ichbench.baselines import coarse, nnunet_config
 from ichbench.baselines.coarse import CoarseConfig
-from ichbench.baselines.nnunet import NnunetConfig, nnunet_stages
+from ichbench.baselines.nnunet import nnunet_stages
+from ichbench.baselines.nnunet_config import NnunetConfig
 from ichbench.harness.stages import Stage, run_inline
 
 if TYPE_CHECKING:
@@ -52,10 +53,10 @@ class CascadeConfig:
 
 
 #: The presets: each stage takes its method's preset of the same name (declared in
-#: :data:`ichbench.baselines.coarse.PRESETS` and :data:`ichbench.baselines.nnunet.PRESETS`),
+#: :data:`ichbench.baselines.coarse.PRESETS` and :data:`ichbench.baselines.nnunet_config.PRESETS`),
 #: so a stand-alone ``coarse`` run and the cascade's coarse stage are the same model.
 PRESETS: dict[str, CascadeConfig] = {
-    name: CascadeConfig(coarse=coarse.PRESETS[name], fine=nnunet.PRESETS[name])
+    name: CascadeConfig(coarse=coarse.PRESETS[name], fine=nnunet_config.PRESETS[name])
     for name in coarse.PRESETS
 }
 

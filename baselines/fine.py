@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ichbench.baselines.nnunet import PRESETS, NnunetConfig, nnunet_stages
+from ichbench.baselines.nnunet import nnunet_stages
+from ichbench.baselines.nnunet_config import PRESETS, NnunetConfig
 from ichbench.harness.stages import Stage, run_inline
 
 if TYPE_CHECKING:

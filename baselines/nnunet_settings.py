@@ -7,8 +7,8 @@ IchbenchTrainer` reads them back. This module is that file's one definition, on 
 sides: :class:`NnunetTrainerSettings` is written by :meth:`~NnunetTrainerSettings.write`
 and read by :meth:`~NnunetTrainerSettings.read`, strictly. Every field is required (no
 defaults here: they live in the method's config,
-:class:`~ichbench.baselines.nnunet.NnunetConfig`, from which
-:func:`~ichbench.baselines.nnunet.trainer_settings` builds the record), and an unknown, a
+:class:`~ichbench.baselines.nnunet_config.NnunetConfig`, from which
+:func:`~ichbench.baselines.nnunet_config.trainer_settings` builds the record), and an unknown, a
 missing or a mistyped key is a one-line error naming the file, the key and what to do.
 Reading a file never falls back to nnU-Net's defaults (1,000 epochs, 0.33 oversampling):
 a renamed key used to do exactly that, silently.

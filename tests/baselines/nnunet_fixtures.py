@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ichbench.baselines.nnunet import NnunetConfig
+from ichbench.baselines.nnunet_config import NnunetConfig
 from ichbench.data.dataset import open_dataset
 from ichbench.data.protocol import make_protocol
 from ichbench.harness.methods import RunContext

@@ -14,7 +14,7 @@ import torch
 from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 
 import ichbench.harness.methods
-from ichbench.baselines import coarse, nnunet
+from ichbench.baselines import coarse, nnunet_config
 from ichbench.baselines.cascade import CascadeMethod
 from ichbench.baselines.nnunet_raw import DATASET_NAME
 from ichbench.harness.config import apply_overrides
@@ -85,7 +85,7 @@ def test_cascade_presets_are_the_coarse_and_fine_presets_of_the_same_name():
     for preset in PRESETS:
         config = CascadeMethod().presets[preset]
         assert config.coarse == coarse.PRESETS[preset]
-        assert config.fine == nnunet.PRESETS[preset]
+        assert config.fine == nnunet_config.PRESETS[preset]
     smoke = CascadeMethod().presets["cpu"]
     changed = apply_overrides(smoke, ["coarse.train.epochs=2", "fine.num_epochs=7"])
     assert (changed.coarse.train.epochs, changed.fine.num_epochs) == (2, 7)

@@ -11,7 +11,7 @@ import torch
 from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 
 from ichbench.baselines.fine import FineMethod
-from ichbench.baselines.nnunet import NnunetConfig
+from ichbench.baselines.nnunet_config import NnunetConfig
 from ichbench.baselines.nnunet_raw import DATASET_NAME
 from ichbench.baselines.nnunet_settings import (
     TRAINER_CONFIG_FILE,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from nnunet_fixtures import make_context, make_dataset, tiny_nnunet_config
 
-from ichbench.baselines import nnunet
+from ichbench.baselines import nnunet, nnunet_config
 from ichbench.baselines.nnunet_env import (
     POOL_MODULES,
     NnunetPaths,
@@ -43,7 +43,7 @@ def test_thread_pools_restores_the_modules_after_an_error():
 
 
 def _prepare(ctx, root, n_proc):
-    cfg = replace(tiny_nnunet_config(nnunet.PRESETS["cpu"]), num_processes=n_proc)
+    cfg = replace(tiny_nnunet_config(nnunet_config.PRESETS["cpu"]), num_processes=n_proc)
     paths = NnunetPaths(root)
     with nnunet_environment(paths, n_proc=max(1, n_proc)):
         raw = convert_dataset(ctx.dataset, ctx.protocol, paths.raw, log=lambda _: None)
@@ -54,7 +54,7 @@ def _prepare(ctx, root, n_proc):
 @pytest.mark.slow
 def test_threads_and_spawned_workers_preprocess_identically(tmp_path):
     data = make_dataset(tmp_path / "data", n_train=4)
-    ctx = make_context(data, tmp_path / "run", tiny_nnunet_config(nnunet.PRESETS["cpu"]))
+    ctx = make_context(data, tmp_path / "run", tiny_nnunet_config(nnunet_config.PRESETS["cpu"]))
     threads = _prepare(ctx, tmp_path / "threads", 0)
     workers = _prepare(ctx, tmp_path / "workers", 1)
     fingerprint = "dataset_fingerprint.json"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ichbench.baselines.nnunet import PRESETS, NnunetConfig, trainer_settings
+from ichbench.baselines.nnunet_config import PRESETS, NnunetConfig, trainer_settings
 from ichbench.baselines.nnunet_settings import (
     TRAINER_CONFIG_FILE,
     NnunetTrainerSettings,

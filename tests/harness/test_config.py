@@ -155,9 +155,9 @@ def test_a_config_json_with_infinity_or_a_huge_key_is_refused_in_one_short_line(
 
 
 def test_every_preset_is_inside_the_ranges_its_config_checks():
-    from ichbench.baselines import cascade, coarse, nnunet, threshold
+    from ichbench.baselines import cascade, coarse, nnunet_config, threshold
 
-    for presets in (coarse.PRESETS, nnunet.PRESETS, cascade.PRESETS):
+    for presets in (coarse.PRESETS, nnunet_config.PRESETS, cascade.PRESETS):
         for preset in presets.values():  # a round trip rebuilds and rechecks it
             assert from_dict(type(preset), json.loads(json.dumps(to_dict(preset)))) == preset
     assert threshold.ThresholdConfig() == from_dict(threshold.ThresholdConfig,
@@ -166,9 +166,9 @@ def test_every_preset_is_inside_the_ranges_its_config_checks():
 
 def test_every_nnunet_preset_makes_a_valid_trainer_record():
     """The config's choices and ranges are ones the trainer's settings record accepts."""
-    from ichbench.baselines import nnunet
+    from ichbench.baselines import nnunet_config
 
-    for cfg in nnunet.PRESETS.values():
+    for cfg in nnunet_config.PRESETS.values():
         for channels in ((), (1,)):
-            record = nnunet.trainer_settings(cfg, mask_channels=channels, seed=3)
+            record = nnunet_config.trainer_settings(cfg, mask_channels=channels, seed=3)
             assert (record.optimizer, record.num_epochs) == (cfg.optimizer, cfg.num_epochs)
